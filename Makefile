@@ -1,0 +1,30 @@
+# cxrkit: `make demo` runs the main job, `make test` runs every test. Both set themselves up.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-fast clean system-deps
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[test,train]'
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/cxrkit demo --out demo-output
+
+test: install
+	bash scripts/system_deps.sh
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow and not orthanc and not browser"
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache

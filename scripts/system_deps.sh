@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that the orthanc and browser tests need (Orthanc, Chromium).
+# Skips quietly when they are present; tests that need them skip with a reason if this fails.
+set -u
+need=()
+command -v Orthanc >/dev/null 2>&1 || need+=(orthanc orthanc-dicomweb)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing system packages: ${need[*]}"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}") >/tmp/cxrkit-apt.log 2>&1 \
+    || echo "warning: apt-get install failed (see /tmp/cxrkit-apt.log); orthanc/browser tests will skip"
+fi
+exit 0
