@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image as PILImage
 
-from cxrkit.errors import InvalidImageError, unknown_name
+from cxrkit.errors import DataFormatError, InvalidImageError, unknown_name
 
 __all__ = ["TransformSpec", "Geometry", "geometry", "resize_geometry", "apply_intensity", "preprocess", "preprocess_batch"]
 
@@ -44,10 +44,12 @@ class TransformSpec:
             raise unknown_name("geometry", self.geometry, GEOMETRIES)
         if self.intensity not in INTENSITIES:
             raise unknown_name("intensity convention", self.intensity, INTENSITIES)
-        if self.channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, got {self.channels}")
-        if not 8 <= int(self.size) <= 4096:
-            raise ValueError(f"size must be in [8, 4096], got {self.size}")
+        # DataFormatError is a ValueError: a bad card is a bad config value.
+        if isinstance(self.channels, bool) or self.channels not in (1, 3):
+            raise DataFormatError(f"channels must be 1 or 3, got {self.channels!r}")
+        if isinstance(self.size, bool) or not isinstance(self.size, (int, np.integer)) or not 8 <= self.size <= 4096:
+            raise DataFormatError(f"size must be an integer in [8, 4096], got {self.size!r}")
+        object.__setattr__(self, "size", int(self.size))  # np.int64 -> int, so to_dict() stays JSON-ready
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -76,39 +78,61 @@ class Geometry:
         return ((np.asarray(x) - self.offset_x) / self.scale_x, (np.asarray(y) - self.offset_y) / self.scale_y)
 
 
-def geometry(shape: tuple[int, int], spec: TransformSpec) -> Geometry:
-    """The :class:`Geometry` that :func:`preprocess` applies to an image of ``shape`` ``(rows, cols)``."""
-    h, w = int(shape[0]), int(shape[1])
+def _plan(h: int, w: int, spec: TransformSpec) -> tuple[tuple[float, float, float, float], tuple[int, int], tuple[int, int]]:
+    """Source box ``(left, top, right, bottom)`` in original pixels, resized ``(rows, cols)`` and its
+    ``(top, left)`` position on the ``(size, size)`` canvas. The single source of truth for
+    :func:`geometry` and :func:`resize_geometry`."""
     s = spec.size
     if spec.geometry == "resize":
-        return Geometry(s / h, s / w, 0.0, 0.0)
+        return (0.0, 0.0, float(w), float(h)), (s, s), (0, 0)
     if spec.geometry == "center_crop":
-        k = s / min(h, w)
-        return Geometry(k, k, (s - h * k) / 2.0, (s - w * k) / 2.0)
+        # Only the central square is resampled (cheaper than resizing everything, then cropping), in
+        # continuous coordinates, so the crop offset can be fractional and the mapping stays exact.
+        m = min(h, w)
+        left, top = (w - m) / 2.0, (h - m) / 2.0
+        return (left, top, left + m, top + m), (s, s), (0, 0)
     k = s / max(h, w)
-    return Geometry(k, k, (s - h * k) / 2.0, (s - w * k) / 2.0)
+    new_h, new_w = max(1, min(s, round(h * k))), max(1, min(s, round(w * k)))
+    return (0.0, 0.0, float(w), float(h)), (new_h, new_w), ((s - new_h) // 2, (s - new_w) // 2)
+
+
+def geometry(shape: tuple[int, int], spec: TransformSpec) -> Geometry:
+    """The :class:`Geometry` that :func:`preprocess` applies to an image of ``shape`` ``(rows, cols)``.
+
+    Coordinates are continuous (pixel ``(r, c)`` covers ``[c, c+1) x [r, r+1)``), so a model pixel
+    centre ``(j + 0.5, i + 0.5)`` maps back to the original point it was sampled around.
+    """
+    h, w = int(shape[0]), int(shape[1])
+    (left, top, right, bottom), (new_h, new_w), (pad_top, pad_left) = _plan(h, w, spec)
+    sy, sx = new_h / (bottom - top), new_w / (right - left)
+    return Geometry(sy, sx, pad_top - top * sy, pad_left - left * sx)
 
 
 def resize_geometry(pixels: np.ndarray, spec: TransformSpec) -> np.ndarray:
-    """Apply the card's geometry: float32 ``(H, W)`` → float32 ``(size, size)``, same intensity scale."""
+    """Apply the card's geometry: float32 ``(H, W)`` → float32 ``(size, size)``, same intensity scale.
+
+    Resampling is Pillow's antialiased bilinear (triangle filter widened by the reduction factor), on
+    float32 data, so no precision is lost to 8-bit rounding.
+
+    Raises:
+        InvalidImageError: not a 2-D array of at least 2x2 pixels, or non-finite values (NaN/inf) that
+            reach the output.
+    """
     arr = np.asarray(pixels, dtype=np.float32)
     if arr.ndim != 2 or min(arr.shape) < 2:
         raise InvalidImageError(f"expected a 2-D image of at least 2x2 pixels, got shape {arr.shape}")
     h, w = arr.shape
     s = spec.size
-    g = geometry((h, w), spec)
-    new_h, new_w = max(1, round(h * g.scale_y)), max(1, round(w * g.scale_x))
+    box, (new_h, new_w), (top, left) = _plan(h, w, spec)
     img = PILImage.fromarray(np.ascontiguousarray(arr))
-    out = np.asarray(img.resize((new_w, new_h), PILImage.Resampling.BILINEAR, reducing_gap=None), dtype=np.float32)
-    if spec.geometry == "resize":
-        return out
-    canvas = np.zeros((s, s), dtype=np.float32)
-    top, left = (s - new_h) // 2, (s - new_w) // 2
-    src_top, src_left = max(0, -top), max(0, -left)
-    dst_top, dst_left = max(0, top), max(0, left)
-    hh, ww = min(new_h - src_top, s - dst_top), min(new_w - src_left, s - dst_left)
-    canvas[dst_top : dst_top + hh, dst_left : dst_left + ww] = out[src_top : src_top + hh, src_left : src_left + ww]
-    return canvas
+    out = np.asarray(img.resize((new_w, new_h), PILImage.Resampling.BILINEAR, box=box, reducing_gap=None), dtype=np.float32)
+    if (new_h, new_w) != (s, s):
+        canvas = np.zeros((s, s), dtype=np.float32)
+        canvas[top : top + new_h, left : left + new_w] = out
+        out = canvas
+    if not np.isfinite(out).all():
+        raise InvalidImageError("image contains NaN or infinite pixel values")
+    return out
 
 
 def apply_intensity(square: np.ndarray, spec: TransformSpec) -> np.ndarray:

@@ -1,0 +1,143 @@
+"""Helpers shared by the dataset adapters: checks of roots and tables, image listing, label matrices."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cxrkit import labels as _labels
+from cxrkit.errors import DataFormatError, unknown_name
+
+log = logging.getLogger("cxrkit.data.adapters")
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".tif", ".tiff", ".bmp")
+
+
+def require_root(root: str | os.PathLike | None, name: str, expected: Sequence[str]) -> Path:
+    """The dataset root as a Path; a :class:`DataFormatError` naming the expected files if it is missing."""
+    if root is None:
+        raise DataFormatError(f"{name}: give root=<folder>; it should contain {', '.join(expected)}")
+    p = Path(root).expanduser()
+    if not p.is_dir():
+        raise DataFormatError(f"{name}: root folder {str(p)!r} does not exist; expected it to contain "
+                              f"{', '.join(expected)}")
+    return p
+
+
+def require_file(root: Path, rel: str, name: str, expected: Sequence[str]) -> Path:
+    """``root/rel`` if it exists, else a :class:`DataFormatError` naming what the root should contain."""
+    p = root / rel
+    if not p.exists():
+        have = sorted(x.name for x in root.iterdir())[:12]
+        raise DataFormatError(f"{name}: {rel} not found under {root}; expected {', '.join(expected)}; "
+                              f"found {', '.join(have) or 'nothing'}")
+    return p
+
+
+def read_table(path: Path, name: str, required: Sequence[str], **kw) -> pd.DataFrame:
+    """Read a CSV and check it has the ``required`` columns (error names found and expected columns)."""
+    try:
+        df = pd.read_csv(path, **kw)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as exc:
+        raise DataFormatError(f"{name}: cannot parse {path}: {exc}") from exc
+    check_columns(df, required, f"{name}: {path.name}")
+    return df
+
+
+def check_columns(df: pd.DataFrame, required: Sequence[str], what: str) -> None:
+    """Raise a :class:`DataFormatError` naming the missing, found and expected columns."""
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise DataFormatError(f"{what} lacks columns {missing}; found {list(df.columns)}; "
+                              f"expected at least {list(required)}")
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files under ``folder`` (recursive), sorted by path."""
+    if not folder.is_dir():
+        return []
+    out = [p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    return sorted(out)
+
+
+def check_options(name: str, option: str, value: object, allowed: Iterable[object]) -> None:
+    """Unknown option values raise a did-you-mean :class:`~cxrkit.errors.UnknownNameError`."""
+    allowed = list(allowed)
+    if value not in allowed:
+        raise unknown_name(f"{name} {option}", value, [str(a) for a in allowed])
+
+
+def check_no_extra(name: str, options: Mapping[str, object]) -> None:
+    """Reject options an adapter does not know."""
+    if options:
+        raise DataFormatError(f"{name}: unknown option(s) {sorted(options)}")
+
+
+def handle_missing(name: str, paths: pd.Series, images_only: bool, *, warn: bool = True) -> np.ndarray:
+    """Rows to keep given which listed images exist (``paths`` None where missing).
+
+    Warns with the count of listed-but-missing images when ``warn``; returns a boolean keep-mask.
+    """
+    missing = paths.isna().to_numpy()
+    n = int(missing.sum())
+    if n and warn:
+        action = "dropped" if images_only else "kept with path=None"
+        warnings.warn(f"{name}: {n} of {len(paths)} listed images are missing on disk ({action}; "
+                      f"images_only={images_only})", UserWarning, stacklevel=3)
+    return ~missing if images_only else np.ones(len(paths), dtype=bool)
+
+
+def labels_from_sets(rows: Sequence[Iterable[str]], findings: Sequence[str], *, default: float = 0.0,
+                     source: str, unknown: str = "warn") -> np.ndarray:
+    """An ``(N, K)`` matrix from per-row sets of positive names (other findings get ``default``).
+
+    Unknown names are warned about (``unknown="warn"``, with counts), ignored (``"ignore"``) or raise
+    (``"error"``).
+    """
+    idx = {f: j for j, f in enumerate(findings)}
+    out = np.full((len(rows), len(findings)), default, dtype=np.float32)
+    bad: dict[str, int] = {}
+    for i, names in enumerate(rows):
+        for n in names:
+            c = _labels.canonical(n, strict=False)
+            j = idx.get(c) if c is not None else None
+            if j is None:
+                bad[n] = bad.get(n, 0) + 1
+            else:
+                out[i, j] = 1.0
+    if bad and unknown != "ignore":
+        msg = f"{source}: unknown finding names {dict(sorted(bad.items()))} (not in its findings {list(findings)})"
+        if unknown == "error":
+            raise DataFormatError(msg)
+        warnings.warn(msg + "; ignored", UserWarning, stacklevel=3)
+    return out
+
+
+def norm_sex(values: pd.Series) -> pd.Series:
+    """Sex as "M", "F" or None."""
+    m = {"m": "M", "male": "M", "f": "F", "female": "F"}
+    return values.map(lambda v: m.get(str(v).strip().lower()) if isinstance(v, str) else None).astype(object)
+
+
+def norm_view(values: pd.Series) -> pd.Series:
+    """Views as "PA", "AP", "AP Supine", "LATERAL" (any lateral), else the stripped upper-case value or None."""
+    def one(v: object) -> object:
+        if not isinstance(v, str) or not v.strip():
+            return None
+        s = v.strip().upper()
+        if s in ("L", "LL", "RL", "LAT", "LATERAL"):
+            return "LATERAL"
+        if s in ("APS", "AP SUPINE", "AP_SUPINE"):
+            return "AP Supine"
+        return s
+    return values.map(one).astype(object)
+
+
+def str_path(p: Path | None) -> str | None:
+    return None if p is None else str(p)

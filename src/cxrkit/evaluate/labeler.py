@@ -1,0 +1,222 @@
+"""Score the report labeler against Open-i's human MeSH ``major`` codes, ChestX-ray8's protocol.
+
+Protocol (ChestX-ray8, Wang et al. CVPR 2017, Table 2): 8 findings + Normal; a report is positive for a
+finding when one of its MeSH major codes maps to it (:data:`MESH_MAP`); the labeler is positive when its
+value is 1 (and, under ``uncertain="positive"``, -1). Reports coded ``No Indexing`` have no ground truth and
+are left out. Precision / recall / F1 per finding and micro-averaged over the 9 rows.
+
+The split: a report is in ``dev`` or ``test`` by an MD5 hash of its id (stable for any set of reports); the
+rules were developed looking at ``dev`` only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from cxrkit.errors import unknown_name
+from cxrkit.text.labeler import ReportLabels
+
+__all__ = [
+    "EVAL_FINDINGS", "MESH_MAP", "CHESTXRAY8_OVERALL", "Row", "LabelerScore", "gold_from_mesh", "split_of",
+    "score_labeler", "to_markdown",
+]
+
+#: The rows of ChestX-ray8's Table 2 ("Normal" = the labeler's "No Finding").
+EVAL_FINDINGS: tuple[str, ...] = (
+    "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Normal", "Pneumonia",
+    "Pneumothorax",
+)
+#: MeSH major code -> finding. A code is "Heading/qualifier/qualifier..."; an entry ``"Heading"`` matches the
+#: heading with any qualifiers, ``"Heading/word"`` only when ``word`` is one of the qualifiers.
+MESH_MAP: dict[str, tuple[str, ...]] = {
+    "Atelectasis": ("Pulmonary Atelectasis",),
+    "Cardiomegaly": ("Cardiomegaly", "Cardiac Shadow/enlarged"),
+    "Effusion": ("Pleural Effusion",),
+    "Infiltration": ("Infiltrate",),
+    "Mass": ("Mass",),
+    "Nodule": ("Nodule",),
+    "Normal": ("normal",),
+    "Pneumonia": ("Pneumonia",),
+    "Pneumothorax": ("Pneumothorax",),
+}
+#: ChestX-ray8's own report labeler on Open-i (its paper, overall row): precision, recall, F1.
+CHESTXRAY8_OVERALL = (0.90, 0.91, 0.90)
+_UNINDEXED = "no indexing"
+_LABELER_NAME = {"Normal": "No Finding"}
+
+
+def gold_from_mesh(major: Iterable[str]) -> dict[str, bool] | None:
+    """Ground truth from a report's MeSH major codes; None for un-indexed reports."""
+    codes = [c.strip() for c in major if c and c.strip()]
+    if not codes or any(c.lower() == _UNINDEXED for c in codes):
+        return None
+    out = {}
+    for finding, patterns in MESH_MAP.items():
+        hit = False
+        for code in codes:
+            parts = [p.strip().lower() for p in code.split("/")]
+            for pat in patterns:
+                head, *need = [p.lower() for p in pat.split("/")]
+                if parts[0] == head and all(n in parts[1:] for n in need):
+                    hit = True
+        out[finding] = hit
+    return out
+
+
+def split_of(report_id: str) -> str:
+    """``"dev"`` or ``"test"``: half of the reports each, by an MD5 hash of the id (seed-free and stable)."""
+    return "dev" if hashlib.md5(str(report_id).encode()).digest()[0] % 2 == 0 else "test"
+
+
+def predicted(labels: ReportLabels, finding: str, uncertain: str = "positive") -> bool:
+    """Whether the labeler calls ``finding`` (an :data:`EVAL_FINDINGS` row) positive."""
+    v = labels.values.get(_LABELER_NAME.get(finding, finding))
+    return v == 1 or (uncertain == "positive" and v == -1)
+
+
+@dataclass
+class Row:
+    """Counts and scores of one finding."""
+
+    finding: str
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else float("nan")
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else float("nan")
+
+    @property
+    def f1(self) -> float:
+        d = 2 * self.tp + self.fp + self.fn
+        return 2 * self.tp / d if d else float("nan")
+
+    @property
+    def support(self) -> int:
+        return self.tp + self.fn
+
+
+@dataclass
+class LabelerScore:
+    """Scores of one evaluation: rows per finding, micro average, error breakdown, protocol."""
+
+    rows: list[Row]
+    micro: Row
+    n_reports: int
+    n_excluded: int
+    errors: Counter = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    uncertain: str = "positive"
+
+
+def _why_missed(labels: ReportLabels, finding: str) -> str:
+    if finding == "Normal":
+        blockers = sorted({e.finding for e in labels.evidence if e.value in (1, -1) and e.finding != "Support Devices"})
+        return "normal report called abnormal (" + ", ".join(blockers[:3]) + ")" if blockers else "no labeled text"
+    ev = [e for e in labels.evidence if e.finding == finding]
+    if not ev:
+        return "missed mention"
+    statuses = {e.status for e in ev}
+    for s, why in (("negated", "negated but coded (negation or scope error)"), ("uncertain", "uncertain, counted negative"),
+                   ("historical", "called historical"), ("normal", "normal statement only")):
+        if s in statuses:
+            return why
+    return "other"
+
+
+def _why_false(labels: ReportLabels, finding: str) -> str:
+    if finding == "Normal":
+        return "abnormal report called normal (missed abnormality)"
+    ev = [e for e in labels.evidence if e.finding == finding and e.value in (1, -1)]
+    if any(e.value == 1 for e in ev):
+        pos = [e for e in ev if e.value == 1]
+        neg_words = (" no ", " not ", "without", "negative", "resolved", "clear")
+        if any(any(w in f" {e.sentence.lower()} " for w in neg_words) for e in pos):
+            return "positive mention near a negation word (possible missed negation / scope)"
+        return "positive mention the coders did not code"
+    return "uncertain mention counted positive (false uncertainty)"
+
+
+def score_labeler(
+    items: Sequence[tuple[str, Sequence[str], ReportLabels]],
+    *,
+    uncertain: str = "positive",
+    max_examples: int = 5,
+) -> LabelerScore:
+    """Score labels against MeSH codes.
+
+    Parameters
+    ----------
+    items : (report_id, MeSH major codes, labels) per report.
+    uncertain : "positive" (a -1 label counts as positive, as ChestX-ray8 kept uncertain mentions) or "negative".
+    max_examples : report ids kept per error kind.
+    """
+    if uncertain not in ("positive", "negative"):
+        raise unknown_name("uncertainty policy", uncertain, ("positive", "negative"))
+    rows = {f: Row(f) for f in EVAL_FINDINGS}
+    errors: Counter = Counter()
+    examples: dict[str, list[str]] = {}
+    n = excluded = 0
+    for rid, major, labels in items:
+        gold = gold_from_mesh(major)
+        if gold is None:
+            excluded += 1
+            continue
+        n += 1
+        for f in EVAL_FINDINGS:
+            p, g = predicted(labels, f, uncertain), gold[f]
+            if p and g:
+                rows[f].tp += 1
+            elif p:
+                rows[f].fp += 1
+                key = f"{f}: FP: {_why_false(labels, f)}"
+                errors[key] += 1
+                examples.setdefault(key, []).append(rid) if len(examples.get(key, [])) < max_examples else None
+            elif g:
+                rows[f].fn += 1
+                key = f"{f}: FN: {_why_missed(labels, f)}"
+                errors[key] += 1
+                examples.setdefault(key, []).append(rid) if len(examples.get(key, [])) < max_examples else None
+    micro = Row("Total (micro)", sum(r.tp for r in rows.values()), sum(r.fp for r in rows.values()),
+                sum(r.fn for r in rows.values()))
+    return LabelerScore(list(rows.values()), micro, n, excluded, errors, examples, uncertain)
+
+
+def _f(x: float) -> str:
+    return "n/a" if x != x else f"{x:.3f}"
+
+
+def to_markdown(scores: dict[str, LabelerScore], *, peer: dict[str, LabelerScore] | None = None, peer_name: str = "") -> str:
+    """ChestX-ray8 Table 2 layout: one row per finding, P / R / F1 per evaluated split side by side."""
+    names = list(scores)
+    head = "| Finding | " + " | ".join(f"{s} P | {s} R | {s} F1 | {s} n+" for s in names) + " |"
+    sep = "|---|" + "---|---|---|---|" * len(names)
+    lines = [head, sep]
+    for i, f in enumerate(EVAL_FINDINGS):
+        cells = []
+        for s in names:
+            r = scores[s].rows[i]
+            cells += [_f(r.precision), _f(r.recall), _f(r.f1), str(r.support)]
+        lines.append(f"| {f} | " + " | ".join(cells) + " |")
+    cells = []
+    for s in names:
+        m = scores[s].micro
+        cells += [f"**{_f(m.precision)}**", f"**{_f(m.recall)}**", f"**{_f(m.f1)}**", str(m.support)]
+    lines.append("| **Total (micro)** | " + " | ".join(cells) + " |")
+    p, r, f1 = CHESTXRAY8_OVERALL
+    lines.append(f"| ChestX-ray8 labeler (paper, 3,851 Open-i reports) | " + " | ".join(
+        [f"{p:.2f}", f"{r:.2f}", f"{f1:.2f}", "-"] + ["", "", "", ""] * (len(names) - 1)) + " |")
+    if peer:
+        for s, sc in peer.items():
+            m = sc.micro
+            lines.append(f"| {peer_name} ({s}) | {_f(m.precision)} | {_f(m.recall)} | {_f(m.f1)} | {m.support} |"
+                         + " | | | |" * (len(names) - 1))
+    return "\n".join(lines)

@@ -1,0 +1,206 @@
+"""Heatmaps per finding at the original image resolution, for a classifier or a bare PyTorch model.
+
+One forward pass per batch serves every requested finding: CAM needs nothing more, the gradient methods add
+one backward per finding. Maps are normalized per image and finding to [0, 1]:
+
+* ``cam``: min-max of the signed map (as CAM and ChestX-ray8 do: the coolest cell is 0, the hottest 1);
+* the others (non-negative after their ReLU): divided by their maximum.
+
+A constant map (e.g. Grad-CAM of a logit with zero gradient) becomes all zeros, which gives no boxes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from cxrkit.data.transforms import TransformSpec, preprocess
+from cxrkit.errors import InvalidImageError, ModelError, unknown_name
+from cxrkit.explain.cam import NEEDS_GRADIENTS, forward_pass, get_method
+from cxrkit.explain.resample import to_original
+from cxrkit.labels import canonical
+from cxrkit.types import Image
+
+__all__ = ["DEFAULT_METHOD", "Explanation", "ExplainTarget", "resolve_target", "heatmaps", "explain_batch"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_METHOD = "cam"
+
+
+@dataclass(frozen=True)
+class ExplainTarget:
+    """What the CAM code needs from a classifier.
+
+    Attributes:
+        model: PyTorch module in eval mode with ``features`` (last conv block) and ``classifier`` (linear head).
+        transform: the input transform of its card.
+        outputs: names of the model's K output columns, in order.
+        reported: the findings a user may ask for (the validated ones for a shipped classifier).
+    """
+
+    model: nn.Module
+    transform: TransformSpec
+    outputs: tuple[str, ...]
+    reported: tuple[str, ...]
+
+    def index(self, finding: str) -> int:
+        """Output column of a reported finding (synonyms accepted); unknown → did-you-mean error."""
+        name = canonical(finding, strict=False) or str(finding)
+        if name not in self.reported:
+            raise unknown_name("finding for this model", finding, self.reported)
+        return self.outputs.index(name)
+
+
+def resolve_target(
+    classifier: Any, *, transform: TransformSpec | None = None, labels: Sequence[str] | None = None
+) -> ExplainTarget:
+    """Accept a runtime classifier (``.torch_model()``, ``.transform``, ``.findings``) or a bare ``nn.Module``.
+
+    For a bare module give ``transform`` and ``labels`` (or set ``module.transform`` / ``module.labels``).
+    """
+    if isinstance(classifier, ExplainTarget):
+        return classifier
+    if hasattr(classifier, "torch_model") and not isinstance(classifier, nn.Module):
+        model = classifier.torch_model()
+        spec = transform or classifier.transform
+        reported = tuple(labels or classifier.findings)
+        card = getattr(classifier, "card", None)
+        outputs = tuple(
+            getattr(classifier, "labels", None) or getattr(card, "labels", None) or getattr(model, "labels", None) or reported
+        )
+    elif isinstance(classifier, nn.Module):
+        model = classifier
+        spec = transform or getattr(classifier, "transform", None)
+        outputs = tuple(labels or getattr(classifier, "labels", None) or ())
+        reported = outputs
+    else:
+        raise ModelError(f"expected a cxrkit Classifier or a torch.nn.Module, got {type(classifier).__name__}")
+    if not isinstance(spec, TransformSpec):
+        raise ModelError("the model's input transform is unknown: pass transform=TransformSpec(...)")
+    if not outputs:
+        raise ModelError("the model's output labels are unknown: pass labels=[...]")
+    missing = [f for f in reported if f not in outputs]
+    if missing:
+        raise ModelError(f"reported findings {missing} are not among the model outputs {list(outputs)}")
+    model.eval()
+    return ExplainTarget(model=model, transform=spec, outputs=tuple(outputs), reported=tuple(reported))
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Heatmaps and probabilities for one image.
+
+    Attributes:
+        maps: finding → float32 ``(H, W)`` in [0, 1] at the original image resolution.
+        probabilities: finding → sigmoid of the logit from the same forward pass (a probability, not a
+            diagnosis).
+        method: the heatmap method used.
+    """
+
+    maps: dict[str, np.ndarray]
+    probabilities: dict[str, float]
+    method: str
+
+
+def _pixels(image: Image | np.ndarray) -> np.ndarray:
+    arr = image.pixels if isinstance(image, Image) else np.asarray(image)
+    if arr.ndim != 2 or min(arr.shape) < 2:
+        raise InvalidImageError(f"expected (H, W) pixels in [0, 1], got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise InvalidImageError("pixels contain NaN or infinity")
+    return arr.astype(np.float32, copy=False)
+
+
+def _normalize(raw: np.ndarray, signed: bool) -> np.ndarray:
+    """Per-map normalization to [0, 1]; ``raw`` is ``(N, h, w)``."""
+    out = np.zeros_like(raw, dtype=np.float32)
+    for i, m in enumerate(raw):
+        lo = float(m.min()) if signed else 0.0
+        hi = float(m.max())
+        if hi - lo > 1e-12 * max(1.0, abs(hi)):
+            out[i] = (m - lo) / (hi - lo)
+    return np.clip(out, 0.0, 1.0)
+
+
+def explain_batch(
+    classifier: Any,
+    images: Sequence[Image | np.ndarray],
+    findings: Sequence[str] | None = None,
+    method: str = DEFAULT_METHOD,
+    *,
+    batch_size: int = 8,
+    transform: TransformSpec | None = None,
+    labels: Sequence[str] | None = None,
+) -> list[Explanation]:
+    """Heatmaps for several images and findings, one forward pass per batch.
+
+    Args:
+        classifier: a cxrkit Classifier (``load_classifier()``) or a ``torch.nn.Module`` with ``features`` and
+            ``classifier`` (then give ``transform`` and ``labels``).
+        images: radiographs, each an :class:`~cxrkit.types.Image` or float32 ``(H, W)`` in [0, 1]; any size.
+        findings: finding names (synonyms accepted); None = every reported finding.
+        method: one of :func:`cxrkit.explain.cam.method_names` ("cam", "gradcam", "gradcam++", "hirescam",
+            "eigencam").
+        batch_size: images per forward pass.
+
+    Returns:
+        One :class:`Explanation` per image, maps at each image's own resolution.
+
+    Raises:
+        UnknownNameError: unknown method or a finding the model does not report (the message lists them).
+        ModelError: CAM asked of a model whose head is not GAP + linear, or an unusable model.
+    """
+    target = resolve_target(classifier, transform=transform, labels=labels)
+    name, fn = get_method(method)
+    wanted = list(findings) if findings is not None else list(target.reported)
+    idx = [target.index(f) for f in wanted]
+    names = [target.outputs[i] for i in idx]
+    pixels = [_pixels(im) for im in images]
+    results: list[Explanation] = []
+    device = next(iter(target.model.parameters()), torch.empty(0)).device
+    for start in range(0, len(pixels), max(1, int(batch_size))):
+        chunk = pixels[start : start + batch_size]
+        x = torch.from_numpy(np.stack([preprocess(p, target.transform) for p in chunk])).to(device)
+        p = forward_pass(target.model, x, grad=name in NEEDS_GRADIENTS)
+        probs = torch.sigmoid(p.logits.detach()).cpu().numpy()
+        raw = np.stack([fn(p, k).detach().cpu().float().numpy() for k in idx], axis=1)  # (n, K, h, w)
+        del p
+        for j, pix in enumerate(chunk):
+            norm = _normalize(raw[j], signed=(name == "cam"))
+            full = to_original(norm, pix.shape, target.transform)
+            results.append(
+                Explanation(
+                    maps={f: np.clip(full[i], 0.0, 1.0) for i, f in enumerate(names)},
+                    probabilities={f: float(probs[j, k]) for f, k in zip(names, idx)},
+                    method=name,
+                )
+            )
+    return results
+
+
+def heatmaps(
+    classifier: Any,
+    pixels: Image | np.ndarray,
+    findings: Sequence[str] | None = None,
+    method: str = DEFAULT_METHOD,
+    **kwargs: Any,
+) -> dict[str, np.ndarray]:
+    """Heatmaps of one image: finding → float32 ``(H, W)`` in [0, 1] at the original resolution.
+
+    See :func:`explain_batch` for the arguments. The default method is CAM (exact for global-pooling + linear
+    heads and needs no backward pass); "gradcam", "gradcam++", "hirescam" and "eigencam" are available.
+
+    Examples:
+        >>> from cxrkit.models.classifier import load_classifier  # doctest: +SKIP
+        >>> maps = heatmaps(load_classifier(), image, ["Pneumonia"])  # doctest: +SKIP
+        >>> maps["Pneumonia"].shape == image.shape  # doctest: +SKIP
+        True
+    """
+    return explain_batch(classifier, [pixels], findings, method, **kwargs)[0].maps

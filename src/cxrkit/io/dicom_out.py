@@ -1,0 +1,269 @@
+"""DICOM outputs of an analysis: a Comprehensive SR (TID 1500 measurement report) and a Secondary Capture.
+
+Both go into the source study (same StudyInstanceUID and patient module, copied from the source DICOM), each
+in a new series, and reference the source SOP instance. For a non-DICOM source (PNG/JPEG) a new study is made:
+the secondary capture becomes the image the SR refers to, and both say so in their series description.
+
+SR content (highdicom ``MeasurementReport``, TID 1500):
+
+* observer: the device "cxrkit" with the model name and version;
+* one image-level measurement group per validated finding: the model probability and the operating point
+  (UCUM "1"), and a qualitative evaluation "Finding" = Present / Absent (decision at the operating point);
+  findings use the private coding scheme ``99CXRKIT`` (code = canonical finding name);
+* one planar ROI group per box (SCOORD polyline on the source image) with its score;
+* the measurements (cardiothoracic ratio...) when present, each with its reliability.
+
+The secondary capture is the RGB overlay (heatmaps, boxes, masks) burnt into pixels, for viewers that cannot
+render SR. Masks as DICOM SEG come from :func:`cxrkit.io.dicom_seg.write_seg` when available.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.sr.codedict import codes
+from pydicom.uid import generate_uid
+
+from cxrkit import __version__
+from cxrkit.errors import DataFormatError, InvalidImageError
+from cxrkit.result import DISCLAIMER, AnalysisResult, box_id
+from cxrkit.types import Image
+
+__all__ = ["write_dicom_outputs", "build_sr", "build_sc", "load_source_dataset", "CXRKIT_SCHEME", "MANUFACTURER",
+           "SERIES_DESCRIPTION_SR", "SERIES_DESCRIPTION_SC"]
+
+log = logging.getLogger(__name__)
+
+CXRKIT_SCHEME = "99CXRKIT"
+MANUFACTURER = "cxrkit"
+SERIES_DESCRIPTION_SR = "cxrkit AI findings (not a diagnosis)"
+SERIES_DESCRIPTION_SC = "cxrkit AI overlay (not a diagnosis)"
+SERIES_NUMBER_SR = 9901
+SERIES_NUMBER_SC = 9902
+_PROCEDURE = ("399208008", "SCT", "Plain chest X-ray")
+
+
+def _hd():
+    import highdicom as hd
+
+    return hd
+
+
+def _code(value: str, meaning: str | None = None, scheme: str = CXRKIT_SCHEME):
+    return _hd().sr.CodedConcept(value=value[:64], scheme_designator=scheme, meaning=(meaning or value)[:64])
+
+
+def load_source_dataset(source: str | Path | bytes | Dataset | None) -> Dataset | None:
+    """The source DICOM header (no pixels) from a path, bytes or dataset; None for non-DICOM sources."""
+    if source is None or isinstance(source, Dataset):
+        return source
+    try:
+        fp = BytesIO(source) if isinstance(source, bytes) else Path(source)
+        return pydicom.dcmread(fp, stop_before_pixels=True)
+    except (pydicom.errors.InvalidDicomError, OSError, ValueError, EOFError):
+        return None
+
+
+def _device_context(result: AnalysisResult):
+    hd = _hd()
+    model = result.model
+    device = hd.sr.DeviceObserverIdentifyingAttributes(
+        uid=generate_uid(prefix=None),
+        name="cxrkit",
+        manufacturer_name=MANUFACTURER,
+        model_name=f"{model.name} {model.version}"[:64] if model else f"cxrkit {__version__}",
+    )
+    return hd.sr.ObservationContext(
+        observer_device_context=hd.sr.ObserverContext(observer_type=codes.DCM.Device,
+                                                      observer_identifying_attributes=device)
+    )
+
+
+def _groups(result: AnalysisResult, ref: Dataset) -> list:
+    hd = _hd()
+    algo = hd.sr.AlgorithmIdentification(name="cxrkit", version=__version__)
+    groups = []
+    for k, f in enumerate(result.findings):
+        tracking = hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=f"finding {f.name}")
+        measurements = [
+            hd.sr.Measurement(name=_code("probability", "Model probability"), value=float(f.probability),
+                              unit=codes.UCUM.NoUnits, algorithm_id=algo),
+            hd.sr.Measurement(name=_code("operating_point", "Operating point"), value=float(f.threshold),
+                              unit=codes.UCUM.NoUnits),
+        ]
+        evaluation = hd.sr.QualitativeEvaluation(name=codes.DCM.Finding,
+                                                 value=codes.SCT.Present if f.positive else codes.SCT.Absent)
+        groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(
+            tracking_identifier=tracking, finding_type=_code(f.name), algorithm_id=algo,
+            measurements=measurements, qualitative_evaluations=[evaluation],
+            source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(ref)],
+        ))
+        for i, b in enumerate(f.boxes):
+            corners = np.array([[b.x_min, b.y_min], [b.x_max, b.y_min], [b.x_max, b.y_max], [b.x_min, b.y_max],
+                                [b.x_min, b.y_min]], dtype=np.float32)
+            region = hd.sr.ImageRegion(
+                graphic_type=hd.sr.GraphicTypeValues.POLYLINE, graphic_data=corners,
+                source_image=hd.sr.SourceImageForRegion(ref.SOPClassUID, ref.SOPInstanceUID),
+            )
+            box_measurements = []
+            if b.score is not None:
+                box_measurements.append(hd.sr.Measurement(name=_code("box_score", "Localization score"),
+                                                          value=float(b.score), unit=codes.UCUM.NoUnits))
+            groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+                tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=box_id(f.name, i)),
+                referenced_region=region, finding_type=_code(f.name), algorithm_id=algo,
+                measurements=box_measurements or None,
+            ))
+    numeric = [m for m in result.measurements if m.value is not None]
+    if numeric:
+        units = {"ratio": codes.UCUM.NoUnits, "mm": codes.UCUM.Millimeter, "mm2": codes.UCUM.SquareMillimeter,
+                 "px": _hd().sr.CodedConcept("{pixels}", "UCUM", "pixels"),
+                 "px2": _hd().sr.CodedConcept("{pixels2}", "UCUM", "square pixels")}
+        ms = [hd.sr.Measurement(name=_code(m.name, m.name.replace("_", " ")), value=float(m.value),
+                                unit=units.get(m.unit, codes.UCUM.NoUnits), algorithm_id=algo)
+              for m in numeric]
+        evaluations = [hd.sr.QualitativeEvaluation(name=_code(f"{m.name}_reliable", f"{m.name} reliable"[:64]),
+                                                   value=codes.SCT.Present if m.reliable else codes.SCT.Absent)
+                       for m in numeric]
+        groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(
+            tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="anatomy measurements"),
+            finding_type=_code("anatomy_measurements", "Anatomy measurements"), algorithm_id=algo,
+            measurements=ms, qualitative_evaluations=evaluations,
+            source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(ref)],
+        ))
+    return groups
+
+
+def build_sr(result: AnalysisResult, ref: Dataset, *, new_study_note: bool = False) -> Dataset:
+    """Comprehensive SR (TID 1500) of ``result`` about the image ``ref`` (a dataset with patient, study and
+    SOP attributes; pixels not needed)."""
+    hd = _hd()
+    report = hd.sr.MeasurementReport(
+        observation_context=_device_context(result),
+        procedure_reported=_code(*_PROCEDURE[:1], _PROCEDURE[2], scheme=_PROCEDURE[1]),
+        imaging_measurements=_groups(result, ref) or None,
+        referenced_images=None if result.findings or result.measurements else [ref],
+    )
+    sr = hd.sr.ComprehensiveSR(
+        evidence=[ref], content=report, series_instance_uid=generate_uid(), series_number=SERIES_NUMBER_SR,
+        sop_instance_uid=generate_uid(), instance_number=1, manufacturer=MANUFACTURER,
+        is_complete=True, is_final=False, is_verified=False,
+        series_description=SERIES_DESCRIPTION_SR[:64],
+    )
+    sr.ContentDate = _dt.date.today().strftime("%Y%m%d")
+    sr.SoftwareVersions = __version__
+    text = DISCLAIMER + (" Source was not DICOM: a new study was created." if new_study_note else "")
+    sr.ImageComments = text[:10240]
+    return sr
+
+
+def build_sc(overlay: np.ndarray, ref: Dataset | None, image: Image) -> Dataset:
+    """RGB secondary capture of the overlay; in ``ref``'s study when given, else in a new study."""
+    hd = _hd()
+    overlay = np.ascontiguousarray(overlay, dtype=np.uint8)
+    if overlay.ndim != 3 or overlay.shape[2] != 3:
+        raise InvalidImageError(f"overlay must be uint8 (H, W, 3), got shape {overlay.shape}")
+    common = dict(
+        pixel_array=overlay, photometric_interpretation="RGB", bits_allocated=8, coordinate_system="PATIENT",
+        series_instance_uid=generate_uid(), series_number=SERIES_NUMBER_SC, sop_instance_uid=generate_uid(),
+        instance_number=1, manufacturer=MANUFACTURER, patient_orientation=("L", "F"),
+        series_description=SERIES_DESCRIPTION_SC[:64],
+    )
+    if ref is not None:
+        sc = hd.sc.SCImage.from_ref_dataset(ref_dataset=ref, **common)
+        src = Dataset()
+        src.ReferencedSOPClassUID = ref.SOPClassUID
+        src.ReferencedSOPInstanceUID = ref.SOPInstanceUID
+        sc.SourceImageSequence = [src]
+    else:
+        now = _dt.datetime.now()
+        sc = hd.sc.SCImage(
+            study_instance_uid=generate_uid(), patient_id=f"CXRKIT-{generate_uid()[-12:]}",
+            patient_name="cxrkit^upload", study_date=now.date(), study_time=now.time().replace(microsecond=0),
+            study_id="cxrkit", accession_number=None, **common,
+        )
+        sc.ImageComments = f"New study made by cxrkit for a non-DICOM input ({image.meta.format or 'array'})."
+    sc.BurnedInAnnotation = "YES"
+    sc.DerivationDescription = f"cxrkit {__version__} overlay; {DISCLAIMER}"[:1024]
+    return sc
+
+
+def write_dicom_outputs(
+    result: AnalysisResult,
+    image: Image,
+    *,
+    source: str | Path | bytes | Dataset | None = None,
+    overlay: np.ndarray,
+) -> dict[str, Dataset]:
+    """Build the DICOM outputs of one analysis.
+
+    Parameters
+    ----------
+    result:
+        the analysis result.
+    image:
+        the analyzed image (its metadata says whether the source was DICOM).
+    source:
+        the source DICOM (path, bytes or dataset); ignored for non-DICOM images.
+    overlay:
+        uint8 RGB ``(H, W, 3)`` overlay (see :func:`cxrkit.report.overlay.compose_overlay`).
+
+    Returns
+    -------
+    dict
+        ``{"sr.dcm": ..., "sc.dcm": ...}`` and ``"seg.dcm"`` when masks exist and the SEG writer is available.
+
+    Raises
+    ------
+    DataFormatError
+        the source is DICOM but its header cannot be read again.
+    """
+    ref = None
+    if image.meta.format == "dicom":
+        ref = load_source_dataset(source)
+        if ref is None or "SOPInstanceUID" not in ref:
+            raise DataFormatError(f"cannot re-read the source DICOM header of {image.meta.source!r} for SR/SC output")
+    sc = build_sc(overlay, ref, image)
+    out: dict[str, Dataset] = {"sc.dcm": sc}
+    out["sr.dcm"] = build_sr(result, ref if ref is not None else sc, new_study_note=ref is None)
+    if result.masks:
+        seg = _seg(result, image, ref if ref is not None else sc)
+        if seg is not None:
+            out["seg.dcm"] = seg
+    return out
+
+
+def _seg(result: AnalysisResult, image: Image, ref: Dataset) -> Dataset | None:
+    try:
+        from cxrkit.io.dicom_seg import write_seg
+    except ImportError:
+        log.info("DICOM SEG writer not available; SEG skipped")
+        return None
+    try:
+        return write_seg(result.masks, ref)  # type: ignore[call-arg]
+    except TypeError:
+        return _call_write_seg(write_seg, result, image, ref)
+
+
+def _call_write_seg(write_seg: Any, result: AnalysisResult, image: Image, ref: Dataset) -> Dataset | None:
+    import inspect
+
+    params = inspect.signature(write_seg).parameters
+    kwargs = {}
+    for name in params:
+        if name in ("masks",):
+            kwargs[name] = result.masks
+        elif name in ("source", "source_dataset", "ref", "reference", "source_image", "ref_dataset"):
+            kwargs[name] = ref
+    try:
+        return write_seg(**kwargs)
+    except TypeError as exc:
+        log.warning("DICOM SEG writer has an unexpected signature (%s); SEG skipped", exc)
+        return None

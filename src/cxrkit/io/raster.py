@@ -1,0 +1,176 @@
+"""PNG, JPEG, TIFF, BMP and other Pillow formats → displayed gray pixels.
+
+Rules (each conversion leaves a note in :attr:`cxrkit.types.ImageMeta.notes`):
+
+* 8-bit gray: ``value / 255`` (no windowing: the file is already what a viewer shows).
+* 16-bit gray (``I;16``): ``value / (2**bits - 1)`` where ``bits`` comes from the PNG ``sBIT`` chunk when
+  present, else 16; when no ``sBIT`` is given and every value is below 4096 the data is taken as 12-bit
+  (the usual way 12-bit detectors are stored in 16-bit PNG) and scaled by 4095.
+* RGB/RGBA/palette/LA/CMYK: to gray (one channel when all are equal, else BT.601 luminance); alpha ignored.
+* 32-bit integer and float images: min-max over the actual values.
+* EXIF orientation 2-8: applied (the image is transposed as a viewer would show it).
+
+The pixel count is checked from the header before any pixel is decoded; Pillow's own decompression-bomb
+warning and error become :class:`~cxrkit.errors.UnsupportedImageError`; truncated or corrupt files become
+:class:`~cxrkit.errors.InvalidImageError`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import struct
+import warnings
+import zlib
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image as PILImage
+from PIL import ImageFile, ImageOps, UnidentifiedImageError
+
+from cxrkit.errors import InvalidImageError, UnsupportedImageError
+from cxrkit.io._checks import check_not_constant, check_pixel_count, rgb_to_gray, scale_to_unit, uint8_to_unit, uint16_to_unit
+from cxrkit.types import ImageMeta
+
+log = logging.getLogger(__name__)
+
+__all__ = ["read_raster", "read_raster_header", "PIL_FORMATS"]
+
+#: our format name -> Pillow format name (the only decoder Pillow may use for that file).
+PIL_FORMATS = {
+    "png": "PNG",
+    "jpeg": "JPEG",
+    "tiff": "TIFF",
+    "bmp": "BMP",
+    "gif": "GIF",
+    "webp": "WEBP",
+    "jpeg2000": "JPEG2000",
+}
+
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, zlib.error, struct.error, IndexError)
+_EXIF_ORIENTATION = 0x0112
+
+
+def _open(fp: BinaryIO, fmt: str, source: str) -> PILImage.Image:
+    """``PIL.Image.open`` restricted to one format, with bombs and corrupt headers turned into our errors."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+            return PILImage.open(fp, formats=[PIL_FORMATS[fmt]])
+    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
+        raise UnsupportedImageError(f"{source}: {exc}; refusing to decode it (decompression bomb guard)") from exc
+    except UnidentifiedImageError as exc:
+        raise InvalidImageError(f"{source}: not a readable {fmt.upper()} file (corrupt or truncated header)") from exc
+    except _DECODE_ERRORS as exc:
+        raise InvalidImageError(f"{source}: corrupt {fmt.upper()} header: {exc}") from exc
+
+
+def _png_sbit(data: bytes) -> tuple[int, ...] | None:
+    """Significant bits from a PNG ``sBIT`` chunk (chunks before the first IDAT), or None."""
+    pos = 8
+    while pos + 8 <= len(data):
+        length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
+        if ctype in (b"IDAT", b"IEND"):
+            return None
+        if ctype == b"sBIT":
+            return tuple(data[pos + 8 : pos + 8 + length])
+        pos += 12 + length
+    return None
+
+
+def _bits_of_mode(mode: str) -> int | None:
+    if mode == "1":
+        return 1
+    if mode.startswith("I;16"):
+        return 16
+    if mode in ("I", "F"):
+        return 32
+    return 8
+
+
+def read_raster_header(data: bytes, fmt: str, source: str) -> ImageMeta:
+    """Metadata of a Pillow-readable file without decoding its pixels."""
+    im = _open(io.BytesIO(data), fmt, source)
+    with im:
+        return _meta(im.mode, fmt, source, [], _bits_of_mode(im.mode), int(im.height), int(im.width))
+
+
+def read_raster(data: bytes, fmt: str, source: str, *, max_pixels: int) -> tuple[np.ndarray, ImageMeta]:
+    """Decode a Pillow-readable file held in ``data``.
+
+    Returns
+    -------
+    pixels : numpy.ndarray
+        float32 ``(H, W)`` in [0, 1], dark lungs (raster files are stored as displayed).
+    meta : ImageMeta
+        ``format`` is ``fmt``; ``photometric`` is the Pillow mode ("L", "I;16", "RGB", ...).
+    """
+    im = _open(io.BytesIO(data), fmt, source)
+    rows, cols = int(im.height), int(im.width)
+    check_pixel_count(rows, cols, max_pixels, source)
+    if getattr(im, "n_frames", 1) > 1 and fmt != "png":
+        raise UnsupportedImageError(f"{source}: {fmt.upper()} with {im.n_frames} frames; expected a single image")
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        log.warning("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is enabled in this process: truncated files may pass")
+    mode = im.mode
+    notes: list[str] = []
+    try:
+        im.load()
+        orientation = im.getexif().get(_EXIF_ORIENTATION, 1) if fmt in ("jpeg", "tiff", "png", "webp") else 1
+        if orientation in range(2, 9):
+            im = ImageOps.exif_transpose(im)
+            notes.append(f"EXIF orientation {orientation} applied")
+        if mode in ("P", "PA"):
+            im = im.convert("RGBA" if ("transparency" in im.info or mode == "PA") else "RGB")
+            notes.append(f"palette image ({mode}) expanded to {im.mode}")
+        elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+            im = im.convert("RGB")
+            notes.append(f"{mode} converted to RGB")
+        arr = np.asarray(im)
+    except _DECODE_ERRORS as exc:
+        raise InvalidImageError(f"{source}: truncated or corrupt {fmt.upper()} pixel data: {exc}") from exc
+    finally:
+        im.close()
+
+    bits = _bits_of_mode(mode)
+    if arr.ndim == 3:
+        if arr.shape[2] in (2,):  # LA: gray + alpha
+            if not (arr[..., 1] == 255).all():
+                notes.append("alpha channel ignored (image not fully opaque)")
+            arr = np.ascontiguousarray(arr[..., 0])
+        else:
+            if arr.shape[2] == 4 and not (arr[..., 3] == 255).all():
+                notes.append("alpha channel ignored (image not fully opaque)")
+            elif arr.shape[2] == 4:
+                notes.append("opaque alpha channel dropped")
+            arr = rgb_to_gray(arr, notes, what=im.mode if im.mode in ("RGB", "RGBA") else "color")
+    check_not_constant(arr, source)
+    if arr.dtype == np.uint8:
+        pixels = uint8_to_unit(arr)
+    elif arr.dtype == np.bool_:
+        pixels = arr.astype(np.float32)
+    elif arr.dtype.kind == "u" and arr.dtype.itemsize == 2:
+        sbit = _png_sbit(data) if fmt == "png" else None
+        pixels, bits = uint16_to_unit(arr, notes, sbit[0] if sbit else None)
+    elif arr.dtype.kind == "f" and arr.dtype.itemsize <= 4 and mode in ("RGB", "RGBA", "P", "PA", "CMYK"):
+        pixels = scale_to_unit(arr, 0.0, 255.0)  # luminance mix of 8-bit channels
+    else:  # 32-bit int "I" or float "F" images: no declared range
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise InvalidImageError(f"{source}: float image contains NaN or infinite values")
+        lo, hi = float(arr.min()), float(arr.max())
+        notes.append(f"{mode} image scaled by its actual range [{lo:g}, {hi:g}]")
+        pixels = scale_to_unit(arr, lo, hi)
+    return np.ascontiguousarray(pixels), _meta(mode, fmt, source, notes, bits, rows, cols)
+
+
+def _meta(
+    mode: str, fmt: str, source: str, notes: list[str], bits: int | None, rows: int, cols: int
+) -> ImageMeta:
+    return ImageMeta(
+        source=source,
+        format=fmt,
+        original_size=(rows, cols),
+        photometric=mode,
+        bits_stored=bits,
+        notes=tuple(notes),
+    )

@@ -1,0 +1,76 @@
+"""Atomic writers: a file appears complete under its final name, or not at all."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image as PILImage
+
+from cxrkit.errors import InvalidImageError
+from cxrkit.types import Image
+
+__all__ = ["write_png", "atomic_write_bytes"]
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+
+    Parent folders are created. A crash leaves either the old file or the new one, never half of one.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return target
+
+
+def write_png(path: str | os.PathLike, image: Image | np.ndarray, *, compress_level: int = 6) -> Path:
+    """Write an image as displayed, as an 8-bit gray PNG, atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination; parent folders are created.
+    image : Image or numpy.ndarray
+        An :class:`~cxrkit.types.Image`, a float ``(H, W)`` array in [0, 1], or a uint8 ``(H, W)`` array.
+    compress_level : int
+        zlib level 0-9 (6 = Pillow's default; 1 is faster and larger).
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+    """
+    if isinstance(image, Image):
+        pixels = image.to_uint8()
+    else:
+        arr = np.asarray(image)
+        if arr.ndim != 2:
+            raise InvalidImageError(f"write_png: array of shape {arr.shape}; expected (H, W)")
+        if arr.dtype == np.uint8:
+            pixels = arr
+        elif arr.dtype.kind == "f":
+            if not np.isfinite(arr).all():
+                raise InvalidImageError("write_png: array contains NaN or infinite values")
+            pixels = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
+        else:
+            raise InvalidImageError(f"write_png: array of dtype {arr.dtype}; expected float in [0, 1] or uint8")
+    import io
+
+    buf = io.BytesIO()
+    PILImage.fromarray(np.ascontiguousarray(pixels), mode="L").save(buf, format="PNG", compress_level=compress_level)
+    return atomic_write_bytes(path, buf.getvalue())

@@ -1,0 +1,398 @@
+"""``analyze()``: the one flow from a radiograph to findings, boxes, measurements and a draft report.
+
+read → segment (lungs, heart; when a segmenter is available) → quality check → classify (validated findings
+at the card's operating points) → explain + localize (heatmaps and boxes of the positive findings) → measure
+(cardiothoracic ratio) → draft report.
+
+Components are loaded once and reused: build an :class:`Analyzer` and call it on many images, or call
+:func:`analyze`, which keeps one default :class:`Analyzer` per settings. Components that are not available
+(no shipped segmenter yet, no classifier weights) are skipped and the result says so in ``components``;
+optional stages that fail on one image are recorded as "failed" and the rest of the result stands.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cxrkit.errors import CxrkitError, InvalidImageError, ModelError, UnsupportedImageError
+from cxrkit.qc import check_quality
+from cxrkit.report.draft import draft_report
+from cxrkit.result import AnalysisResult, Component, ModelInfo, Quality
+from cxrkit.types import Box, Finding, Image, ImageMeta, Measurement
+
+__all__ = ["Analyzer", "analyze", "default_analyzer", "read_input", "DEFAULT", "MAX_BOXES_PER_FINDING"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT = "default"
+MAX_BOXES_PER_FINDING = 3
+_UNITS = (("_mm2", "mm2"), ("_mm", "mm"), ("_px2", "px2"), ("_px", "px"), ("ratio", "ratio"))
+
+
+def read_input(source: str | Path | bytes | Image | np.ndarray, *, max_pixels: int | None = None) -> Image:
+    """A path or the bytes of a DICOM/PNG/JPEG file, an :class:`Image` or a float array ``(H, W)`` in [0, 1]
+    → :class:`Image`."""
+    if isinstance(source, Image):
+        return source
+    if isinstance(source, np.ndarray):
+        try:
+            from cxrkit.io import image_from_array
+        except ImportError:
+            if source.ndim != 2:
+                raise InvalidImageError(f"expected a 2-D array (H, W), got shape {source.shape}") from None
+            return Image(np.clip(source.astype(np.float32), 0, 1), ImageMeta(format="array", original_size=source.shape))
+        return image_from_array(source)
+    from cxrkit.io import read_image
+
+    kwargs = {"max_pixels": max_pixels} if max_pixels else {}
+    return read_image(source if isinstance(source, bytes) else Path(source), **kwargs)
+
+
+def _load_default_classifier() -> tuple[Any | None, str]:
+    try:
+        from cxrkit.models.classifier import load_classifier
+    except ImportError as exc:
+        return None, f"no classifier available (cxrkit.models.classifier not importable: {exc})"
+    try:
+        return load_classifier(None), "shipped default classifier"
+    except (ModelError, FileNotFoundError, NotImplementedError) as exc:
+        return None, f"no classifier available ({exc})"
+
+
+def _load_default_segmenter() -> tuple[Any | None, str]:
+    try:
+        from cxrkit.anatomy.segment import load_segmenter
+    except ImportError as exc:
+        return None, f"no segmenter available (cxrkit.anatomy.segment not importable: {exc})"
+    try:
+        return load_segmenter(None), "shipped default segmenter"
+    except (ModelError, FileNotFoundError, NotImplementedError) as exc:
+        return None, f"no segmenter available ({exc})"
+
+
+def _card_info(classifier: Any) -> ModelInfo:
+    card = getattr(classifier, "card", None)
+    name = getattr(card, "name", None) or getattr(card, "architecture", None) or type(classifier).__name__
+    version = getattr(card, "version", None) or "unknown"
+    checksum = getattr(card, "checksum", None) or getattr(card, "sha256", None)
+    return ModelInfo(str(name), str(version), None if checksum is None else str(checksum),
+                     tuple(str(f) for f in classifier.findings))
+
+
+def _thresholds(classifier: Any, findings: Sequence[str], override: Mapping[str, float] | None) -> list[float]:
+    th = getattr(classifier, "thresholds", None)
+    out = []
+    for i, name in enumerate(findings):
+        if override and name in override:
+            out.append(float(override[name]))
+        elif isinstance(th, Mapping):
+            value = th.get(name)
+            if value is None:
+                raise ModelError(f"the model card has no operating point for {name!r}")
+            out.append(float(getattr(value, "threshold", value)))
+        elif th is not None:
+            out.append(float(np.asarray(th)[i]))
+        else:
+            raise ModelError("the classifier has no operating points (thresholds)")
+    return out
+
+
+def _to_measurements(raw: Any) -> list[Measurement]:
+    """Normalize the anatomy package's ``measure()`` output to :class:`Measurement` objects."""
+    if raw is None:
+        return []
+    if isinstance(raw, Measurement):
+        return [raw]
+    if isinstance(raw, Sequence) and not isinstance(raw, str):
+        return [m for item in raw for m in _to_measurements(item)]
+    if hasattr(raw, "to_dict") and not isinstance(raw, Mapping):
+        raw = raw.to_dict()
+    if not isinstance(raw, Mapping):
+        return []
+    flags = tuple(str(f) for f in (raw.get("flags") or ()))
+    reliable = bool(raw.get("reliable", not flags))
+    out = []
+    for key, value in raw.items():
+        if key in ("flags", "reliable"):
+            continue
+        if isinstance(value, Measurement):
+            out.append(value)
+        elif isinstance(value, Mapping) and "value" in value:
+            out.append(Measurement(key, None if value["value"] is None else float(value["value"]),
+                                   str(value.get("unit", _unit(key))), bool(value.get("reliable", reliable)),
+                                   tuple(value.get("flags", flags))))
+        elif isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool) or value is None:
+            v = None if value is None or not np.isfinite(float(value)) else float(value)
+            out.append(Measurement(key, v, _unit(key), reliable, flags if key == "cardiothoracic_ratio" else ()))
+    return out
+
+
+def _unit(name: str) -> str:
+    return next((u for suffix, u in _UNITS if name.endswith(suffix)), "ratio" if "ratio" in name else "")
+
+
+class Analyzer:
+    """The analysis pipeline with its components loaded once.
+
+    Parameters
+    ----------
+    classifier:
+        a runtime classifier (``cxrkit.models.classifier.Classifier``), ``"default"`` for the shipped one, or
+        None to run without findings.
+    segmenter:
+        a segmenter (``.predict(pixels) -> {structure: bool (H, W)}``), ``"default"`` or None.
+    localize:
+        compute heatmaps and boxes for positive findings.
+    explain_method, box_method:
+        heatmap method (:func:`cxrkit.explain.heatmaps`) and box method (:func:`cxrkit.localize.boxes_from_heatmap`).
+    thresholds:
+        finding → operating point overriding the card's.
+    max_pixels:
+        largest image accepted by the reader.
+
+    Thread safety: :meth:`analyze` may be called from several threads at once (ONNX Runtime sessions are
+    thread-safe; the PyTorch heatmap pass is serialized by a lock).
+    """
+
+    def __init__(
+        self,
+        classifier: Any = DEFAULT,
+        segmenter: Any = DEFAULT,
+        *,
+        localize: bool = True,
+        explain_method: str = "cam",
+        box_method: str = "default",
+        thresholds: Mapping[str, float] | None = None,
+        max_pixels: int | None = None,
+    ) -> None:
+        self.notes: dict[str, str] = {}
+        if isinstance(classifier, str) and classifier == DEFAULT:
+            classifier, self.notes["classifier"] = _load_default_classifier()
+        elif classifier is None:
+            self.notes["classifier"] = "no classifier given"
+        if isinstance(segmenter, str) and segmenter == DEFAULT:
+            segmenter, self.notes["segmenter"] = _load_default_segmenter()
+        elif segmenter is None:
+            self.notes["segmenter"] = "no segmenter given"
+        self.classifier = classifier
+        self.segmenter = segmenter
+        self.localize = localize
+        self.explain_method = explain_method
+        self.box_method = box_method
+        self.thresholds = dict(thresholds or {})
+        self.max_pixels = max_pixels
+        self.model_info = _card_info(classifier) if classifier is not None else None
+        self._torch_lock = threading.Lock()
+        if classifier is None:
+            log.warning("%s: analysis will run the quality check only", self.notes["classifier"])
+
+    def describe(self) -> dict[str, Any]:
+        """What is loaded: the classifier's card info and the segmenter's presence (for ``/v1/models``)."""
+        return {
+            "classifier": self.model_info.to_dict() if self.model_info else None,
+            "segmenter": None if self.segmenter is None else type(self.segmenter).__name__,
+            "notes": dict(self.notes),
+        }
+
+    def __call__(self, source: str | Path | Image | np.ndarray) -> AnalysisResult:
+        return self.analyze(source)
+
+    def analyze(self, source: str | Path | Image | np.ndarray) -> AnalysisResult:
+        """Analyze one radiograph.
+
+        Parameters
+        ----------
+        source:
+            a DICOM/PNG/JPEG path, an :class:`Image`, or float32 pixels ``(H, W)`` in [0, 1].
+
+        Returns
+        -------
+        AnalysisResult
+            findings only when the quality check passed and a classifier is present.
+
+        Raises
+        ------
+        InvalidImageError, UnsupportedImageError
+            the input cannot be read (from :func:`cxrkit.io.read_image`).
+        """
+        return self.analyze_with_image(source)[0]
+
+    def analyze_with_image(self, source: str | Path | Image | np.ndarray) -> tuple[AnalysisResult, Image | None]:
+        """Like :meth:`analyze`, also returning the decoded :class:`Image` (for overlays and DICOM output);
+        the image is None when the file is readable but not a supported radiograph (CT, SR, multi-frame...)."""
+        timings: dict[str, float] = {}
+        components: list[Component] = []
+        t0 = time.perf_counter()
+        try:
+            image = read_input(source, max_pixels=self.max_pixels)
+        except UnsupportedImageError as exc:
+            # a readable file that is not a radiograph (CT slice, SR object, multi-frame...): say so, no findings
+            log.info("not analyzed: %s", exc)
+            return self._unsupported(source, exc, components), None
+        timings["read"] = (time.perf_counter() - t0) * 1e3
+
+        masks: dict[str, np.ndarray] = {}
+        if self.segmenter is None:
+            components.append(Component("segmenter", "absent", self.notes.get("segmenter", "")))
+        else:
+            t = time.perf_counter()
+            try:
+                masks = {k: np.asarray(v, dtype=bool) for k, v in self.segmenter.predict(image.pixels).items()}
+                components.append(Component("segmenter", "ran", ""))
+            except CxrkitError as exc:
+                log.warning("segmenter failed: %s", exc)
+                components.append(Component("segmenter", "failed", str(exc)))
+            timings["segment"] = (time.perf_counter() - t) * 1e3
+
+        t = time.perf_counter()
+        quality = check_quality(image, masks or None)
+        timings["qc"] = (time.perf_counter() - t) * 1e3
+
+        findings: list[Finding] = []
+        measurements: list[Measurement] = []
+        heatmaps: dict[str, np.ndarray] = {}
+        if not quality.usable:
+            components.append(Component("classifier", "skipped", "image failed the quality check"))
+            masks = {}
+        elif self.classifier is None:
+            components.append(Component("classifier", "absent", self.notes.get("classifier", "")))
+        else:
+            t = time.perf_counter()
+            findings = self._classify(image)
+            timings["classify"] = (time.perf_counter() - t) * 1e3
+            components.append(Component("classifier", "ran", ""))
+            findings, heatmaps = self._localize(image, findings, components, timings)
+        if quality.usable and masks:
+            measurements = self._measure(image, masks, components, timings)
+
+        report = draft_report(findings, measurements, quality, view=image.meta.view,
+                              classifier_available=self.classifier is not None)
+        timings["total"] = (time.perf_counter() - t0) * 1e3
+        return AnalysisResult(
+            image=image.meta, quality=quality, findings=findings, measurements=measurements, report=report,
+            model=self.model_info if quality.usable else None, components=components,
+            heatmaps=heatmaps, masks=masks, timings_ms=timings,
+        ), image
+
+    def _unsupported(self, source, exc: UnsupportedImageError, components: list[Component]) -> AnalysisResult:
+        meta = ImageMeta(source=str(source) if isinstance(source, (str, Path)) else "")
+        quality = Quality(False, (str(exc),), (), {"readable": {"passed": False, "value": None, "detail": str(exc)}})
+        components.append(Component("classifier", "skipped", "image is not a supported radiograph"))
+        report = draft_report([], [], quality)
+        return AnalysisResult(image=meta, quality=quality, report=report, components=components)
+
+    def _classify(self, image: Image) -> list[Finding]:
+        names = [str(f) for f in self.classifier.findings]
+        probs = np.asarray(self.classifier.predict([image.pixels]), dtype=np.float64)
+        if probs.shape != (1, len(names)):
+            raise ModelError(f"classifier returned shape {probs.shape}, expected (1, {len(names)})")
+        ths = _thresholds(self.classifier, names, self.thresholds)
+        return [Finding(n, float(p), float(th), bool(p >= th)) for n, p, th in zip(names, probs[0], ths)]
+
+    def _localize(self, image, findings, components, timings):
+        positives = [f.name for f in findings if f.positive]
+        if not self.localize:
+            components.append(Component("localize", "skipped", "disabled (--no-localize)"))
+            return findings, {}
+        if not positives:
+            components.append(Component("localize", "skipped", "no positive finding to localize"))
+            return findings, {}
+        t = time.perf_counter()
+        try:
+            from cxrkit.explain import heatmaps as compute_heatmaps
+            from cxrkit.localize import boxes_from_heatmap
+        except ImportError as exc:
+            components.append(Component("localize", "absent", f"explain/localize not available: {exc}"))
+            return findings, {}
+        try:
+            with self._torch_lock:
+                maps = compute_heatmaps(self.classifier, image, positives, method=self.explain_method)
+            out = []
+            for f in findings:
+                if f.name in maps:
+                    boxes = boxes_from_heatmap(maps[f.name], method=self.box_method, label=f.name)
+                    boxes = sorted(boxes, key=lambda b: -(b.score or 0.0))[:MAX_BOXES_PER_FINDING]
+                    f = replace(f, boxes=tuple(boxes))
+                out.append(f)
+        except CxrkitError as exc:
+            log.warning("localization failed: %s", exc)
+            components.append(Component("localize", "failed", str(exc)))
+            return findings, {}
+        timings["localize"] = (time.perf_counter() - t) * 1e3
+        components.append(Component("localize", "ran", f"{self.explain_method} heatmaps, {self.box_method} boxes"))
+        return out, {k: np.asarray(v, dtype=np.float32) for k, v in maps.items()}
+
+    def _measure(self, image, masks, components, timings) -> list[Measurement]:
+        t = time.perf_counter()
+        try:
+            from cxrkit.anatomy.measure import measure
+        except ImportError as exc:
+            components.append(Component("measure", "absent", f"cxrkit.anatomy.measure not available: {exc}"))
+            return []
+        try:
+            out = _to_measurements(measure(masks, image.meta.pixel_spacing_mm, image.meta.view))
+        except CxrkitError as exc:
+            log.warning("measurement failed: %s", exc)
+            components.append(Component("measure", "failed", str(exc)))
+            return []
+        timings["measure"] = (time.perf_counter() - t) * 1e3
+        components.append(Component("measure", "ran", ""))
+        return out
+
+
+@lru_cache(maxsize=4)
+def default_analyzer(localize: bool = True, use_classifier: bool = True, use_segmenter: bool = True) -> Analyzer:
+    """A cached :class:`Analyzer` with the shipped components (loaded on first use, then reused)."""
+    return Analyzer(DEFAULT if use_classifier else None, DEFAULT if use_segmenter else None, localize=localize)
+
+
+def analyze(
+    path_or_image: str | Path | Image | np.ndarray,
+    *,
+    classifier: Any = None,
+    segmenter: Any = None,
+    localize: bool = True,
+    use_classifier: bool = True,
+    use_segmenter: bool = True,
+) -> AnalysisResult:
+    """Analyze one radiograph with the shipped models (or the ones given).
+
+    Parameters
+    ----------
+    path_or_image:
+        DICOM/PNG/JPEG path, :class:`Image` or float32 pixels ``(H, W)`` in [0, 1].
+    classifier, segmenter:
+        components to use instead of the shipped defaults (None = the default, loaded once per process).
+    localize:
+        heatmaps and boxes for positive findings.
+    use_classifier, use_segmenter:
+        False to run without that component.
+
+    Returns
+    -------
+    AnalysisResult
+
+    Examples
+    --------
+    >>> from cxrkit.pipeline import analyze  # doctest: +SKIP
+    >>> result = analyze("chest.dcm")  # doctest: +SKIP
+    >>> print(result.to_json())  # doctest: +SKIP
+    """
+    if classifier is None and segmenter is None:
+        return default_analyzer(localize, use_classifier, use_segmenter).analyze(path_or_image)
+    base = default_analyzer(localize, use_classifier and classifier is None, use_segmenter and segmenter is None)
+    analyzer = Analyzer(
+        classifier if classifier is not None else base.classifier,
+        segmenter if segmenter is not None else base.segmenter,
+        localize=localize,
+    )
+    return analyzer.analyze(path_or_image)

@@ -1,0 +1,224 @@
+"""Input quality check: is this a frontal (adult) chest radiograph the models may be run on?
+
+:func:`check_quality` combines
+
+* **DICOM metadata**: modality (CR/DX/DR only), body part (chest), view position (lateral views refused,
+  AP views flagged), patient age (pediatric flagged);
+* **geometry**: aspect ratio and size;
+* **intensity**: a nearly uniform or nearly binary image is not a radiograph;
+* **layout**: a frontal radiograph is roughly mirror-symmetric with a bright mediastinum between two darker
+  lung fields; three layout cues (left-right symmetry, side-to-side imbalance, dark fraction) that fire
+  together mark the image as "probably lateral or not a chest radiograph"; thresholds and their measured
+  error rates are in ``docs/delivery.md`` (``benchmarks/qc_eval.py``);
+* **lungs** (when a segmenter ran): two lung fields of plausible size, on the expected sides.
+
+Arrays in, a :class:`cxrkit.result.Quality` out; nothing here opens files.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+
+import numpy as np
+from PIL import Image as PILImage
+
+from cxrkit.result import Quality
+from cxrkit.types import Image, ImageMeta
+
+__all__ = ["check_quality", "layout_features", "RADIOGRAPH_MODALITIES", "LATERAL_VIEWS"]
+
+log = logging.getLogger(__name__)
+
+RADIOGRAPH_MODALITIES = frozenset({"CR", "DX", "DR", "RG"})
+LATERAL_VIEWS = frozenset({"LL", "RL", "LAT", "LATERAL", "L", "LLD", "RLD", "XTABLE"})
+FRONTAL_VIEWS = frozenset({"PA", "AP", "AP SUPINE", "APS", "FRONTAL"})
+_CHEST_PARTS = ("CHEST", "THORAX", "LUNG", "TORAX", "THORAX_", "PECHO")
+# layout thresholds (chosen on covid-ieee8023 frontal/lateral images, see docs/delivery.md)
+SYMMETRY_MIN = 0.45
+IMBALANCE_MAX = 0.12
+DARK_FRACTION_MAX = 0.10
+ASPECT_RANGE_OK = (0.75, 1.35)  # rows / columns giving no warning
+ASPECT_RANGE_USABLE = (0.5, 2.0)
+MIN_SIDE_PX = 64
+LUNG_AREA_RANGE = (0.03, 0.40)  # each lung, fraction of the image
+
+
+def _check(passed: bool | None, value, detail: str) -> dict:
+    return {"passed": passed, "value": value, "detail": detail}
+
+
+def layout_features(pixels: np.ndarray) -> dict[str, float]:
+    """Layout cues of a radiograph, computed on a 64 x 64 min-max normalized thumbnail.
+
+    Parameters
+    ----------
+    pixels:
+        float32 ``(H, W)`` in [0, 1], dark lungs.
+
+    Returns
+    -------
+    dict with ``symmetry`` (Pearson correlation of the thumbnail with its left-right mirror, in [-1, 1];
+    frontal films ~0.7), ``imbalance`` (absolute difference of mean brightness between the left and right
+    outer column bands of the middle rows, in [0, 1]) and ``dark_fraction`` (fraction of thumbnail pixels
+    below 0.1).
+    """
+    a = np.asarray(pixels, dtype=np.float32)
+    thumb = np.asarray(PILImage.fromarray(a, mode="F").resize((64, 64), PILImage.BILINEAR), dtype=np.float32)
+    lo, hi = float(thumb.min()), float(thumb.max())
+    thumb = (thumb - lo) / max(hi - lo, 1e-6)
+    mirror = thumb[:, ::-1]
+    if thumb.std() < 1e-6:
+        sym = 1.0
+    else:
+        sym = float(np.corrcoef(thumb.ravel(), mirror.ravel())[0, 1])
+    profile = thumb[13:51].mean(axis=0)
+    imbalance = float(abs(profile[4:20].mean() - profile[44:60].mean()))
+    dark = float((thumb < 0.1).mean())
+    return {"symmetry": round(sym, 4), "imbalance": round(imbalance, 4), "dark_fraction": round(dark, 4)}
+
+
+def _age_years(age: str | None) -> float | None:
+    """DICOM AS value ("045Y", "006M", "010W", "003D") in years, or None."""
+    if not age:
+        return None
+    m = re.fullmatch(r"\s*(\d{1,3})\s*([DWMY]?)\s*", str(age).upper())
+    if not m:
+        return None
+    n, unit = int(m.group(1)), m.group(2) or "Y"
+    return n / {"D": 365.25, "W": 52.18, "M": 12.0, "Y": 1.0}[unit]
+
+
+def check_quality(image: Image, masks: Mapping[str, np.ndarray] | None = None) -> Quality:
+    """Decide whether ``image`` is a usable frontal chest radiograph.
+
+    Parameters
+    ----------
+    image:
+        the radiograph (pixels float32 ``(H, W)`` in [0, 1]) with its metadata.
+    masks:
+        optional segmenter output, structure name → bool ``(H, W)``; ``left_lung`` and ``right_lung`` are
+        used (patient's left lung appears on the image's right on a frontal film).
+
+    Returns
+    -------
+    Quality
+        ``usable`` False with ``reasons`` for CT/MR/other modalities, non-chest body parts, lateral views,
+        degenerate images, extreme aspect ratios and images without two plausible lung fields; ``warnings``
+        for usable images with caveats.
+    """
+    meta: ImageMeta = image.meta
+    reasons: list[str] = []
+    warnings: list[str] = []
+    checks: dict[str, dict] = {}
+
+    modality = (meta.modality or "").strip().upper() or None
+    if modality is None:
+        checks["modality"] = _check(None, None, "no modality tag (not a DICOM file)")
+    elif modality in RADIOGRAPH_MODALITIES:
+        checks["modality"] = _check(True, modality, "projection radiograph")
+    else:
+        checks["modality"] = _check(False, modality, f"modality {modality} is not a projection radiograph (CR/DX)")
+        reasons.append(f"modality {modality} is not a chest radiograph (expected CR or DX)")
+
+    part = (meta.body_part or "").strip().upper() or None
+    if part is None:
+        checks["body_part"] = _check(None, None, "body part not stated")
+    elif any(p in part for p in _CHEST_PARTS):
+        checks["body_part"] = _check(True, part, "chest")
+    else:
+        checks["body_part"] = _check(False, part, f"body part {part} is not the chest")
+        reasons.append(f"body part examined is {part}, not the chest")
+
+    view = (meta.view or "").strip().upper() or None
+    if view is None:
+        checks["view"] = _check(None, None, "view position not stated")
+    elif view in LATERAL_VIEWS:
+        checks["view"] = _check(False, view, "lateral view")
+        reasons.append(f"lateral view ({view}); the models are validated on frontal (PA/AP) views only")
+    elif view in FRONTAL_VIEWS:
+        checks["view"] = _check(True, view, "frontal view")
+        if view.startswith("AP"):
+            warnings.append("AP view: the heart looks larger than on PA films; read the cardiothoracic ratio with care")
+    else:
+        checks["view"] = _check(None, view, f"unrecognized view position {view}")
+        warnings.append(f"unrecognized view position {view!r}")
+
+    age = _age_years(meta.dicom.get("PatientAge") if meta.dicom else None)
+    if age is not None:
+        adult = age >= 18
+        checks["adult"] = _check(adult, round(age, 1), "patient age in years")
+        if not adult:
+            warnings.append(f"pediatric patient ({age:.0f} years): the models were validated on adults")
+
+    rows, cols = image.shape
+    aspect = rows / cols if cols else float("inf")
+    lo_ok, hi_ok = ASPECT_RANGE_OK
+    lo_use, hi_use = ASPECT_RANGE_USABLE
+    if not lo_use <= aspect <= hi_use:
+        checks["aspect_ratio"] = _check(False, round(aspect, 3), "rows / columns far outside a chest film's")
+        reasons.append(f"aspect ratio {aspect:.2f} (rows/columns) is implausible for a chest radiograph")
+    else:
+        checks["aspect_ratio"] = _check(True, round(aspect, 3), "rows / columns")
+        if not lo_ok <= aspect <= hi_ok:
+            warnings.append(f"unusual aspect ratio {aspect:.2f} (rows/columns); is the image cropped?")
+    if min(rows, cols) < MIN_SIDE_PX:
+        checks["size"] = _check(False, [rows, cols], f"smaller than {MIN_SIDE_PX} px")
+        reasons.append(f"image is too small ({rows} x {cols} px; at least {MIN_SIDE_PX} px per side needed)")
+    else:
+        checks["size"] = _check(True, [rows, cols], "rows, columns")
+
+    px = np.asarray(image.pixels, dtype=np.float32)
+    std = float(px.std())
+    extremes = float(((px < 0.02) | (px > 0.98)).mean())
+    if std < 0.03:
+        checks["intensity"] = _check(False, round(std, 4), "standard deviation of pixel values")
+        reasons.append("image is nearly uniform (no anatomy visible)")
+    elif extremes > 0.9:
+        checks["intensity"] = _check(False, round(extremes, 4), "fraction of pixels at black or white")
+        reasons.append("image is nearly binary (black/white only), not a radiograph")
+    else:
+        checks["intensity"] = _check(True, {"std": round(std, 4), "extremes": round(extremes, 4)}, "plausible histogram")
+
+    if checks["intensity"]["passed"]:
+        lay = layout_features(px)
+        cues = [lay["symmetry"] < SYMMETRY_MIN, lay["imbalance"] > IMBALANCE_MAX, lay["dark_fraction"] > DARK_FRACTION_MAX]
+        n = int(sum(cues))
+        checks["frontal_layout"] = _check(n < 3, lay, f"{n} of 3 layout cues atypical for a frontal chest film")
+        if n == 3:
+            reasons.append("image layout looks like a lateral view or not a chest radiograph (asymmetric, no two lung fields)")
+        elif n == 2:
+            warnings.append("image layout is atypical for a frontal chest radiograph; check the view")
+
+    if masks is not None and {"left_lung", "right_lung"} <= set(masks):
+        ok, value, why = _lungs_plausible(masks["left_lung"], masks["right_lung"])
+        checks["lungs"] = _check(ok, value, why)
+        if not ok:
+            reasons.append(f"the lung segmentation does not show two plausible lung fields ({why})")
+    else:
+        checks["lungs"] = _check(None, None, "no lung segmentation available")
+
+    quality = Quality(usable=not reasons, reasons=tuple(reasons), warnings=tuple(warnings), checks=checks)
+    if not quality.usable:
+        log.info("quality check: not usable: %s", "; ".join(reasons))
+    return quality
+
+
+def _lungs_plausible(left: np.ndarray, right: np.ndarray) -> tuple[bool, dict, str]:
+    """Two lung fields of plausible size, the patient's right lung on the image's left half."""
+    left = np.asarray(left, dtype=bool)
+    right = np.asarray(right, dtype=bool)
+    total = float(left.size)
+    a_left, a_right = left.sum() / total, right.sum() / total
+    value = {"left_area_fraction": round(float(a_left), 4), "right_area_fraction": round(float(a_right), 4)}
+    lo, hi = LUNG_AREA_RANGE
+    if not (lo <= a_left <= hi and lo <= a_right <= hi):
+        return False, value, f"lung areas {a_right:.1%} (right) and {a_left:.1%} (left) of the image, expected {lo:.0%}-{hi:.0%} each"
+    cols = left.shape[1]
+    c_left = float(np.nonzero(left)[1].mean()) / cols
+    c_right = float(np.nonzero(right)[1].mean()) / cols
+    value.update(left_centroid_x=round(c_left, 3), right_centroid_x=round(c_right, 3))
+    if not c_right < 0.5 < c_left:
+        return False, value, "lung fields are not on opposite sides of the midline"
+    return True, value, "two lung fields of plausible size and position"

@@ -1,0 +1,118 @@
+"""Overlays for viewers: heatmaps, boxes and masks drawn over the radiograph.
+
+Arrays in, arrays out: every function returns uint8 RGB ``(H, W, 3)``; encoding to PNG happens at the edges
+(CLI, API, DICOM secondary capture).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from PIL import Image as PILImage
+from PIL import ImageDraw
+
+from cxrkit.types import Box
+
+__all__ = ["gray_to_rgb", "heatmap_overlay", "mask_overlay", "draw_boxes", "compose_overlay", "mask_rgba", "heatmap_rgba"]
+
+MASK_COLORS = {
+    "right_lung": (64, 160, 255),
+    "left_lung": (64, 220, 160),
+    "heart": (255, 96, 96),
+    "right_clavicle": (255, 200, 64),
+    "left_clavicle": (200, 120, 255),
+}
+BOX_COLOR = (255, 230, 0)
+
+
+def gray_to_rgb(pixels: np.ndarray) -> np.ndarray:
+    """float32 ``(H, W)`` in [0, 1] → uint8 ``(H, W, 3)``."""
+    g = np.clip(np.rint(np.asarray(pixels, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
+    return np.repeat(g[:, :, None], 3, axis=2)
+
+
+def _colormap(values: np.ndarray, name: str = "jet") -> np.ndarray:
+    from matplotlib import colormaps
+
+    rgba = colormaps[name](np.clip(values, 0.0, 1.0))
+    return (rgba[..., :3] * 255.0).astype(np.uint8)
+
+
+def heatmap_rgba(heatmap: np.ndarray, *, cutoff: float = 0.2) -> np.ndarray:
+    """Heatmap ``(H, W)`` in [0, 1] → uint8 RGBA ``(H, W, 4)``; transparent below ``cutoff``, alpha grows with
+    the value (for the web viewer's layer)."""
+    h = np.clip(np.asarray(heatmap, dtype=np.float32), 0.0, 1.0)
+    rgba = np.zeros(h.shape + (4,), dtype=np.uint8)
+    rgba[..., :3] = _colormap(h)
+    alpha = np.where(h >= cutoff, 80 + 140 * (h - cutoff) / max(1e-6, 1 - cutoff), 0)
+    rgba[..., 3] = np.clip(alpha, 0, 255).astype(np.uint8)
+    return rgba
+
+
+def mask_rgba(masks: Mapping[str, np.ndarray], *, alpha: int = 90) -> np.ndarray:
+    """Masks (name → bool ``(H, W)``) → uint8 RGBA ``(H, W, 4)`` with one colour per structure."""
+    shape = next(iter(masks.values())).shape
+    rgba = np.zeros(tuple(shape) + (4,), dtype=np.uint8)
+    for name, m in masks.items():
+        m = np.asarray(m, dtype=bool)
+        rgba[m, :3] = MASK_COLORS.get(name, (255, 255, 255))
+        rgba[m, 3] = alpha
+    return rgba
+
+
+def _blend(rgb: np.ndarray, rgba: np.ndarray) -> np.ndarray:
+    a = rgba[..., 3:4].astype(np.float32) / 255.0
+    out = rgb.astype(np.float32) * (1 - a) + rgba[..., :3].astype(np.float32) * a
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def heatmap_overlay(pixels: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
+    """Radiograph with one heatmap blended over it, uint8 RGB ``(H, W, 3)``."""
+    return _blend(gray_to_rgb(pixels), heatmap_rgba(heatmap))
+
+
+def mask_overlay(pixels: np.ndarray, masks: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Radiograph with coloured masks, uint8 RGB ``(H, W, 3)``."""
+    return _blend(gray_to_rgb(pixels), mask_rgba(masks)) if masks else gray_to_rgb(pixels)
+
+
+def draw_boxes(rgb: np.ndarray, boxes: Sequence[tuple[str, Box]], *, width: int | None = None) -> np.ndarray:
+    """Draw labelled boxes (``(label, Box)`` pairs, original-image pixels) on a copy of ``rgb``."""
+    img = PILImage.fromarray(np.ascontiguousarray(rgb))
+    draw = ImageDraw.Draw(img)
+    w = width or max(2, round(min(img.size) / 256))
+    for label, b in boxes:
+        draw.rectangle([b.x_min, b.y_min, b.x_max, b.y_max], outline=BOX_COLOR, width=w)
+        draw.text((b.x_min + w + 1, b.y_min + w + 1), label, fill=BOX_COLOR)
+    return np.asarray(img)
+
+
+def compose_overlay(
+    pixels: np.ndarray,
+    *,
+    heatmaps: Mapping[str, np.ndarray] | None = None,
+    boxes: Sequence[tuple[str, Box]] = (),
+    masks: Mapping[str, np.ndarray] | None = None,
+) -> np.ndarray:
+    """One summary overlay: the maximum of the heatmaps, the masks, then the boxes, uint8 RGB ``(H, W, 3)``.
+
+    Parameters
+    ----------
+    pixels:
+        float32 ``(H, W)`` in [0, 1].
+    heatmaps:
+        finding → float32 ``(H, W)`` in [0, 1] (combined by pixel-wise maximum).
+    boxes:
+        ``(label, Box)`` pairs in original-image pixels.
+    masks:
+        structure → bool ``(H, W)``.
+    """
+    rgb = gray_to_rgb(pixels)
+    if masks:
+        rgb = _blend(rgb, mask_rgba(masks, alpha=60))
+    if heatmaps:
+        rgb = _blend(rgb, heatmap_rgba(np.max(np.stack(list(heatmaps.values())), axis=0)))
+    if boxes:
+        rgb = draw_boxes(rgb, boxes)
+    return rgb

@@ -1,0 +1,271 @@
+"""The REST API (FastAPI): ``create_app(settings)``.
+
+Endpoints
+---------
+``GET /healthz``          liveness and what is loaded (no auth).
+``GET /v1/models``        the model cards of the loaded components.
+``POST /v1/analyze``      multipart field ``file`` (DICOM/PNG/JPEG) → the ``result.json`` document
+                          (schema ``cxrkit.result/1``); ``?include=image,heatmaps,masks,overlay`` adds an
+                          ``overlays`` object of PNG data URIs for the web viewer.
+``GET /``                 the web viewer; ``/docs`` the OpenAPI documentation.
+
+Client mistakes get 4xx with a message, never 500: 401 missing/invalid token, 408 upload too slow,
+413 upload too big, 415 not a readable image, 422 not a frontal chest radiograph (other modality, lateral view,
+not a chest image; the body holds the quality check's reasons and the result document).
+
+Models are loaded once at startup; inference runs in worker threads (at most
+``settings.inference_threads`` at a time) so the event loop keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import logging
+import uuid
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import numpy as np
+from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cxrkit import __version__
+from cxrkit.errors import InvalidImageError, UnsupportedImageError
+from cxrkit.pipeline import Analyzer
+from cxrkit.report.overlay import compose_overlay, gray_to_rgb, heatmap_rgba, mask_rgba
+from cxrkit.result import AnalysisResult, box_id
+from cxrkit.service.batch import png_bytes
+from cxrkit.service.settings import Settings
+from cxrkit.types import Image
+
+__all__ = ["create_app", "INCLUDE_OPTIONS"]
+
+log = logging.getLogger(__name__)
+
+INCLUDE_OPTIONS = ("image", "heatmaps", "masks", "overlay")
+_bearer = HTTPBearer(auto_error=False, description="set CXRKIT_API_TOKEN on the server to require it")
+
+
+class UploadGuardMiddleware:
+    """Guard request bodies: 413 above ``max_bytes`` (from Content-Length before reading, or while
+    streaming), 408 when the client pauses longer than ``read_timeout_s`` between body chunks or takes
+    longer than ``body_timeout_s`` for the whole body (slowloris-style uploads).
+
+    Errors found while streaming surface as HTTP exceptions raised from ``receive`` inside the endpoint's
+    body parsing, which FastAPI re-raises and the exception handler turns into a JSON response.
+    """
+
+    def __init__(self, app, max_bytes: int, read_timeout_s: float, body_timeout_s: float) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.read_timeout_s = read_timeout_s
+        self.body_timeout_s = body_timeout_s
+
+    def _too_large(self) -> str:
+        return f"upload too large: the limit is {self.max_bytes / 2**20:g} MB (CXRKIT_MAX_UPLOAD_MB)"
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            log.info("request rejected: 413 declared body of %s bytes", int(length))
+            response = JSONResponse({"detail": self._too_large()}, status_code=413, headers={"Connection": "close"})
+            return await response(scope, receive, send)
+        loop = asyncio.get_running_loop()
+        received = 0
+        deadline = loop.time() + self.body_timeout_s
+        body_done = False
+
+        async def timed_receive():
+            nonlocal body_done, received
+            if body_done:
+                return await receive()
+            timeout = min(self.read_timeout_s, max(0.0, deadline - loop.time()))
+            try:
+                message = await asyncio.wait_for(receive(), timeout)
+            except (asyncio.TimeoutError, TimeoutError):
+                log.info("request body too slow: aborted with 408")
+                raise StarletteHTTPException(
+                    408,
+                    f"request body not received in time (a pause over {self.read_timeout_s:g} s or more than "
+                    f"{self.body_timeout_s:g} s in total)",
+                    headers={"Connection": "close"},
+                ) from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    log.info("request rejected: 413 streamed body over the limit")
+                    raise StarletteHTTPException(413, self._too_large(), headers={"Connection": "close"})
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        await self.app(scope, timed_receive, send)
+
+
+def _data_uri(array: np.ndarray) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes(array)).decode("ascii")
+
+
+def overlays_for(result: AnalysisResult, image: Image, include: set[str]) -> dict[str, Any]:
+    """PNG data URIs for the viewer: the radiograph as displayed, one transparent layer per heatmap and mask,
+    and the combined overlay."""
+    out: dict[str, Any] = {}
+    if "image" in include:
+        out["image"] = _data_uri(image.to_uint8())
+    if "heatmaps" in include:
+        out["heatmaps"] = {k: _data_uri(heatmap_rgba(v)) for k, v in result.heatmaps.items()}
+    if "masks" in include:
+        out["masks"] = {k: _data_uri(mask_rgba({k: v}, alpha=110)) for k, v in result.masks.items()}
+    if "overlay" in include:
+        boxes = [(box_id(f.name, i), b) for f in result.findings for i, b in enumerate(f.boxes)]
+        out["overlay"] = _data_uri(compose_overlay(image.pixels, heatmaps=result.heatmaps, boxes=boxes,
+                                                   masks=result.masks) if result.heatmaps or boxes or result.masks
+                                   else gray_to_rgb(image.pixels))
+    return out
+
+
+def _web_dir() -> Path:
+    return Path(str(resources.files("cxrkit").joinpath("service/web")))
+
+
+def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = None) -> FastAPI:
+    """Build the FastAPI application.
+
+    Parameters
+    ----------
+    settings:
+        service settings (default: :meth:`Settings.from_env`).
+    analyzer:
+        a loaded pipeline to serve (default: the shipped components, loaded once at startup).
+    """
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if getattr(app.state, "analyzer", None) is None:
+            app.state.analyzer = await anyio.to_thread.run_sync(
+                lambda: Analyzer(segmenter="default" if settings.segment else None, localize=settings.localize,
+                                 max_pixels=settings.max_pixels)
+            )
+        app.state.limiter = anyio.CapacityLimiter(settings.inference_threads)
+        log.info("cxrkit API ready: %s", app.state.analyzer.describe())
+        yield
+
+    app = FastAPI(
+        title="cxrkit API",
+        version=__version__,
+        description="Chest X-ray analysis: findings with probabilities at validated operating points, boxes, "
+        "cardiothoracic ratio and a draft report. Research software: **not a diagnosis**.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.analyzer = analyzer
+    app.add_middleware(UploadGuardMiddleware, max_bytes=settings.max_upload_bytes,
+                       read_timeout_s=settings.read_timeout_s, body_timeout_s=settings.body_timeout_s)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    async def require_token(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+        if not settings.api_token:
+            return
+        given = creds.credentials if creds is not None else ""
+        if not hmac.compare_digest(given.encode("utf-8"), settings.api_token.encode("utf-8")):
+            log.info("rejected request: %s bearer token", "missing" if not given else "invalid")
+            raise HTTPException(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+    @app.get("/healthz", tags=["service"])
+    async def healthz(request: Request) -> dict[str, Any]:
+        """Liveness: the service is up and which components are loaded."""
+        a: Analyzer = request.app.state.analyzer
+        return {"status": "ok", "version": __version__, "classifier": a.classifier is not None,
+                "segmenter": a.segmenter is not None}
+
+    @app.get("/v1/models", tags=["models"], dependencies=[Depends(require_token)])
+    async def models(request: Request) -> dict[str, Any]:
+        """Model cards of the loaded components (only validated findings are reported)."""
+        a: Analyzer = request.app.state.analyzer
+        out: dict[str, Any] = a.describe()
+        card = getattr(a.classifier, "card", None)
+        if card is not None and hasattr(card, "to_dict"):
+            out["classifier_card"] = card.to_dict()
+        seg_card = getattr(a.segmenter, "card", None)
+        if seg_card is not None and hasattr(seg_card, "to_dict"):
+            out["segmenter_card"] = seg_card.to_dict()
+        return out
+
+    @app.post("/v1/analyze", tags=["analyze"], dependencies=[Depends(require_token)],
+              responses={401: {}, 408: {}, 413: {}, 415: {}, 422: {}})
+    async def analyze_upload(
+        request: Request,
+        file: Annotated[UploadFile, File(description="a DICOM, PNG or JPEG chest radiograph")],
+        include: Annotated[str, Query(description="comma-separated: image, heatmaps, masks, overlay")] = "",
+    ) -> JSONResponse:
+        """Analyze one radiograph; returns the ``result.json`` document (schema ``cxrkit.result/1``)."""
+        wanted = {s.strip() for s in include.split(",") if s.strip()}
+        unknown = wanted - set(INCLUDE_OPTIONS)
+        if unknown:
+            raise HTTPException(400, f"unknown include option(s) {sorted(unknown)}; options: {', '.join(INCLUDE_OPTIONS)}")
+        data = await file.read()
+        request_id = uuid.uuid4().hex[:12]
+        if not data:
+            raise HTTPException(415, "empty upload: expected a DICOM, PNG or JPEG file in the multipart field 'file'")
+        a: Analyzer = request.app.state.analyzer
+        name = Path(file.filename or "upload").name
+
+        def work():
+            from cxrkit.pipeline import read_input
+
+            image = read_input(data, max_pixels=settings.max_pixels)
+            image = Image(image.pixels, replace(image.meta, source=name))
+            result, image = a.analyze_with_image(image)
+            return result, image, (overlays_for(result, image, wanted) if wanted else None)
+
+        try:
+            result, image, overlays = await anyio.to_thread.run_sync(work, limiter=request.app.state.limiter)
+        except InvalidImageError as exc:
+            log.info("request %s: 415 not a readable image (%s)", request_id, type(exc).__name__)
+            raise HTTPException(415, f"not a readable image: {_strip(exc)}") from None
+        except UnsupportedImageError as exc:
+            log.info("request %s: 422 unsupported image", request_id)
+            raise HTTPException(422, f"not a chest radiograph cxrkit can analyze: {_strip(exc)}") from None
+        doc = result.to_dict()
+        if not result.quality.usable:
+            log.info("request %s: 422 quality check failed", request_id)
+            return JSONResponse(
+                {"detail": "not a frontal chest radiograph: " + "; ".join(result.quality.reasons),
+                 "quality": doc["quality"], "result": doc},
+                status_code=422,
+            )
+        if overlays is not None:
+            doc["overlays"] = overlays
+        log.info("request %s: analyzed in %.0f ms", request_id, result.timings_ms.get("total", 0.0))
+        return JSONResponse(doc)
+
+    web = _web_dir()
+    if (web / "index.html").is_file():
+        app.mount("/static", StaticFiles(directory=web), name="static")
+
+        @app.get("/", include_in_schema=False)
+        async def index() -> FileResponse:
+            return FileResponse(web / "index.html")
+
+    return app
+
+
+def _strip(exc: Exception) -> str:
+    """Error text without the reader's ``<bytes>:`` source prefix."""
+    text = str(exc)
+    return text[len("<bytes>: "):] if text.startswith("<bytes>: ") else text

@@ -1,0 +1,120 @@
+"""``cxrkit localize PATH... --findings A,B --out DIR``: heatmaps, boxes and overlays per image.
+
+Writes ``DIR/<image stem>/boxes.json`` (``{"<finding>": [{"x_min", "y_min", "x_max", "y_max", "score"}, ...]}``,
+boxes in pixels of the image as stored: DICOM rows/columns for DICOM inputs) and ``DIR/<image stem>/overlay.png``
+for every input, with boxes for every requested finding whatever its probability.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cxrkit.errors import CxrkitError, ModelError
+
+log = logging.getLogger(__name__)
+
+_SUFFIXES = {".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".tif", ".tiff", ".bmp"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from cxrkit.explain.cam import method_names
+    from cxrkit.localize.boxes import box_method_names
+
+    p = sub.add_parser(
+        "localize",
+        help="heatmaps and boxes per finding (boxes.json + overlay.png per image)",
+        description="For each image: class activation maps of the requested findings, boxes around their hot "
+        "regions and an overlay PNG. Boxes are in pixels of the stored image (DICOM rows/columns). "
+        "Heatmaps show where the model's evidence lies; they are not a diagnosis.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="images (DICOM/PNG/JPEG) or folders (searched recursively)")
+    p.add_argument("--findings", default=None, help="comma-separated findings (default: every finding the model reports)")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--method", default="cam", help=f"heatmap method: {', '.join(method_names())} (default cam)")
+    p.add_argument("--boxes", dest="box_method", default="default",
+                   help=f"box method: {', '.join(box_method_names())} (default: default)")
+    p.add_argument("--model", default=None, help="classifier weights (.safetensors with its card); default: shipped model")
+    p.add_argument("--no-overlay", action="store_true", help="skip overlay.png (faster)")
+    p.set_defaults(func=run)
+
+
+def load_classifier_or_explain(path: str | None) -> Any:
+    """The cxrkit classifier (shipped default when ``path`` is None), with a clear error if unavailable."""
+    try:
+        from cxrkit.models.classifier import load_classifier
+    except ImportError as exc:  # pragma: no cover - only before the classifier module exists
+        raise ModelError(f"no classifier runtime available ({exc})") from exc
+    return load_classifier(path)
+
+
+def expand_paths(paths: list[str]) -> list[Path]:
+    """Files as given, folders searched recursively for image-like files (sorted)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and (f.suffix.lower() in _SUFFIXES or not f.suffix)))
+        else:
+            out.append(p)
+    return out
+
+
+def _stem_dirs(files: list[Path], out: Path) -> list[Path]:
+    seen: dict[str, int] = {}
+    dirs = []
+    for f in files:
+        stem = f.stem or f.name
+        n = seen.get(stem, 0)
+        seen[stem] = n + 1
+        dirs.append(out / (stem if n == 0 else f"{stem}_{n + 1}"))
+        if n:
+            log.warning("two inputs named %r: writing the second to %s", stem, dirs[-1])
+    return dirs
+
+
+def run(args: argparse.Namespace) -> int:
+    from cxrkit.explain.cam import get_method
+    from cxrkit.explain.heatmaps import resolve_target
+    from cxrkit.explain.overlay import overlay_png
+    from cxrkit.io import read_image
+    from cxrkit.localize.boxes import boxes_from_heatmap
+    from cxrkit.localize.run import boxes_json, localize
+
+    get_method(args.method)  # fail fast on bad names
+    boxes_from_heatmap(np.zeros((2, 2)), args.box_method)
+    classifier = load_classifier_or_explain(args.model)
+    target = resolve_target(classifier)
+    findings = [f.strip() for f in args.findings.split(",") if f.strip()] if args.findings else list(target.reported)
+    for f in findings:
+        target.index(f)  # unknown finding → error listing the available ones, before any work
+    files = expand_paths(args.paths)
+    if not files:
+        raise CxrkitError(f"no input images found in {args.paths}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for f, d in zip(files, _stem_dirs(files, args.out)):
+        try:
+            image = read_image(f)
+            (res,) = localize(target, [image], findings, method=args.method, box_method=args.box_method)
+        except CxrkitError as exc:
+            if len(files) == 1:
+                raise
+            failed += 1
+            print(f"{f}: error: {exc}", file=sys.stderr)
+            continue
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "boxes.json").write_text(json.dumps(boxes_json(res), indent=2))
+        if not args.no_overlay:
+            png = overlay_png(image.pixels, res.maps, probabilities=res.probabilities, boxes=res.boxes,
+                              title=f"{f.name}  ({res.method} heatmap, {res.box_method} boxes)")
+            (d / "overlay.png").write_bytes(png)
+        probs = ", ".join(f"{k} {v:.2f}" for k, v in res.probabilities.items())
+        nbox = sum(len(v) for v in res.boxes.values())
+        print(f"{f} -> {d}  ({nbox} boxes; probabilities: {probs})")
+    return 1 if failed else 0

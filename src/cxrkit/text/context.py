@@ -1,0 +1,96 @@
+"""Negation, uncertainty and history of a mention from the cues around it (NegEx / ConText style).
+
+A cue reaches mentions in its own sentence, within ``scope_pre`` words after it (``*_pre`` cues) or
+``scope_post`` words before it (``*_post`` cues), and never across a ``terminate`` cue. A negation or
+uncertainty cue that lies inside the mention ("heart is *not* enlarged") always applies. When several cues
+reach a mention, negation beats uncertainty, which beats history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cxrkit.text.mentions import Mention
+from cxrkit.text.rules import CUE_KINDS, Rules
+
+__all__ = ["Cue", "Assessment", "find_cues", "assess"]
+
+_PRIORITY = {"negation": 3, "uncertain": 2, "historical": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    """One context cue: ``kind`` is one of :data:`cxrkit.text.rules.CUE_KINDS`; span in the searched text."""
+
+    kind: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """What the context says about one mention.
+
+    Attributes
+    ----------
+    status : "positive", "negated", "uncertain", "historical" or "normal".
+    value : 1, 0, -1, or None for historical statements (they give no label).
+    cue : the cue that decided (None when none applied).
+    """
+
+    status: str
+    value: int | None
+    cue: Cue | None
+
+
+def find_cues(text: str, rules: Rules, start: int = 0, end: int | None = None) -> list[Cue]:
+    """The cues of ``text[start:end]`` in order (non-overlapping; pseudo cues included so they shadow others)."""
+    it = rules.cues.finditer(text, start, len(text) if end is None else end)
+    return [Cue(m.lastgroup or "", m.start(), m.end()) for m in it if m.lastgroup in CUE_KINDS]
+
+
+def _words(text: str, a: int, b: int) -> int:
+    return len(text[a:b].split()) if b > a else 0
+
+
+def assess(text: str, mention: Mention, cues: list[Cue], rules: Rules) -> Assessment:
+    """Decide the value of ``mention`` from the ``cues`` of its sentence.
+
+    Parameters
+    ----------
+    text : the text that ``mention`` and ``cues`` index into.
+    mention : the mention to assess.
+    cues : the cues of the mention's sentence, in text order.
+    rules : compiled rules (for the scope widths).
+    """
+    if mention.kind == "normal":
+        return Assessment("normal", 0, None)
+    best: tuple[int, Cue] | None = None
+    for c in cues:
+        kind = c.kind
+        if kind in ("pseudo", "terminate"):
+            continue
+        family = kind.split("_")[0]
+        inside = c.start >= mention.start and c.end <= mention.end
+        if inside:
+            ok = family in ("negation", "uncertain")
+        elif kind.endswith("_pre"):
+            ok = c.end <= mention.start and _words(text, c.end, mention.start) <= rules.scope_pre and not any(
+                t.kind == "terminate" and c.end <= t.start < mention.start for t in cues
+            )
+        else:  # *_post
+            ok = c.start >= mention.end and _words(text, mention.end, c.start) <= rules.scope_post and not any(
+                t.kind == "terminate" and mention.end <= t.start < c.start for t in cues
+            )
+        if ok:
+            pri = _PRIORITY[family]
+            if best is None or pri > best[0]:
+                best = (pri, c)
+    if best is None:
+        return Assessment("uncertain", -1, None) if mention.kind == "uncertain" else Assessment("positive", 1, None)
+    fam = best[1].kind.split("_")[0]
+    if fam == "negation":
+        return Assessment("negated", 0, best[1])
+    if fam == "uncertain":
+        return Assessment("uncertain", -1, best[1])
+    return Assessment("historical", None, best[1])

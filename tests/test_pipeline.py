@@ -1,0 +1,150 @@
+"""cxrkit.pipeline: the analyze() flow on real bundled radiographs (NIH PNGs, SIIM DICOM) and bad inputs."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cxrkit.pipeline import Analyzer, analyze
+from cxrkit.result import DISCLAIMER, SCHEMA_ID, validate_result
+from cxrkit.types import Image, ImageMeta
+
+EXAMPLES = Path(str(resources.files("cxrkit").joinpath("examples")))
+NIH = EXAMPLES / "00001437_012.png"
+SIIM = EXAMPLES / "siim_pa_chest.dcm"
+
+
+class StubClassifier:
+    """Stands in for the classifier dependency (fixed probabilities) so the pipeline's own logic — decisions
+    at operating points, what is reported, the report — is checked exactly. The real model is tested below."""
+
+    findings = ("Effusion", "Cardiomegaly", "Pneumonia")
+    thresholds = {"Effusion": 0.4, "Cardiomegaly": 0.5, "Pneumonia": 0.3}
+
+    class card:  # noqa: N801 - mimics a ModelCard's fields
+        name, version, checksum = "stub", "0", "sha256:00"
+
+    def __init__(self, probs=(0.8, 0.2, 0.3)):
+        self.probs = np.asarray([probs], dtype=np.float32)
+        self.calls = 0
+
+    def predict(self, pixels_list):
+        self.calls += 1
+        assert len(pixels_list) == 1 and pixels_list[0].ndim == 2
+        return self.probs
+
+
+def test_analyze_without_components_runs_qc_and_says_so():
+    result = Analyzer(classifier=None, segmenter=None).analyze(NIH)
+    doc = result.to_dict()
+    validate_result(doc)
+    assert doc["schema"] == SCHEMA_ID and doc["disclaimer"] == DISCLAIMER
+    assert result.quality.usable and result.findings == []
+    status = {c["name"]: c["status"] for c in doc["components"]}
+    assert status == {"segmenter": "absent", "classifier": "absent"}
+    assert "No classifier was available" in doc["report"]["text"]
+    assert "not a diagnosis" in doc["report"]["text"]
+
+
+def test_decisions_follow_the_operating_points_and_report_points_to_evidence():
+    clf = StubClassifier((0.8, 0.2, 0.3))
+    result = Analyzer(classifier=clf, segmenter=None, localize=False).analyze(NIH)
+    got = {f.name: (f.positive, f.threshold) for f in result.findings}
+    # 0.3 >= 0.3 is positive: the decision is probability >= operating point
+    assert got == {"Effusion": (True, 0.4), "Cardiomegaly": (False, 0.5), "Pneumonia": (True, 0.3)}
+    sentences = result.report.sentences
+    assert [s.evidence.get("finding") for s in sentences[:2]] == ["Effusion", "Pneumonia"]
+    assert sentences[0].evidence["probability"] == pytest.approx(0.8) and sentences[0].evidence["threshold"] == 0.4
+    assert "Cardiomegaly" not in result.report.text and "cardiomegaly" not in result.report.text
+    doc = json.loads(result.to_json())
+    validate_result(doc)
+    assert doc["model"]["name"] == "stub" and doc["model"]["checksum"] == "sha256:00"
+    assert {c["name"]: c["status"] for c in doc["components"]}["localize"] == "skipped"
+
+
+def test_user_thresholds_override_the_card():
+    result = Analyzer(classifier=StubClassifier(), segmenter=None, localize=False,
+                      thresholds={"Effusion": 0.9}).analyze(NIH)
+    assert not next(f for f in result.findings if f.name == "Effusion").positive
+
+
+def test_components_are_loaded_once_and_reused():
+    clf = StubClassifier()
+    analyzer = Analyzer(classifier=clf, segmenter=None, localize=False)
+    for _ in range(3):
+        analyzer.analyze(NIH)
+    assert clf.calls == 3
+
+
+def test_dicom_input_keeps_study_uids_but_no_patient_identifiers():
+    result = Analyzer(classifier=StubClassifier(), segmenter=None, localize=False).analyze(SIIM)
+    doc = result.to_dict()
+    validate_result(doc)
+    assert doc["image"]["modality"] == "CR" and doc["image"]["view"] == "PA"
+    assert set(doc["image"]["dicom"]) <= {"StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID"}
+    assert doc["image"]["dicom"]["SOPInstanceUID"].endswith("850819")
+    assert "PatientID" not in json.dumps(doc)
+
+
+def test_ct_dicom_is_not_analyzed_and_has_no_findings():
+    from pydicom.data import get_testdata_file
+
+    clf = StubClassifier()
+    result = Analyzer(classifier=clf, segmenter=None).analyze(get_testdata_file("CT_small.dcm"))
+    validate_result(result.to_dict())
+    assert not result.quality.usable and "CT" in result.quality.reasons[0]
+    assert result.findings == [] and clf.calls == 0
+    assert result.report.text.startswith("Image not analyzed")
+
+
+def test_lateral_view_tag_is_refused_without_findings():
+    from cxrkit.io import read_image
+
+    img = read_image(SIIM)
+    lateral = Image(img.pixels, ImageMeta(**{**img.meta.__dict__, "view": "LL"}))
+    clf = StubClassifier()
+    result = Analyzer(classifier=clf, segmenter=None).analyze(lateral)
+    assert not result.quality.usable and any("lateral" in r for r in result.quality.reasons)
+    assert result.findings == [] and clf.calls == 0 and result.model is None
+
+
+def test_array_input_and_unreadable_file(tmp_path):
+    from cxrkit.errors import InvalidImageError
+
+    rng = np.random.default_rng(0)
+    uniform = np.full((256, 256), 0.5, dtype=np.float32) + rng.normal(0, 0.001, (256, 256)).astype(np.float32)
+    result = Analyzer(classifier=StubClassifier(), segmenter=None).analyze(np.clip(uniform, 0, 1))
+    assert not result.quality.usable and "uniform" in result.quality.reasons[0]
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage")
+    with pytest.raises(InvalidImageError):
+        Analyzer(classifier=None, segmenter=None).analyze(bad)
+
+
+def _real_classifier():
+    try:
+        from cxrkit.models.classifier import load_classifier
+
+        return load_classifier(None)
+    except Exception as exc:  # the shipped model lands from another work stream
+        pytest.skip(f"shipped classifier not available: {exc}")
+
+
+def test_shipped_classifier_end_to_end_with_boxes():
+    clf = _real_classifier()
+    result = analyze(NIH, classifier=clf)
+    doc = result.to_dict()
+    validate_result(doc)
+    assert [f["name"] for f in doc["findings"]] == list(clf.findings)
+    for f in doc["findings"]:
+        assert 0.0 <= f["probability"] <= 1.0 and f["positive"] == (f["probability"] >= f["threshold"])
+        if not f["positive"]:
+            assert f["boxes"] == []
+        for b in f["boxes"]:
+            assert 0 <= b["x_min"] < b["x_max"] <= 512 and 0 <= b["y_min"] < b["y_max"] <= 512
+    for name, hm in result.heatmaps.items():
+        assert hm.shape == (512, 512) and result.findings[[f.name for f in result.findings].index(name)].positive
