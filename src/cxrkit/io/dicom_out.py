@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import warnings
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -151,17 +152,23 @@ def build_sr(result: AnalysisResult, ref: Dataset, *, new_study_note: bool = Fal
         imaging_measurements=_groups(result, ref) or None,
         referenced_images=None if result.findings or result.measurements else [ref],
     )
-    sr = hd.sr.ComprehensiveSR(
-        evidence=[ref], content=report, series_instance_uid=generate_uid(), series_number=SERIES_NUMBER_SR,
-        sop_instance_uid=generate_uid(), instance_number=1, manufacturer=MANUFACTURER,
-        is_complete=True, is_final=False, is_verified=False,
-        series_description=SERIES_DESCRIPTION_SR[:64],
-    )
+    with warnings.catch_warnings():  # the source's own PatientName style is not ours to judge
+        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
+        sr = _comprehensive_sr(hd, ref, report)
     sr.ContentDate = _dt.date.today().strftime("%Y%m%d")
     sr.SoftwareVersions = __version__
     text = DISCLAIMER + (" Source was not DICOM: a new study was created." if new_study_note else "")
     sr.ImageComments = text[:10240]
     return sr
+
+
+def _comprehensive_sr(hd, ref: Dataset, report) -> Dataset:
+    return hd.sr.ComprehensiveSR(
+        evidence=[ref], content=report, series_instance_uid=generate_uid(), series_number=SERIES_NUMBER_SR,
+        sop_instance_uid=generate_uid(), instance_number=1, manufacturer=MANUFACTURER,
+        is_complete=True, is_final=False, is_verified=False,
+        series_description=SERIES_DESCRIPTION_SR[:64],
+    )
 
 
 def build_sc(overlay: np.ndarray, ref: Dataset | None, image: Image) -> Dataset:
@@ -177,7 +184,9 @@ def build_sc(overlay: np.ndarray, ref: Dataset | None, image: Image) -> Dataset:
         series_description=SERIES_DESCRIPTION_SC[:64],
     )
     if ref is not None:
-        sc = hd.sc.SCImage.from_ref_dataset(ref_dataset=ref, **common)
+        with warnings.catch_warnings():  # the source's own PatientName style is not ours to judge
+            warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
+            sc = hd.sc.SCImage.from_ref_dataset(ref_dataset=ref, **common)
         src = Dataset()
         src.ReferencedSOPClassUID = ref.SOPClassUID
         src.ReferencedSOPInstanceUID = ref.SOPInstanceUID
