@@ -13,14 +13,15 @@ from cxrkit.errors import DataFormatError, UnknownNameError
 CARD = DatasetCard(name="toy", title="toy", citation="-", license="-", homepage="-", label_source="-")
 
 
-def toy(n=6, findings=("Atelectasis", "Effusion"), source="toy", seed=0):
+def toy(n=6, findings=("Atelectasis", "Effusion"), source="toy", seed=0) -> Dataset:
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 2, size=(n, len(findings))).astype(np.float32)
     meta = pd.DataFrame({"image_id": [f"{source}{i}" for i in range(n)], "patient_id": [str(i // 2) for i in range(n)],
                          "view": ["PA", "AP"] * (n // 2) + ["PA"] * (n % 2), "source": source})
     boxes = pd.DataFrame({"row": [1, 3, 3], "finding": ["Atelectasis", "Effusion", "Atelectasis"],
                           "x_min": [1.0, 2, 3], "y_min": [1.0, 2, 3], "x_max": [5.0, 6, 7], "y_max": [5.0, 6, 7]})
-    return Dataset(findings, labels, meta, boxes=boxes if n > 3 else None, card=CARD)
+    card = DatasetCard(name=source, title=source, citation="-", license="-", homepage="-", label_source="-")
+    return Dataset(findings, labels, meta, boxes=boxes if n > 3 else None, card=card)
 
 
 def test_constructor_checks():

@@ -117,3 +117,23 @@ def test_cam_refuses_non_gap_head(rng) -> None:
 def test_model_without_features_is_a_clear_error(rng) -> None:
     with pytest.raises(ModelError, match="features"):
         heatmaps(torch.nn.Linear(3, 2), rng.random((64, 64)).astype(np.float32), ["a"], transform=SPEC, labels=["a", "b"])
+
+
+@pytest.mark.parametrize("net", [RandomNet, TimmStyleNet])
+def test_onnx_cam_equals_torch_cam(net, rng) -> None:
+    imgs = [rng.random((70, 90)).astype(np.float32), rng.random((64, 64)).astype(np.float32)]
+    model = net()
+    a = explain_batch(model, imgs, None, "cam", backend="onnx", transform=SPEC)
+    b = explain_batch(model, imgs, None, "cam", backend="torch", transform=SPEC)
+    for x, y in zip(a, b):
+        for f in x.maps:
+            np.testing.assert_allclose(x.maps[f], y.maps[f], atol=1e-4)
+            assert x.probabilities[f] == pytest.approx(y.probabilities[f], abs=1e-5)
+
+
+def test_max_side_gives_a_smaller_grid_with_scale(rng) -> None:
+    img = lesion_image((300, 200), centre=(100, 150), radius=12, rng=rng)
+    (e,) = explain_batch(LesionNet(), [img], ["Nodule"], "cam", max_side=60, transform=SPEC)
+    assert e.maps["Nodule"].shape == (60, 40) and e.scale == (5.0, 5.0)
+    (full,) = explain_batch(LesionNet(), [img], ["Nodule"], "cam", transform=SPEC)
+    np.testing.assert_allclose(e.maps["Nodule"], full.maps["Nodule"][2::5, 2::5], atol=0.05)

@@ -86,6 +86,8 @@ def _native_dicom_cut(tmp: Path) -> Path:
 
 
 RNG = np.random.default_rng(0)
+# pydicom warns (UserWarning) about the garbage these cases feed it; the error raised is what is tested
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:pydicom")
 
 # (id, build(tmp_path) -> path, error class, words the message must contain)
 FILE_CASES = [
@@ -97,12 +99,15 @@ FILE_CASES = [
     ("random-bytes", _file("noise.bin", RNG.bytes(4096)), InvalidImageError, ["not an image"]),
     ("random-bytes-with-DICM", _file("fake.dcm", bytes(128) + b"DICM" + RNG.bytes(400)), InvalidImageError,
      ["DICOM"]),
+    ("random-bytes-like-raw-dicom", _file("raw.dcm", b"\x08\x00\x05\x00CS" + RNG.bytes(600)), InvalidImageError,
+     ["DICOM"]),
     ("png-truncated-pixels", _cut(PNG, 0.6, "cut.png"), InvalidImageError, ["truncated"]),
     ("png-truncated-header", _cut(PNG, 0.0004, "cut_header.png"), InvalidImageError, ["PNG"]),
     ("jpeg-truncated", _jpeg_cut, InvalidImageError, ["truncated"]),
-    ("dicom-jpeg-truncated", _cut(JPEG_DICOM, 0.5, "cut_jpeg.dcm"), InvalidImageError, ["DICOM"]),
-    ("dicom-j2k-truncated", _cut(J2K_DICOM, 0.5, "cut_j2k.dcm"), InvalidImageError, ["DICOM"]),
-    ("dicom-header-truncated", _cut(JPEG_DICOM, 0.003, "cut_head.dcm"), InvalidImageError, ["DICOM"]),
+    ("dicom-jpeg-truncated", _cut(JPEG_DICOM, 0.5, "cut_jpeg.dcm"), InvalidImageError, ["DICOM", "truncated"]),
+    ("dicom-j2k-truncated", _cut(J2K_DICOM, 0.5, "cut_j2k.dcm"), InvalidImageError, ["DICOM", "truncated"]),
+    ("dicom-j2k-truncated-at-end", _cut(J2K_DICOM, 0.995, "cut_j2k_end.dcm"), InvalidImageError, ["DICOM"]),
+    ("dicom-header-truncated", _cut(JPEG_DICOM, 0.003, "cut_head.dcm"), InvalidImageError, ["DICOM", "truncated"]),
     ("dicom-native-truncated", _native_dicom_cut, InvalidImageError, ["DICOM"]),
     ("dicom-without-pixel-data", _dcm(pixel_data=False), InvalidImageError, ["no PixelData"]),
     ("dicom-CT", _dcm(modality="CT"), UnsupportedImageError, ["'CT'", "modality"]),

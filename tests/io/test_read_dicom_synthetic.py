@@ -178,3 +178,9 @@ def test_identifiers_and_modality_notes(tmp_path: Path) -> None:
         assert image.meta.dicom[key] == str(ds[key].value)
     assert image.meta.dicom["AccessionNumber"] == "A123"
     assert image.meta.modality == "OT" and any("modality OT" in n for n in image.meta.notes)
+
+
+def test_for_processing_is_read_with_a_warning_note(tmp_path: Path) -> None:
+    image = read_image(write(tmp_path, presentation_intent="FOR PROCESSING"))
+    assert any("FOR PROCESSING" in n for n in image.meta.notes)
+    assert image.meta.dicom["PresentationIntentType"] == "FOR PROCESSING"

@@ -95,6 +95,12 @@ def test_16bit_png(tmp_path: Path, scale: int, sbit, divisor: int) -> None:
     assert image.meta.photometric.startswith("I;16")
 
 
+def test_32bit_int_png_holding_16bit_values(tmp_path: Path) -> None:
+    arr = np.rint(REF * 65535).astype(np.int32)
+    image = read_image(save(tmp_path, PILImage.fromarray(arr, mode="I"), "i.tif"))
+    np.testing.assert_allclose(image.pixels, arr / 65535.0, atol=1e-6)
+
+
 def test_16bit_tiff(tmp_path: Path) -> None:
     arr = np.rint(REF * 65535).astype(np.uint16)
     image = read_image(save(tmp_path, PILImage.fromarray(arr), "x.tif"))

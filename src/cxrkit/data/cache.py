@@ -235,7 +235,7 @@ class PreprocessCache:
             if version != (1, 0):
                 return f"npy format version {version}"
             shape, fortran, dtype = np.lib.format.read_array_header_1_0(buf)
-        except ValueError as exc:
+        except (ValueError, SyntaxError, TypeError) as exc:  # what numpy raises on a garbled header
             return f"bad npy header: {exc}"
         if shape != (self.spec.size, self.spec.size) or fortran or dtype != self._np_dtype:
             return f"header says shape {shape} dtype {dtype}"
@@ -251,7 +251,10 @@ class PreprocessCache:
         pixels = self.reader(os.fspath(path))
         square = resize_geometry(pixels, self.spec)
         stored = np.rint(np.clip(square, 0.0, 1.0) * self._scale).astype(self._np_dtype)
-        self._write(entry, stored)
+        try:
+            self._write(entry, stored)
+        except OSError as exc:  # read-only or full disk: training goes on, uncached
+            log.warning("cannot write cache entry %s (%s); continuing without caching it", entry, exc)
         return stored
 
     def _write(self, entry: Path, stored: np.ndarray) -> None:

@@ -124,7 +124,8 @@ def resize_geometry(pixels: np.ndarray, spec: TransformSpec) -> np.ndarray:
     h, w = arr.shape
     s = spec.size
     box, (new_h, new_w), (top, left) = _plan(h, w, spec)
-    img = PILImage.fromarray(np.ascontiguousarray(arr))
+    # frombuffer with the raw "F" decoder: one copy, about half the cost of fromarray()'s array-interface path
+    img = PILImage.frombuffer("F", (w, h), np.ascontiguousarray(arr), "raw", "F", 0, 1)
     out = np.asarray(img.resize((new_w, new_h), PILImage.Resampling.BILINEAR, box=box, reducing_gap=None), dtype=np.float32)
     if (new_h, new_w) != (s, s):
         canvas = np.zeros((s, s), dtype=np.float32)

@@ -3,7 +3,7 @@
 Protocol (ChestX-ray8, Wang et al. CVPR 2017, Table 2): 8 findings + Normal; a report is positive for a
 finding when one of its MeSH major codes maps to it (:data:`MESH_MAP`); the labeler is positive when its
 value is 1 (and, under ``uncertain="positive"``, -1). Reports coded ``No Indexing`` have no ground truth and
-are left out. Precision / recall / F1 per finding and micro-averaged over the 9 rows.
+are left out, as are reports without findings / impression text (nothing to label). Precision / recall / F1 per finding and micro-averaged over the 9 rows.
 
 The split: a report is in ``dev`` or ``test`` by an MD5 hash of its id (stable for any set of reports); the
 rules were developed looking at ``dev`` only.
@@ -12,17 +12,21 @@ rules were developed looking at ``dev`` only.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from cxrkit.errors import unknown_name
+from cxrkit.errors import DataFormatError, unknown_name
 from cxrkit.text.labeler import ReportLabels
 
 __all__ = [
     "EVAL_FINDINGS", "MESH_MAP", "CHESTXRAY8_OVERALL", "Row", "LabelerScore", "gold_from_mesh", "split_of",
-    "score_labeler", "to_markdown",
+    "score_labeler", "to_markdown", "evaluate_openi", "errors_markdown", "predicted",
 ]
+
+log = logging.getLogger(__name__)
 
 #: The rows of ChestX-ray8's Table 2 ("Normal" = the labeler's "No Finding").
 EVAL_FINDINGS: tuple[str, ...] = (
@@ -45,7 +49,6 @@ MESH_MAP: dict[str, tuple[str, ...]] = {
 #: ChestX-ray8's own report labeler on Open-i (its paper, overall row): precision, recall, F1.
 CHESTXRAY8_OVERALL = (0.90, 0.91, 0.90)
 _UNINDEXED = "no indexing"
-_LABELER_NAME = {"Normal": "No Finding"}
 
 
 def gold_from_mesh(major: Iterable[str]) -> dict[str, bool] | None:
@@ -71,9 +74,15 @@ def split_of(report_id: str) -> str:
     return "dev" if hashlib.md5(str(report_id).encode()).digest()[0] % 2 == 0 else "test"
 
 
-def predicted(labels: ReportLabels, finding: str, uncertain: str = "positive") -> bool:
-    """Whether the labeler calls ``finding`` (an :data:`EVAL_FINDINGS` row) positive."""
-    v = labels.values.get(_LABELER_NAME.get(finding, finding))
+def predicted(labels: ReportLabels, finding: str, uncertain: str = "negative") -> bool:
+    """Whether the labeler calls ``finding`` (an :data:`EVAL_FINDINGS` row) positive.
+
+    "Normal" is ``No Finding == 1`` with no support device mentioned: Open-i's coders index devices, so a
+    report with a catheter is not MeSH ``normal`` although CheXpert's No Finding ignores devices.
+    """
+    if finding == "Normal":
+        return labels.values.get("No Finding") == 1 and labels.values.get("Support Devices") not in (1, -1)
+    v = labels.values.get(finding)
     return v == 1 or (uncertain == "positive" and v == -1)
 
 
@@ -114,7 +123,8 @@ class LabelerScore:
     n_excluded: int
     errors: Counter = field(default_factory=Counter)
     examples: dict[str, list[str]] = field(default_factory=dict)
-    uncertain: str = "positive"
+    uncertain: str = "negative"
+    n_no_text: int = 0
 
 
 def _why_missed(labels: ReportLabels, finding: str) -> str:
@@ -148,7 +158,7 @@ def _why_false(labels: ReportLabels, finding: str) -> str:
 def score_labeler(
     items: Sequence[tuple[str, Sequence[str], ReportLabels]],
     *,
-    uncertain: str = "positive",
+    uncertain: str = "negative",
     max_examples: int = 5,
 ) -> LabelerScore:
     """Score labels against MeSH codes.
@@ -156,7 +166,8 @@ def score_labeler(
     Parameters
     ----------
     items : (report_id, MeSH major codes, labels) per report.
-    uncertain : "positive" (a -1 label counts as positive, as ChestX-ray8 kept uncertain mentions) or "negative".
+    uncertain : "negative" (default: a -1 label counts as negative; Open-i's coders index what a report states
+        as present, not hedged diagnoses such as "concerning for pneumonia") or "positive".
     max_examples : report ids kept per error kind.
     """
     if uncertain not in ("positive", "negative"):
@@ -164,11 +175,14 @@ def score_labeler(
     rows = {f: Row(f) for f in EVAL_FINDINGS}
     errors: Counter = Counter()
     examples: dict[str, list[str]] = {}
-    n = excluded = 0
+    n = excluded = no_text = 0
     for rid, major, labels in items:
         gold = gold_from_mesh(major)
         if gold is None:
             excluded += 1
+            continue
+        if labels.warnings and all(v is None for v in labels.values.values()):
+            no_text += 1  # empty / unlabelable report: nothing to judge
             continue
         n += 1
         for f in EVAL_FINDINGS:
@@ -187,7 +201,7 @@ def score_labeler(
                 examples.setdefault(key, []).append(rid) if len(examples.get(key, [])) < max_examples else None
     micro = Row("Total (micro)", sum(r.tp for r in rows.values()), sum(r.fp for r in rows.values()),
                 sum(r.fn for r in rows.values()))
-    return LabelerScore(list(rows.values()), micro, n, excluded, errors, examples, uncertain)
+    return LabelerScore(list(rows.values()), micro, n, excluded, errors, examples, uncertain, no_text)
 
 
 def _f(x: float) -> str:
@@ -219,4 +233,57 @@ def to_markdown(scores: dict[str, LabelerScore], *, peer: dict[str, LabelerScore
             m = sc.micro
             lines.append(f"| {peer_name} ({s}) | {_f(m.precision)} | {_f(m.recall)} | {_f(m.f1)} | {m.support} |"
                          + " | | | |" * (len(names) - 1))
+    return "\n".join(lines)
+
+
+def evaluate_openi(
+    reports: str | Path,
+    *,
+    uncertain: str = "negative",
+    workers: int | None = 1,
+    max_examples: int = 5,
+) -> dict[str, LabelerScore]:
+    """Label every Open-i report XML under ``reports`` and score the dev half, the test half and all.
+
+    Parameters
+    ----------
+    reports : folder of Open-i report XML files (``<id>.xml``) or a list of such files.
+    uncertain : how a -1 label counts (see :func:`score_labeler`).
+    workers : labeling processes (1: in this process).
+
+    Returns
+    -------
+    dict with keys "dev", "test", "all".
+
+    Raises
+    ------
+    DataFormatError
+        The folder holds no readable report XML.
+    """
+    from cxrkit.text.batch import Labeled, label_paths
+
+    items: list[tuple[str, Sequence[str], ReportLabels]] = []
+    bad = 0
+    for it in label_paths([reports], workers=workers):
+        if isinstance(it, Labeled):
+            items.append((it.record.report_id, it.record.mesh_major, it.labels))
+        else:
+            bad += 1
+            log.warning("skipped %s: %s", it.source, it.error)
+    if not items:
+        raise DataFormatError(f"no readable Open-i report XML under {reports}")
+    if bad:
+        log.warning("%d report file(s) could not be read", bad)
+    out = {}
+    for split in ("dev", "test", "all"):
+        sel = [x for x in items if split == "all" or split_of(x[0]) == split]
+        out[split] = score_labeler(sel, uncertain=uncertain, max_examples=max_examples)
+    return out
+
+
+def errors_markdown(score: LabelerScore, top: int = 15) -> str:
+    """The most frequent error kinds with example report ids, as a markdown table."""
+    lines = ["| count | error kind | example report ids |", "|---:|---|---|"]
+    for key, n in score.errors.most_common(top):
+        lines.append(f"| {n} | {key} | {', '.join(score.examples.get(key, []))} |")
     return "\n".join(lines)

@@ -23,7 +23,7 @@ from torch import nn
 
 from cxrkit.errors import ModelError, unknown_name
 
-__all__ = ["CamPass", "METHODS", "method_names", "get_method", "forward_pass", "NEEDS_GRADIENTS"]
+__all__ = ["CamPass", "METHODS", "method_names", "get_method", "forward_pass", "NEEDS_GRADIENTS", "linear_head"]
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,8 @@ class CamPass:
         return self._grads[k]
 
 
-def _head(model: nn.Module) -> nn.Linear | None:
+def linear_head(model: nn.Module) -> nn.Linear | None:
+    """The model's ``classifier`` when it is one linear layer (possibly wrapped with dropout/flatten), else None."""
     head = getattr(model, "classifier", None)
     if isinstance(head, nn.Linear):
         return head
@@ -106,8 +107,8 @@ def forward_pass(model: nn.Module, x: torch.Tensor, *, grad: bool) -> CamPass:
             a = features(x)
             if callable(head_fn):
                 logits = head_fn(a)
-            elif _head(model) is not None:
-                logits = _head(model)(a.mean(dim=(2, 3)))
+            elif linear_head(model) is not None:
+                logits = linear_head(model)(a.mean(dim=(2, 3)))
             else:
                 raise ModelError(f"{type(model).__name__} has `features` but neither `forward_head` nor a linear `classifier`")
     else:
@@ -120,7 +121,7 @@ def forward_pass(model: nn.Module, x: torch.Tensor, *, grad: bool) -> CamPass:
     if logits.ndim != 2:
         raise ModelError(f"model must output (N, K) logits; got {tuple(logits.shape)}")
     p = CamPass(activations=a, logits=logits)
-    head = _head(model)
+    head = linear_head(model)
     if head is not None and head.in_features == a.shape[1]:
         with torch.no_grad():
             for use_relu in (False, True):

@@ -98,15 +98,18 @@ class Explanation:
     """Heatmaps and probabilities for one image.
 
     Attributes:
-        maps: finding → float32 ``(H, W)`` in [0, 1] at the original image resolution.
+        maps: finding → float32 heatmap in [0, 1] covering the whole original image: ``(H, W)`` at the original
+            resolution, or a smaller grid of the same aspect when ``max_side`` was given.
         probabilities: finding → sigmoid of the logit from the same forward pass (a probability, not a
             diagnosis).
         method: the heatmap method used.
+        scale: ``(sy, sx)`` original pixels per map pixel (``(1.0, 1.0)`` at the original resolution).
     """
 
     maps: dict[str, np.ndarray]
     probabilities: dict[str, float]
     method: str
+    scale: tuple[float, float] = (1.0, 1.0)
 
 
 def _pixels(image: Image | np.ndarray) -> np.ndarray:
@@ -129,6 +132,30 @@ def _normalize(raw: np.ndarray, signed: bool) -> np.ndarray:
     return np.clip(out, 0.0, 1.0)
 
 
+def _raw_torch(target: ExplainTarget, name: str, fn: Any, x: np.ndarray, idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    device = next(iter(target.model.parameters()), torch.empty(0)).device
+    p = forward_pass(target.model, torch.from_numpy(x).to(device), grad=name in NEEDS_GRADIENTS)
+    logits = p.logits.detach().cpu().float().numpy()
+    raw = np.stack([fn(p, k).detach().cpu().float().numpy() for k in idx], axis=1)  # (n, K, h, w)
+    return logits, raw
+
+
+def _raw_onnx(target: ExplainTarget, x: np.ndarray, idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    from cxrkit.explain.cam import linear_head
+    from cxrkit.explain.onnx_cam import cam_from_features, feature_session
+
+    sess = feature_session(target.model, target.transform.size, target.transform.channels)
+    logits, feats = sess.run(x)
+    return logits, cam_from_features(logits, feats, linear_head(target.model), idx)
+
+
+def _out_shape(shape: tuple[int, int], max_side: int | None) -> tuple[int, int] | None:
+    if not max_side or max(shape) <= max_side:
+        return None
+    f = max(shape) / float(max_side)
+    return (max(1, round(shape[0] / f)), max(1, round(shape[1] / f)))
+
+
 def explain_batch(
     classifier: Any,
     images: Sequence[Image | np.ndarray],
@@ -136,6 +163,8 @@ def explain_batch(
     method: str = DEFAULT_METHOD,
     *,
     batch_size: int = 8,
+    max_side: int | None = None,
+    backend: str = "auto",
     transform: TransformSpec | None = None,
     labels: Sequence[str] | None = None,
 ) -> list[Explanation]:
@@ -149,9 +178,14 @@ def explain_batch(
         method: one of :func:`cxrkit.explain.cam.method_names` ("cam", "gradcam", "gradcam++", "hirescam",
             "eigencam").
         batch_size: images per forward pass.
+        max_side: None = maps at each image's original resolution; else maps on a grid of the same aspect whose
+            longer side is at most ``max_side`` (``Explanation.scale`` converts to original pixels). Faster and
+            lighter for large images; the map content is the same (it comes from a coarse feature grid).
+        backend: "torch", "onnx" (CAM only: ONNX Runtime gives logits and features in one run) or "auto"
+            (onnx for CAM when ONNX Runtime is installed, else torch).
 
     Returns:
-        One :class:`Explanation` per image, maps at each image's own resolution.
+        One :class:`Explanation` per image.
 
     Raises:
         UnknownNameError: unknown method or a finding the model does not report (the message lists them).
@@ -159,27 +193,36 @@ def explain_batch(
     """
     target = resolve_target(classifier, transform=transform, labels=labels)
     name, fn = get_method(method)
+    if backend not in ("auto", "torch", "onnx"):
+        raise unknown_name("backend", backend, ("auto", "torch", "onnx"))
+    use_onnx = name == "cam" and backend in ("auto", "onnx")
+    if use_onnx and backend == "auto":
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            use_onnx = False
     wanted = list(findings) if findings is not None else list(target.reported)
     idx = [target.index(f) for f in wanted]
     names = [target.outputs[i] for i in idx]
     pixels = [_pixels(im) for im in images]
     results: list[Explanation] = []
-    device = next(iter(target.model.parameters()), torch.empty(0)).device
-    for start in range(0, len(pixels), max(1, int(batch_size))):
-        chunk = pixels[start : start + batch_size]
-        x = torch.from_numpy(np.stack([preprocess(p, target.transform) for p in chunk])).to(device)
-        p = forward_pass(target.model, x, grad=name in NEEDS_GRADIENTS)
-        probs = torch.sigmoid(p.logits.detach()).cpu().numpy()
-        raw = np.stack([fn(p, k).detach().cpu().float().numpy() for k in idx], axis=1)  # (n, K, h, w)
-        del p
+    step = max(1, int(batch_size))
+    for start in range(0, len(pixels), step):
+        chunk = pixels[start : start + step]
+        x = np.stack([preprocess(p, target.transform) for p in chunk])
+        logits, raw = _raw_onnx(target, x, idx) if use_onnx else _raw_torch(target, name, fn, x, idx)
+        probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
         for j, pix in enumerate(chunk):
             norm = _normalize(raw[j], signed=(name == "cam"))
-            full = to_original(norm, pix.shape, target.transform)
+            oshape = _out_shape(pix.shape, max_side)
+            full = to_original(norm, pix.shape, target.transform, oshape)
+            scale = (1.0, 1.0) if oshape is None else (pix.shape[0] / oshape[0], pix.shape[1] / oshape[1])
             results.append(
                 Explanation(
-                    maps={f: np.clip(full[i], 0.0, 1.0) for i, f in enumerate(names)},
+                    maps={f: full[i] for i, f in enumerate(names)},  # convex combinations of [0, 1]: no clip needed
                     probabilities={f: float(probs[j, k]) for f, k in zip(names, idx)},
                     method=name,
+                    scale=scale,
                 )
             )
     return results

@@ -44,24 +44,35 @@ def interpolation_matrix(n_out: int, n_cells: int, model_size: int, scale: float
     return m.astype(np.float32)
 
 
-def to_original(maps: np.ndarray, original_shape: tuple[int, int], spec: TransformSpec) -> np.ndarray:
+def to_original(
+    maps: np.ndarray,
+    original_shape: tuple[int, int],
+    spec: TransformSpec,
+    out_shape: tuple[int, int] | None = None,
+) -> np.ndarray:
     """Resample feature-grid maps to the original image.
 
     Args:
         maps: float32 ``(K, h, w)`` (or ``(h, w)``) maps on the model's feature grid.
         original_shape: ``(H, W)`` of the original image in pixels.
         spec: the transform the model was fed with (size and geometry).
+        out_shape: ``(H', W')`` grid to sample on, covering the whole original image (pixel ``(i, j)`` of it
+            spans original pixels ``[j * W / W', (j + 1) * W / W')`` etc.); None = the original grid itself.
 
     Returns:
-        float32 ``(K, H, W)`` (or ``(H, W)``) maps in original-image pixels.
+        float32 ``(K, H', W')`` (or ``(H', W')``) maps.
     """
     arr = np.asarray(maps, dtype=np.float32)
     squeeze = arr.ndim == 2
     if squeeze:
         arr = arr[None]
-    _, h, w = arr.shape
+    k, h, w = arr.shape
+    oh, ow = (int(original_shape[0]), int(original_shape[1])) if out_shape is None else (int(out_shape[0]), int(out_shape[1]))
     g = geometry(original_shape, spec)
-    ry = interpolation_matrix(int(original_shape[0]), h, spec.size, g.scale_y, g.offset_y)
-    rx = interpolation_matrix(int(original_shape[1]), w, spec.size, g.scale_x, g.offset_x)
-    out = np.matmul(np.matmul(ry, arr), rx.T)  # (K, H, w) then (K, H, W)
+    fy, fx = original_shape[0] / oh, original_shape[1] / ow  # original pixels per output pixel
+    ry = interpolation_matrix(oh, h, spec.size, g.scale_y * fy, g.offset_y)
+    rx = interpolation_matrix(ow, w, spec.size, g.scale_x * fx, g.offset_x)
+    # (K, H', h) @ (h, w) per map, then one large (K*H', w) @ (w, W') product: BLAS-friendly
+    rows = np.matmul(ry, arr)
+    out = (rows.reshape(-1, w) @ rx.T).reshape(k, oh, ow)
     return out[0] if squeeze else out

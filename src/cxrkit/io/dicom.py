@@ -100,7 +100,7 @@ def load_dataset(src: str | Path | BinaryIO, source: str, *, header_only: bool, 
     except _READ_ERRORS as exc:
         raise InvalidImageError(f"{source}: unreadable or truncated DICOM: {exc}") from exc
     if len(ds) == 0:
-        raise InvalidImageError(f"{source}: DICOM file holds no data elements")
+        raise InvalidImageError(f"{source}: no DICOM data element could be read (truncated or corrupt file)")
     _infer_transfer_syntax(ds)
     return ds
 
@@ -151,6 +151,8 @@ def check_header(ds: Dataset, source: str, max_pixels: int, notes: list[str]) ->
         )
     if modality in LENIENT_MODALITIES:
         notes.append(f"modality {modality or 'missing'}: read as a radiograph, not checked to be one")
+    if _str(ds, "PresentationIntentType").upper() == "FOR PROCESSING":
+        notes.append("warning: FOR PROCESSING image (raw detector data, not meant for display): contrast may look flat")
     frames = ds.get("NumberOfFrames")
     try:
         n_frames = int(frames) if frames not in (None, "") else 1
@@ -163,7 +165,9 @@ def check_header(ds: Dataset, source: str, max_pixels: int, notes: list[str]) ->
         )
     rows, cols = ds.get("Rows"), ds.get("Columns")
     if rows is None or cols is None:
-        raise InvalidImageError(f"{source}: DICOM has no Rows/Columns (no Image Pixel module, no pixel data)")
+        raise InvalidImageError(
+            f"{source}: DICOM has no Rows/Columns: not an image object, or the file is truncated"
+        )
     photometric = _str(ds, "PhotometricInterpretation").upper()
     if photometric not in _MONO and photometric not in _COLOR:
         raise UnsupportedImageError(

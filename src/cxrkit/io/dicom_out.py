@@ -7,8 +7,9 @@ the secondary capture becomes the image the SR refers to, and both say so in the
 SR content (highdicom ``MeasurementReport``, TID 1500):
 
 * observer: the device "cxrkit" with the model name and version;
+* a group "Input quality check" with "Usable frontal chest radiograph" = Present / Absent;
 * one image-level measurement group per validated finding: the model probability and the operating point
-  (UCUM "1"), and a qualitative evaluation "Finding" = Present / Absent (decision at the operating point);
+  (UCUM "1"), and a qualitative evaluation "Decision at operating point" = Present / Absent;
   findings use the private coding scheme ``99CXRKIT`` (code = canonical finding name);
 * one planar ROI group per box (SCOORD polyline on the source image) with its score;
 * the measurements (cardiothoracic ratio...) when present, each with its reliability.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import re
 import warnings
 from io import BytesIO
 from pathlib import Path
@@ -90,7 +92,14 @@ def _device_context(result: AnalysisResult):
 def _groups(result: AnalysisResult, ref: Dataset) -> list:
     hd = _hd()
     algo = hd.sr.AlgorithmIdentification(name="cxrkit", version=__version__)
-    groups = []
+    usable = hd.sr.QualitativeEvaluation(name=_code("usable", "Usable frontal chest radiograph"),
+                                         value=codes.SCT.Present if result.quality.usable else codes.SCT.Absent)
+    groups = [hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="input quality"),
+        finding_type=_code("input_quality", "Input quality check"), algorithm_id=algo,
+        qualitative_evaluations=[usable],
+        source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(ref)],
+    )]
     for k, f in enumerate(result.findings):
         tracking = hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=f"finding {f.name}")
         measurements = [
@@ -99,7 +108,7 @@ def _groups(result: AnalysisResult, ref: Dataset) -> list:
             hd.sr.Measurement(name=_code("operating_point", "Operating point"), value=float(f.threshold),
                               unit=codes.UCUM.NoUnits),
         ]
-        evaluation = hd.sr.QualitativeEvaluation(name=codes.DCM.Finding,
+        evaluation = hd.sr.QualitativeEvaluation(name=_code("decision", "Decision at operating point"),
                                                  value=codes.SCT.Present if f.positive else codes.SCT.Absent)
         groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(
             tracking_identifier=tracking, finding_type=_code(f.name), algorithm_id=algo,
@@ -149,8 +158,7 @@ def build_sr(result: AnalysisResult, ref: Dataset, *, new_study_note: bool = Fal
     report = hd.sr.MeasurementReport(
         observation_context=_device_context(result),
         procedure_reported=_code(*_PROCEDURE[:1], _PROCEDURE[2], scheme=_PROCEDURE[1]),
-        imaging_measurements=_groups(result, ref) or None,
-        referenced_images=None if result.findings or result.measurements else [ref],
+        imaging_measurements=_groups(result, ref),
     )
     with warnings.catch_warnings():  # the source's own PatientName style is not ours to judge
         warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
@@ -200,6 +208,8 @@ def build_sc(overlay: np.ndarray, ref: Dataset | None, image: Image) -> Dataset:
         )
         sc.ImageComments = f"New study made by cxrkit for a non-DICOM input ({image.meta.format or 'array'})."
     sc.BurnedInAnnotation = "YES"
+    if "Laterality" not in sc:
+        sc.Laterality = ""  # type 2C in General Series; a chest is not a paired body part
     sc.DerivationDescription = f"cxrkit {__version__} overlay; {DISCLAIMER}"[:1024]
     return sc
 
@@ -242,11 +252,28 @@ def write_dicom_outputs(
     sc = build_sc(overlay, ref, image)
     out: dict[str, Dataset] = {"sc.dcm": sc}
     out["sr.dcm"] = build_sr(result, ref if ref is not None else sc, new_study_note=ref is None)
+    for ds in out.values():
+        _repair_copied_age(ds)
     if result.masks:
         seg = _seg(result, image, ref if ref is not None else sc)
         if seg is not None:
             out["seg.dcm"] = seg
     return out
+
+
+def _repair_copied_age(ds: Dataset) -> None:
+    """PatientAge copied from the source must be a valid AS value ("062Y"); bare numbers (seen in public
+    data) are read as years, anything else is dropped rather than written invalid."""
+    age = ds.get("PatientAge")
+    if age is None:
+        return
+    text = str(age).strip().upper()
+    if re.fullmatch(r"\d{3}[DWMY]", text):
+        return
+    if re.fullmatch(r"\d{1,3}", text):
+        ds.PatientAge = f"{int(text):03d}Y"
+    else:
+        del ds.PatientAge
 
 
 def _seg(result: AnalysisResult, image: Image, ref: Dataset) -> Dataset | None:

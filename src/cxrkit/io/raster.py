@@ -29,7 +29,14 @@ from PIL import Image as PILImage
 from PIL import ImageFile, ImageOps, UnidentifiedImageError
 
 from cxrkit.errors import InvalidImageError, UnsupportedImageError
-from cxrkit.io._checks import check_not_constant, check_pixel_count, rgb_to_gray, scale_to_unit, uint8_to_unit, uint16_to_unit
+from cxrkit.io._checks import (
+    check_not_constant,
+    check_pixel_count,
+    rgb_to_gray,
+    scale_to_unit,
+    uint8_to_unit,
+    uint16_to_unit,
+)
 from cxrkit.types import ImageMeta
 
 log = logging.getLogger(__name__)
@@ -154,6 +161,8 @@ def read_raster(data: bytes, fmt: str, source: str, *, max_pixels: int) -> tuple
         pixels, bits = uint16_to_unit(arr, notes, sbit[0] if sbit else None)
     elif arr.dtype.kind == "f" and arr.dtype.itemsize <= 4 and mode in ("RGB", "RGBA", "P", "PA", "CMYK"):
         pixels = scale_to_unit(arr, 0.0, 255.0)  # luminance mix of 8-bit channels
+    elif mode == "I" and int(arr.min()) >= 0 and int(arr.max()) <= 65535:  # 16-bit data in a 32-bit mode
+        pixels, bits = uint16_to_unit(arr.astype(np.uint16), notes, None)
     else:  # 32-bit int "I" or float "F" images: no declared range
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
             raise InvalidImageError(f"{source}: float image contains NaN or infinite values")

@@ -20,7 +20,7 @@ class Localization:
     """One image's result.
 
     Attributes:
-        maps: finding → float32 ``(H, W)`` heatmap in [0, 1] at the image's resolution.
+        maps: finding → float32 heatmap in [0, 1] covering the image (``scale`` = original pixels per map pixel).
         probabilities: finding → model probability (not a diagnosis).
         boxes: finding → boxes in original-image pixels, best first (may be empty).
         method: heatmap method; box_method: box method.
@@ -31,6 +31,7 @@ class Localization:
     boxes: dict[str, list[Box]]
     method: str
     box_method: str
+    scale: tuple[float, float] = (1.0, 1.0)
 
 
 def localize(
@@ -41,17 +42,32 @@ def localize(
     method: str = DEFAULT_METHOD,
     box_method: str = "default",
     batch_size: int = 8,
+    max_side: int | None = 512,
+    full_maps: bool = False,
     **kwargs: Any,
 ) -> list[Localization]:
     """Heatmaps (:func:`cxrkit.explain.explain_batch`) then boxes (:func:`boxes_from_heatmap`) for each finding.
 
     Boxes are produced for every requested finding whatever its probability; callers decide what to show.
-    ``kwargs`` go to :func:`explain_batch` (``transform``, ``labels`` for a bare module).
+    Maps are sampled on a grid of at most ``max_side`` pixels (same aspect, whole image), boxes are found on it
+    (labelled on a grid of at most :data:`cxrkit.localize.boxes.WORK_SIDE` pixels) and scaled to original pixels:
+    the maps come from a coarse feature grid (7x7 for a 224 px EfficientNet), so finer sampling would move box
+    edges by at most ``H / WORK_SIDE`` pixels while costing time. ``full_maps=True`` also
+    returns the maps at the original resolution (``max_side=None`` does both at full resolution).
+    ``kwargs`` go to :func:`explain_batch` (``transform``, ``labels`` for a bare module, ``backend``).
     """
     out = []
-    for e in explain_batch(classifier, images, findings, method, batch_size=batch_size, **kwargs):
-        boxes = {f: boxes_from_heatmap(m, box_method, label=f) for f, m in e.maps.items()}
-        out.append(Localization(e.maps, e.probabilities, boxes, e.method, box_method))
+    for e in explain_batch(classifier, images, findings, method, batch_size=batch_size, max_side=max_side, **kwargs):
+        sy, sx = e.scale
+        boxes = {
+            f: [Box(b.x_min * sx, b.y_min * sy, b.x_max * sx, b.y_max * sy, score=b.score, label=f)
+                for b in boxes_from_heatmap(m, box_method)]
+            for f, m in e.maps.items()
+        }
+        out.append(Localization(e.maps, e.probabilities, boxes, e.method, box_method, e.scale))
+    if full_maps and max_side is not None:
+        fulls = explain_batch(classifier, images, findings, method, batch_size=batch_size, max_side=None, **kwargs)
+        out = [Localization(f.maps, r.probabilities, r.boxes, r.method, r.box_method) for r, f in zip(out, fulls)]
     return out
 
 

@@ -3,7 +3,9 @@
 A cue reaches mentions in its own sentence, within ``scope_pre`` words after it (``*_pre`` cues) or
 ``scope_post`` words before it (``*_post`` cues), and never across a ``terminate`` cue. A negation or
 uncertainty cue that lies inside the mention ("heart is *not* enlarged") always applies. When several cues
-reach a mention, negation beats uncertainty, which beats history.
+reach a mention, negation beats uncertainty, which beats a high-probability hedge ("probable"), which beats
+history; a negation that reaches an uncertainty cue
+negates what that cue reaches ("no pleural line to suggest pneumothorax").
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from cxrkit.text.rules import CUE_KINDS, Rules
 
 __all__ = ["Cue", "Assessment", "find_cues", "assess"]
 
-_PRIORITY = {"negation": 3, "uncertain": 2, "historical": 1}
+_PRIORITY = {"negation": 4, "uncertain": 3, "probable": 2, "historical": 1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +35,8 @@ class Assessment:
 
     Attributes
     ----------
-    status : "positive", "negated", "uncertain", "historical" or "normal".
+    status : "positive", "probable" (positive under a high-probability hedge), "negated", "uncertain",
+        "historical" or "normal".
     value : 1, 0, -1, or None for historical statements (they give no label).
     cue : the cue that decided (None when none applied).
     """
@@ -86,6 +89,15 @@ def assess(text: str, mention: Mention, cues: list[Cue], rules: Rules) -> Assess
             pri = _PRIORITY[family]
             if best is None or pri > best[0]:
                 best = (pri, c)
+    if best is not None and best[1].kind == "uncertain_pre":
+        # "no pleural line TO SUGGEST pneumothorax": a negation that reaches the uncertainty cue negates
+        # what that cue reaches
+        u = best[1]
+        for c in cues:
+            if c.kind == "negation_pre" and c.end <= u.start and _words(text, c.end, u.start) <= rules.scope_pre \
+                    and not any(t.kind == "terminate" and c.end <= t.start < u.start for t in cues):
+                best = (_PRIORITY["negation"], c)
+                break
     if best is None:
         return Assessment("uncertain", -1, None) if mention.kind == "uncertain" else Assessment("positive", 1, None)
     fam = best[1].kind.split("_")[0]
@@ -93,4 +105,6 @@ def assess(text: str, mention: Mention, cues: list[Cue], rules: Rules) -> Assess
         return Assessment("negated", 0, best[1])
     if fam == "uncertain":
         return Assessment("uncertain", -1, best[1])
+    if fam == "probable":
+        return Assessment("probable", -1 if mention.kind == "uncertain" else 1, best[1])
     return Assessment("historical", None, best[1])

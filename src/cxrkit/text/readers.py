@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cxrkit.errors import DataFormatError
 
-__all__ = ["ReportRecord", "BadRecord", "decode_bytes", "read_openi_xml", "iter_reports", "REPORT_SUFFIXES"]
+__all__ = ["ReportRecord", "BadRecord", "decode_bytes", "read_openi_xml", "iter_reports", "REPORT_SUFFIXES", "expand_paths"]
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,11 @@ def read_openi_xml(path: str | Path, data: bytes | None = None) -> ReportRecord:
     try:
         root = ET.fromstring(raw)
     except ET.ParseError as exc:
-        try:  # wrong declared encoding: decode ourselves and retry
-            root = ET.fromstring(decode_bytes(raw).split("?>", 1)[-1] if raw.lstrip().startswith(b"<?xml") else decode_bytes(raw))
+        text = decode_bytes(raw)
+        if text.lstrip().startswith("<?xml"):  # the declared encoding was wrong: drop the declaration
+            text = text.split("?>", 1)[1]
+        try:
+            root = ET.fromstring(text)
         except ET.ParseError:
             raise DataFormatError(f"{path}: broken XML ({exc})") from exc
     sections: dict[str, str] = {}
@@ -159,7 +162,9 @@ def _jsonl_rows(text: str) -> Iterator[tuple[int, dict | None, str | None]]:
         yield i, obj, None
 
 
-def _expand(paths: Iterable[str | Path]) -> Iterator[Path]:
+def expand_paths(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """The report files under ``paths`` (folders searched recursively, sorted); missing paths raise
+    :class:`~cxrkit.errors.DataFormatError`."""
     for p in paths:
         p = Path(p)
         if p.is_dir():
@@ -191,7 +196,7 @@ def iter_reports(
     DataFormatError
         A path does not exist, or a table lacks the id / text column (the message lists its columns).
     """
-    for path in _expand(paths):
+    for path in expand_paths(paths):
         suffix = path.suffix.lower()
         try:
             if path.stat().st_size > _MAX_FILE_BYTES and suffix in (".xml", ".txt"):

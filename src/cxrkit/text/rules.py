@@ -22,7 +22,8 @@ __all__ = ["CUE_KINDS", "OTHER", "lower_text", "FindingRules", "Rules", "load_ru
 
 #: Cue kinds of ``context.yaml``, in the order they are tried at one text position.
 CUE_KINDS: tuple[str, ...] = (
-    "pseudo", "uncertain_post", "negation_post", "uncertain_pre", "negation_pre", "historical_pre", "terminate",
+    "pseudo", "uncertain_post", "negation_post", "uncertain_pre", "probable_pre", "negation_pre", "historical_pre",
+    "terminate",
 )
 #: Evidence name of the abnormalities outside the canonical vocabulary (they only block ``No Finding``).
 OTHER = "Other abnormality"

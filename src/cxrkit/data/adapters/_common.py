@@ -131,7 +131,7 @@ def norm_view(values: pd.Series) -> pd.Series:
         if not isinstance(v, str) or not v.strip():
             return None
         s = v.strip().upper()
-        if s in ("L", "LL", "RL", "LAT", "LATERAL"):
+        if s in ("L", "LL", "RL", "LAT", "LATERAL") or "LATERAL" in s:
             return "LATERAL"
         if s in ("APS", "AP SUPINE", "AP_SUPINE"):
             return "AP Supine"

@@ -47,12 +47,13 @@ CARD = DatasetCard(
 )
 
 
-def load(root: str | os.PathLike, *, masks: bool = True, **options: Any) -> Dataset:
+def load(root: str | os.PathLike, *, masks: bool = True, images_only: bool = True, **options: Any) -> Dataset:
     """Load JSRT (+ SCR masks when present).
 
     Args:
         root: folder with ``images/`` (and ``masks/<structure>/``).
         masks: attach the SCR mask paths per structure (rows lacking some structures get the ones found).
+        images_only: accepted for a uniform interface; every row is an image file found on disk.
 
     Returns:
         Dataset with finding Nodule (1 for JPCLN, 0 for JPCNN); ``masks[i]`` maps structure names

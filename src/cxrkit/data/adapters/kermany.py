@@ -50,12 +50,13 @@ CARD = DatasetCard(
 )
 
 
-def load(root: str | os.PathLike, *, split: str | None = None, **options: Any) -> Dataset:
+def load(root: str | os.PathLike, *, split: str | None = None, images_only: bool = True, **options: Any) -> Dataset:
     """Load the Kermany pediatric pneumonia set.
 
     Args:
         root: folder holding ``train/`` (and optionally ``test/``, ``val/``) with NORMAL and PNEUMONIA folders.
         split: "train", "test" or "val" (the dataset's own folders) or None for all present.
+        images_only: accepted for a uniform interface; every row is an image file found on disk.
 
     Returns:
         Dataset with findings Pneumonia and No Finding; meta adds ``pneumonia_type`` ("bacterial", "viral" or

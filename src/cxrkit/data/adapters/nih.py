@@ -120,7 +120,9 @@ def load(
     chex = None
     if (root / "splits" / "chexnet_random").is_dir():
         chex = load_chexnet_split(root)
-        df["chexnet_split"] = df["image_id"].map(dict(zip(chex["image_id"], chex["split"]))).astype(object)
+        where = pd.Index(chex["image_id"].to_numpy(dtype=object)).get_indexer(df["image_id"].to_numpy(dtype=object))
+        split_names = np.asarray(chex["split"].to_numpy(dtype=object).tolist() + [None], dtype=object)
+        df["chexnet_split"] = pd.Series(split_names[where], dtype=object)
     else:
         df["chexnet_split"] = None
     if split is not None:
@@ -161,18 +163,18 @@ def read_label_table(root: Path, table: str = "v2020") -> pd.DataFrame:
     df = pd.DataFrame(
         {
             "path": None,
-            "image_id": raw["Image Index"].astype(str).astype(object),
-            "patient_id": pid.astype(np.int64).map("{:08d}".format).astype(object),
+            "image_id": raw["Image Index"].to_numpy(dtype=object),
+            "patient_id": pid.astype(np.int64).astype(str).str.zfill(8),
             "age_years": age_years.astype(np.float64),
-            "sex": raw["Patient Gender"].map({"M": "M", "F": "F"}).astype(object),
-            "view": raw["View Position"].astype(str).str.upper().astype(object),
+            "sex": raw["Patient Gender"].where(raw["Patient Gender"].isin(["M", "F"]), None),
+            "view": raw["View Position"].str.upper(),
             "source": NAME,
             "follow_up": pd.to_numeric(raw["Follow-up #"], errors="coerce").astype("Int64"),
             "original_width": raw["OriginalImage[Width"].astype(np.int64),
             "original_height": raw["Height]"].astype(np.int64),
             "original_spacing_x_mm": raw["OriginalImagePixelSpacing[x"].astype(np.float64),
             "original_spacing_y_mm": raw["y]"].astype(np.float64),
-            "finding_labels": raw["Finding Labels"].astype(str).astype(object),
+            "finding_labels": raw["Finding Labels"].to_numpy(dtype=object),
         }
     )
     if df["image_id"].duplicated().any():
@@ -187,7 +189,7 @@ def nih_label_matrix(finding_labels: pd.Series) -> np.ndarray:
     :class:`DataFormatError` naming them (the NIH table has a fixed vocabulary, so an unknown name means a
     wrong or corrupt file).
     """
-    codes, uniq = pd.factorize(finding_labels.astype(str))
+    codes, uniq = pd.factorize(finding_labels.to_numpy(dtype=object))
     idx = {f: j for j, f in enumerate(FINDINGS)}
     per_combo = np.zeros((len(uniq), len(FINDINGS)), dtype=np.float32)
     unknown: set[str] = set()

@@ -1,0 +1,137 @@
+"""Export a trained anatomy checkpoint to the shipped files: ``.safetensors``, ``.onnx`` and ``.card.json``.
+
+    .venv/bin/python -m cxrkit.anatomy.export --checkpoint runs/anatomy/best.pt \\
+        --out src/cxrkit/anatomy/weights [--metrics runs/anatomy/eval_test.json]
+
+``--metrics`` (the JSON written by ``cxrkit evaluate segmentation --json``) fills the card's validation section;
+rerunning with only ``--metrics`` and ``--card-only`` updates the card without touching the weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cxrkit.anatomy.card import SegmentationCard, sha256_file
+from cxrkit.anatomy.unet import STRUCTURES, CompactUNet, count_parameters
+
+__all__ = ["export_onnx", "export", "main", "BASE_NAME"]
+
+log = logging.getLogger(__name__)
+
+BASE_NAME = "anatomy_unet"
+
+
+def export_onnx(model: torch.nn.Module, path: str | Path, size: int = 256) -> None:
+    """Export to ONNX (opset 17) with a dynamic batch axis: input ``image`` (N,1,S,S) -> ``logits`` (N,C,S,S)."""
+    model = model.eval()
+    dummy = torch.rand(1, 1, size, size)
+    path = Path(path)
+    tmp = path.with_suffix(".tmp.onnx")
+    torch.onnx.export(
+        model,
+        (dummy,),
+        str(tmp),
+        input_names=["image"],
+        output_names=["logits"],
+        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    tmp.replace(path)
+
+
+def _card(model: CompactUNet, size: int, files: dict[str, str], training: dict[str, Any],
+          metrics: dict[str, Any]) -> SegmentationCard:
+    return SegmentationCard(
+        name="cxrkit-anatomy-unet-256",
+        version="0.1.0",
+        architecture={"name": "CompactUNet", "widths": list(model.widths), "parameters": count_parameters(model),
+                      "module": "cxrkit.anatomy.unet"},
+        input={"size": size, "transform": "cxrkit.anatomy.preprocess.to_model_input: stretch to SxS (box filter), "
+               "global histogram equalization; the network standardizes each image itself",
+               "range": "float32 [0, 1], dark lungs (cxrkit.types.Image convention)"},
+        structures=list(STRUCTURES),
+        side_convention="names use the PATIENT's side: on a frontal film the patient's right lung is on the image left",
+        threshold=0.5,
+        files=files,
+        training=training,
+        metrics=metrics,
+        intended_use=[
+            "outline lungs, heart and clavicles on adult frontal (PA/AP) chest radiographs for measurement "
+            "(cardiothoracic ratio) and display; research and quality assurance, not a diagnosis",
+        ],
+        limitations=[
+            "trained on 142 JSRT film scans (Japan, 1990s, adult PA, mostly normal hearts): digital, AP, "
+            "supine, pediatric and pathological chests (effusion, collapse, devices) are out of distribution",
+            "masks are predicted at 256x256 and upsampled: boundaries are accurate to ~1/256 of the image size",
+            "SCR lung masks exclude the part of the lungs behind the heart and below the diaphragm dome",
+            "lateral views are not supported (the CTR is withheld and flagged)",
+        ],
+    )
+
+
+def export(checkpoint: str | Path, out: str | Path, *, size: int = 256, metrics_path: str | Path | None = None,
+           card_only: bool = False) -> SegmentationCard:
+    """Write ``anatomy_unet.{safetensors,onnx,card.json}`` into ``out`` from a training checkpoint."""
+    from safetensors.torch import save_file
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    model = CompactUNet()
+    model.load_state_dict(ck["model"])
+    model.eval()
+    st, ox = out / f"{BASE_NAME}.safetensors", out / f"{BASE_NAME}.onnx"
+    if not card_only:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(st))
+        export_onnx(model, ox, size)
+    run_dir = Path(checkpoint).parent
+    training: dict[str, Any] = {
+        "data": "JSRT (Shiraishi et al. 2000) radiographs with SCR expert masks (van Ginneken et al. 2006), "
+                "shared/data/jsrt-scr, 1024x1024",
+        "split": "seeded stratified image-level split = patient-level (one image per patient); "
+                 "cxrkit.anatomy.jsrt.split_ids(seed=20261128): train 142, val 14, test 41 of the 197 present",
+        "checkpoint_epoch": ck.get("epoch"),
+        "val_dice_at_256": ck.get("val_dice"),
+        "loss": "BCE + soft Dice per structure (multi-label sigmoid)",
+        "augmentation": "rotation +-10 deg, scale 0.85-1.15 per axis, shift +-8 %, gamma, blur, noise; no flips",
+        "command": "python -m cxrkit.anatomy.train --root ../shared/data/jsrt-scr --out runs/anatomy "
+                   "--epochs 30 --full-size-from 18",
+    }
+    hist_path = run_dir / "last.pt"
+    if hist_path.is_file():
+        last = torch.load(hist_path, map_location="cpu", weights_only=False)
+        hist = last["state"]["history"]
+        training["epochs_run"] = len(hist)
+        training["train_seconds"] = round(sum(h["seconds"] for h in hist))
+    metrics: dict[str, Any] = {}
+    if metrics_path is not None:
+        metrics = json.loads(Path(metrics_path).read_text())
+    files = {st.name: sha256_file(st), ox.name: sha256_file(ox)}
+    card = _card(model, size, files, training, metrics)
+    card.save(out / f"{BASE_NAME}.card.json")
+    return card
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="export an anatomy checkpoint to safetensors + ONNX + card")
+    ap.add_argument("--checkpoint", required=True)
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "weights"))
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--metrics", default=None)
+    ap.add_argument("--card-only", action="store_true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    card = export(args.checkpoint, args.out, size=args.size, metrics_path=args.metrics, card_only=args.card_only)
+    log.info("wrote %s (%d parameters)", card.name, card.architecture["parameters"])
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

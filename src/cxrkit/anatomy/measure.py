@@ -1,0 +1,251 @@
+"""Measurements from anatomy masks: the cardiothoracic ratio, widths, areas, and reliability flags.
+
+Definition used here (the usual automated one, e.g. CheXmask, CXR-CTR literature)::
+
+    CTR = widest horizontal extent of the heart mask
+          / widest horizontal extent of the two lung masks together
+
+Both extents are horizontal bounding widths over the whole mask (rightmost minus leftmost column + 1), measured
+in image columns; they need not lie on the same row. The thoracic width is therefore the lungs' outer
+(pleural) width, slightly smaller than the inner rib-to-rib diameter a radiologist measures by hand, which makes
+automated CTRs a little larger than manual ones (by about 0.01-0.02 on SCR).
+
+Caveats, also reported as flags:
+
+* the 0.5 cardiomegaly threshold holds for an adult PA film at full inspiration; AP (supine/bedside) films
+  magnify the heart (it is further from the detector), so an AP CTR reads high (``ap_view_magnifies_heart``);
+* poor inspiration, patient rotation, pectus and large effusions change the ratio without heart disease;
+* infants and small children normally have CTR up to ~0.6 (``pediatric``);
+* lateral films have no CTR (``lateral_view``); a lung cut off by the field of view makes the thorax too
+  narrow (``lung_cut_off``); masks the model is unsure of (``low_confidence``) or anatomy in implausible
+  places (flipped/rotated/inverted image, ``implausible_anatomy``) make the ratio meaningless.
+
+``reliable`` is True only when a CTR was computed and none of those flags is raised.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cxrkit.anatomy.postprocess import side_consistency
+from cxrkit.errors import InvalidImageError
+
+__all__ = ["measure", "horizontal_extent", "FLAG_DESCRIPTIONS", "LATERAL_VIEWS", "DEFINITION"]
+
+DEFINITION = (
+    "cardiothoracic ratio = widest horizontal extent of the heart mask / widest horizontal extent of both "
+    "lung masks together (image columns); 0.5 is the usual upper limit of normal on an adult PA film at "
+    "full inspiration"
+)
+
+LATERAL_VIEWS = frozenset({"LATERAL", "LAT", "LL", "RL", "L", "RLD", "LLD"})
+
+FLAG_DESCRIPTIONS: dict[str, str] = {
+    "lateral_view": "lateral film: no cardiothoracic ratio",
+    "ap_view_magnifies_heart": "AP film: the heart is magnified, the CTR reads high; the 0.5 limit is for PA",
+    "pediatric": "child: normal CTR is higher (up to ~0.6 in infants)",
+    "lung_cut_off": "a lung touches the image border: the thorax may be cut off and its width too small",
+    "missing_structure": "a lung or the heart was not found",
+    "low_confidence": "the model is unsure of the lung or heart outline",
+    "implausible_anatomy": "lungs/heart in implausible places (flipped, rotated, inverted or non-chest image)",
+}
+
+_RELEVANT = ("right_lung", "left_lung", "heart")
+
+
+def horizontal_extent(mask: np.ndarray) -> dict[str, int] | None:
+    """Horizontal extent of a boolean ``(H, W)`` mask, or None when empty.
+
+    Returns
+    -------
+    dict
+        ``col_min``, ``col_max`` (inclusive column indices), ``width_px`` (= col_max - col_min + 1),
+        ``row`` (the row at which to draw the width: midway between the rows holding the two extremes),
+        ``row_min``/``row_max`` (the mask's vertical extent).
+    """
+    rows, cols = np.nonzero(mask)
+    if cols.size == 0:
+        return None
+    cmin, cmax = int(cols.min()), int(cols.max())
+    r_at_min = rows[cols == cmin].mean()
+    r_at_max = rows[cols == cmax].mean()
+    return {
+        "col_min": cmin,
+        "col_max": cmax,
+        "width_px": cmax - cmin + 1,
+        "row": int(round((r_at_min + r_at_max) / 2)),
+        "row_min": int(rows.min()),
+        "row_max": int(rows.max()),
+    }
+
+
+def _spacing(pixel_spacing_mm: float | tuple[float, float] | None) -> tuple[float, float] | None:
+    if pixel_spacing_mm is None:
+        return None
+    if isinstance(pixel_spacing_mm, (int, float)):
+        sp = (float(pixel_spacing_mm), float(pixel_spacing_mm))
+    else:
+        vals = tuple(float(v) for v in pixel_spacing_mm)
+        if len(vals) != 2:
+            raise InvalidImageError(f"pixel_spacing_mm must be a number or (row, col) pair, got {pixel_spacing_mm!r}")
+        sp = (vals[0], vals[1])
+    if not all(np.isfinite(v) and v > 0 for v in sp):
+        return None
+    return sp
+
+
+def _touches_border(mask: np.ndarray, margin: int) -> bool:
+    if not mask.any():
+        return False
+    h, w = mask.shape
+    m = max(1, margin)
+    return bool(mask[:, :m].any() or mask[:, w - m :].any() or mask[h - m :, :].any() or mask[:m, :].any())
+
+
+def _implausible(masks: dict[str, np.ndarray], ctr: float | None) -> list[str]:
+    reasons = []
+    rl, ll, heart = (masks[k] for k in _RELEVANT)
+    consistent = side_consistency(masks)
+    if consistent is False:
+        reasons.append("right lung is on the image right (flipped image?)")
+    if rl.any() and ll.any():
+        ratio = ll.sum() / rl.sum()
+        if not 0.4 <= ratio <= 1.8:
+            reasons.append(f"left/right lung area ratio {ratio:.2f} outside 0.4-1.8")
+        lung_rows = np.nonzero(rl | ll)[0]
+        lung_cols = np.nonzero(rl | ll)[1]
+        if heart.any():
+            hr, hc = np.nonzero(heart)
+            if not lung_cols.min() < hc.mean() < lung_cols.max():
+                reasons.append("heart is not between the lungs")
+            if hr.mean() < lung_rows.mean():
+                reasons.append("heart is above the middle of the lungs (upside-down or rotated image?)")
+        h = masks["heart"].shape[0]
+        if (lung_rows.max() - lung_rows.min()) < 0.25 * h:
+            reasons.append("lungs span less than a quarter of the image height")
+    if ctr is not None and not 0.25 <= ctr <= 0.85:
+        reasons.append(f"CTR {ctr:.2f} outside the physiological range 0.25-0.85")
+    return reasons
+
+
+def measure(
+    masks: dict[str, np.ndarray],
+    pixel_spacing_mm: float | tuple[float, float] | None = None,
+    view: str | None = None,
+    *,
+    confidence: dict[str, float] | None = None,
+    age_years: float | None = None,
+    min_confidence: float = 0.85,
+) -> dict[str, Any]:
+    """Cardiothoracic ratio, widths, areas and reliability flags from the five anatomy masks.
+
+    Parameters
+    ----------
+    masks:
+        ``right_lung``, ``left_lung``, ``heart`` (required) and optionally the clavicles: boolean ``(H, W)``
+        arrays of one image, all the same shape, PATIENT sides (see :mod:`cxrkit.anatomy.postprocess`).
+    pixel_spacing_mm:
+        ``(row, col)`` spacing in millimetres (or one number for square pixels); None when unknown, which
+        leaves every ``*_mm`` / ``*_mm2`` field None (the CTR, a ratio, is still given).
+    view:
+        "PA", "AP", "AP SUPINE", "LATERAL"/"LL"/"RL" ... or None when unknown (treated as frontal).
+    confidence:
+        structure -> confidence in [0, 1] (e.g. :meth:`cxrkit.anatomy.segment.Segmenter.segment`'s); lungs or
+        heart below ``min_confidence`` raise ``low_confidence``.
+    age_years:
+        patient age when known; under 18 raises ``pediatric``.
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``cardiothoracic_ratio`` (float or None), ``heart_width_px``, ``thorax_width_px``,
+        ``heart_width_mm``, ``thorax_width_mm``, ``heart_line`` / ``thorax_line`` (row, col_min, col_max for
+        drawing), ``{right_lung,left_lung,heart}_area_px`` and ``_area_mm2``, ``flags`` (sorted names),
+        ``flag_details`` (name -> explanation), ``reliable`` (bool), ``view``, ``pixel_spacing_mm``,
+        ``definition``.
+
+    Raises
+    ------
+    InvalidImageError
+        a required mask is missing or the masks differ in shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = {k: np.zeros((300, 300), bool) for k in ("right_lung", "left_lung", "heart")}
+    >>> m["right_lung"][50:250, 50:140] = True; m["left_lung"][50:250, 160:250] = True
+    >>> m["heart"][150:230, 100:200] = True
+    >>> measure(m)["cardiothoracic_ratio"]
+    0.5
+    """
+    missing = [k for k in _RELEVANT if k not in masks]
+    if missing:
+        raise InvalidImageError(f"measure() needs masks {list(_RELEVANT)}; missing {missing}")
+    arrs = {k: np.asarray(v, dtype=bool) for k, v in masks.items()}
+    shapes = {a.shape for a in arrs.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise InvalidImageError(f"masks must be 2-D and share one shape, got {sorted(shapes)}")
+    h, w = next(iter(shapes))
+    sp = _spacing(pixel_spacing_mm)
+    view_norm = view.strip().upper() if isinstance(view, str) and view.strip() else None
+    flags: dict[str, str] = {}
+
+    lungs = arrs["right_lung"] | arrs["left_lung"]
+    heart_ext = horizontal_extent(arrs["heart"])
+    thorax_ext = horizontal_extent(lungs)
+    lateral = view_norm in LATERAL_VIEWS if view_norm else False
+
+    ctr = None
+    if lateral:
+        flags["lateral_view"] = FLAG_DESCRIPTIONS["lateral_view"]
+    elif heart_ext is None or not arrs["right_lung"].any() or not arrs["left_lung"].any():
+        flags["missing_structure"] = FLAG_DESCRIPTIONS["missing_structure"]
+    else:
+        ctr = round(heart_ext["width_px"] / thorax_ext["width_px"], 4)
+
+    if view_norm is not None and view_norm.startswith("AP"):
+        flags["ap_view_magnifies_heart"] = FLAG_DESCRIPTIONS["ap_view_magnifies_heart"]
+    if age_years is not None and age_years < 18:
+        flags["pediatric"] = FLAG_DESCRIPTIONS["pediatric"]
+    if _touches_border(lungs, margin=round(0.005 * max(h, w))):
+        flags["lung_cut_off"] = FLAG_DESCRIPTIONS["lung_cut_off"]
+    if confidence is not None:
+        low = [k for k in _RELEVANT if k in confidence and confidence[k] < min_confidence]
+        if low:
+            flags["low_confidence"] = FLAG_DESCRIPTIONS["low_confidence"] + f" ({', '.join(low)})"
+    if not lateral:
+        reasons = _implausible(arrs, ctr)
+        if reasons:
+            flags["implausible_anatomy"] = FLAG_DESCRIPTIONS["implausible_anatomy"] + ": " + "; ".join(reasons)
+
+    col_mm = sp[1] if sp else None
+    area_mm2 = sp[0] * sp[1] if sp else None
+
+    def mm(px: int | None) -> float | None:
+        return round(px * col_mm, 2) if (px is not None and col_mm is not None) else None
+
+    heart_w = heart_ext["width_px"] if heart_ext and not lateral else None
+    thorax_w = thorax_ext["width_px"] if thorax_ext and not lateral else None
+    out: dict[str, Any] = {
+        "cardiothoracic_ratio": ctr,
+        "heart_width_px": heart_w,
+        "thorax_width_px": thorax_w,
+        "heart_width_mm": mm(heart_w),
+        "thorax_width_mm": mm(thorax_w),
+        "heart_line": None if (lateral or heart_ext is None) else {k: heart_ext[k] for k in ("row", "col_min", "col_max")},
+        "thorax_line": None if (lateral or thorax_ext is None) else {k: thorax_ext[k] for k in ("row", "col_min", "col_max")},
+    }
+    for k in _RELEVANT:
+        px = int(arrs[k].sum())
+        out[f"{k}_area_px"] = px
+        out[f"{k}_area_mm2"] = round(px * area_mm2, 1) if area_mm2 is not None else None
+    out["flags"] = sorted(flags)
+    out["flag_details"] = dict(sorted(flags.items()))
+    out["reliable"] = ctr is not None and not flags
+    out["view"] = view_norm
+    out["pixel_spacing_mm"] = list(sp) if sp else None
+    out["image_size"] = [int(h), int(w)]
+    out["definition"] = DEFINITION
+    return out

@@ -1,0 +1,114 @@
+"""Draw anatomy masks and the cardiothoracic-ratio measurement on a radiograph (arrays in, RGB array out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image as PILImage
+from PIL import ImageDraw, ImageFont
+from scipy import ndimage
+
+from cxrkit.errors import InvalidImageError
+
+__all__ = ["COLORS", "draw_overlay"]
+
+#: RGB colour per structure.
+COLORS: dict[str, tuple[int, int, int]] = {
+    "right_lung": (66, 135, 245),
+    "left_lung": (60, 200, 90),
+    "heart": (235, 64, 52),
+    "right_clavicle": (245, 200, 40),
+    "left_clavicle": (245, 140, 30),
+}
+_HEART_LINE = (255, 80, 80)
+_THORAX_LINE = (80, 230, 255)
+
+
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+def _text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, fill, font) -> None:
+    x, y = xy
+    box = draw.textbbox((x, y), text, font=font)
+    draw.rectangle((box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2), fill=(0, 0, 0))
+    draw.text((x, y), text, fill=fill, font=font)
+
+
+def draw_overlay(
+    pixels: np.ndarray,
+    masks: dict[str, np.ndarray],
+    measurements: dict[str, Any] | None = None,
+    *,
+    alpha: float = 0.3,
+) -> np.ndarray:
+    """Render masks (translucent fill + outline) and the heart/thorax width lines with their values.
+
+    Parameters
+    ----------
+    pixels:
+        float32 ``(H, W)`` in [0, 1] (dark lungs), the radiograph.
+    masks:
+        structure -> boolean ``(H, W)``; colours from :data:`COLORS` (unknown names drawn white).
+    measurements:
+        the dict from :func:`cxrkit.anatomy.measure.measure` (optional): draws ``heart_line`` and
+        ``thorax_line`` with widths in px (and mm when known), the CTR and any flags.
+    alpha:
+        fill opacity in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 ``(H, W, 3)`` RGB.
+    """
+    px = np.asarray(pixels, dtype=np.float32)
+    if px.ndim != 2:
+        raise InvalidImageError(f"overlay needs a 2-D image, got shape {px.shape}")
+    base = np.clip(np.rint(px * 255), 0, 255).astype(np.uint8)
+    rgb = np.repeat(base[:, :, None], 3, axis=2).astype(np.float32)
+    edge_w = max(1, round(max(px.shape) / 400))
+    for name, m in masks.items():
+        m = np.asarray(m, dtype=bool)
+        if m.shape != px.shape:
+            raise InvalidImageError(f"mask {name!r} has shape {m.shape}, image has {px.shape}")
+        if not m.any():
+            continue
+        color = np.array(COLORS.get(name, (255, 255, 255)), np.float32)
+        rgb[m] = (1 - alpha) * rgb[m] + alpha * color
+        edge = m & ~ndimage.binary_erosion(m, iterations=edge_w)
+        rgb[edge] = color
+    img = PILImage.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), mode="RGB")
+    if measurements:
+        _draw_measurements(img, measurements)
+    return np.asarray(img)
+
+
+def _draw_measurements(img: PILImage.Image, meas: dict[str, Any]) -> None:
+    draw = ImageDraw.Draw(img)
+    h = img.height
+    lw = max(1, round(h / 300))
+    tick = max(4, round(h / 60))
+    font = _font(max(10, round(h / 45)))
+    for key, color, label in (("thorax_line", _THORAX_LINE, "thorax"), ("heart_line", _HEART_LINE, "heart")):
+        line = meas.get(key)
+        if not line:
+            continue
+        r, c0, c1 = line["row"], line["col_min"], line["col_max"]
+        draw.line((c0, r, c1, r), fill=color, width=lw)
+        for c in (c0, c1):
+            draw.line((c, r - tick, c, r + tick), fill=color, width=lw)
+        width_px = meas.get(f"{label}_width_px")
+        width_mm = meas.get(f"{label}_width_mm")
+        text = f"{label} {width_px} px" + (f" / {width_mm:.0f} mm" if width_mm is not None else "")
+        _text(draw, (c0, r + tick + 2), text, color, font)
+    ctr = meas.get("cardiothoracic_ratio")
+    head = f"CTR {ctr:.2f}" if ctr is not None else "CTR n/a"
+    head += "" if meas.get("reliable") else " (unreliable)"
+    _text(draw, (tick, tick), head, (255, 255, 255), font)
+    flags = meas.get("flags") or []
+    if flags:
+        _text(draw, (tick, tick + round(h / 30)), "flags: " + ", ".join(flags), (255, 210, 0), font)

@@ -1,0 +1,238 @@
+"""Orthanc PACS worker: new CR/DX chest instances in, SR + secondary capture (+ SEG) back via DICOMweb STOW-RS.
+
+Loop: read Orthanc's ``/changes?since=SEQ`` → for each ``NewInstance`` check the instance's tags (CR/DX/DR,
+not one of cxrkit's own outputs) → download ``/instances/{id}/file`` → :class:`~cxrkit.pipeline.Analyzer`
+→ :func:`~cxrkit.io.dicom_out.write_dicom_outputs` → ``POST /dicom-web/studies`` (multipart/related;
+type="application/dicom").
+
+State (SQLite, one transaction per instance): the SOPInstanceUIDs already processed and the last change
+sequence number. An instance is marked done only after its outputs were stored, and the sequence number only
+moves past instances that are done or skipped, so a crash or an Orthanc outage loses no work and a restart never
+stores anything twice. Network failures and 5xx answers are retried with exponential backoff. Log lines carry
+Orthanc ids and SOP instance UIDs, never patient names or ids.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from cxrkit.errors import CxrkitError
+from cxrkit.io.dicom_out import MANUFACTURER, write_dicom_outputs
+from cxrkit.pipeline import Analyzer
+from cxrkit.report.overlay import compose_overlay
+from cxrkit.result import box_id
+
+__all__ = ["PacsWorker", "ProcessedState", "OrthancError", "stow_body"]
+
+log = logging.getLogger(__name__)
+
+CHEST_MODALITIES = {"CR", "DX", "DR"}
+
+
+class OrthancError(CxrkitError):
+    """Orthanc stayed unreachable or kept answering errors/garbage after all retries."""
+
+
+class ProcessedState:
+    """SQLite state file: processed SOPInstanceUIDs and the last change sequence number."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS processed (sop_uid TEXT PRIMARY KEY, status TEXT, "
+                        "detail TEXT, at REAL)")
+        self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+
+    def last_seq(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()
+        return int(row[0]) if row else 0
+
+    def set_last_seq(self, seq: int) -> None:
+        self.db.execute("INSERT INTO meta(key, value) VALUES('last_seq', ?) "
+                        "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (str(seq),))
+
+    def is_done(self, sop_uid: str) -> bool:
+        return self.db.execute("SELECT 1 FROM processed WHERE sop_uid=?", (sop_uid,)).fetchone() is not None
+
+    def mark(self, sop_uid: str, status: str, detail: str = "") -> None:
+        self.db.execute("INSERT OR REPLACE INTO processed VALUES (?, ?, ?, ?)", (sop_uid, status, detail, time.time()))
+
+    def counts(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT status, COUNT(*) FROM processed GROUP BY status").fetchall())
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def stow_body(parts: list[bytes]) -> tuple[bytes, str]:
+    """multipart/related body of DICOM parts for STOW-RS; returns ``(body, content_type)``."""
+    boundary = uuid.uuid4().hex
+    chunks = []
+    for p in parts:
+        chunks.append(f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + p + b"\r\n")
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return b"".join(chunks), f'multipart/related; type="application/dicom"; boundary={boundary}'
+
+
+@dataclass
+class PassStats:
+    """What one polling pass did."""
+
+    analyzed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    stored_instances: int = 0
+
+
+class PacsWorker:
+    """Polls one Orthanc server and stores analysis results back into each study.
+
+    Parameters
+    ----------
+    url:
+        Orthanc's HTTP root, e.g. ``http://127.0.0.1:8042``.
+    state:
+        SQLite state file path.
+    analyzer:
+        the loaded pipeline.
+    retries, backoff_s, max_backoff_s:
+        attempts per HTTP call and the exponential backoff between them (doubling, capped).
+    auth:
+        optional ``(user, password)`` for Orthanc.
+    sleep:
+        injectable sleep (tests pass a fast one).
+    """
+
+    def __init__(self, url: str, state: str | Path, analyzer: Analyzer, *, retries: int = 6, backoff_s: float = 0.5,
+                 max_backoff_s: float = 30.0, auth: tuple[str, str] | None = None, timeout_s: float = 30.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.url = url.rstrip("/")
+        self.state = ProcessedState(state)
+        self.analyzer = analyzer
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.sleep = sleep
+        self.client = httpx.Client(base_url=self.url, auth=auth, timeout=timeout_s)
+
+    def close(self) -> None:
+        self.client.close()
+        self.state.close()
+
+    # ------------------------------------------------------------------ HTTP with retries
+    def _request(self, method: str, path: str, **kw) -> httpx.Response:
+        delay = self.backoff_s
+        last = ""
+        for attempt in range(1, self.retries + 1):
+            try:
+                r = self.client.request(method, path, **kw)
+                if r.status_code < 500:
+                    return r
+                last = f"HTTP {r.status_code}"
+            except httpx.TransportError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            if attempt < self.retries:
+                log.warning("Orthanc %s %s failed (%s); retry %d/%d in %.1f s", method, path, last, attempt,
+                            self.retries - 1, delay)
+                self.sleep(delay)
+                delay = min(delay * 2, self.max_backoff_s)
+        raise OrthancError(f"Orthanc {method} {path} failed after {self.retries} attempts: {last}")
+
+    def _json(self, path: str) -> dict | list:
+        r = self._request("GET", path)
+        if r.status_code != 200:
+            raise OrthancError(f"Orthanc GET {path}: HTTP {r.status_code}")
+        try:
+            return r.json()
+        except ValueError:
+            raise OrthancError(f"Orthanc GET {path}: answer is not JSON") from None
+
+    # ------------------------------------------------------------------ the loop
+    def run_once(self) -> PassStats:
+        """Process every change since the saved sequence number; returns what was done."""
+        stats = PassStats()
+        while True:
+            since = self.state.last_seq()
+            page = self._json(f"/changes?since={since}&limit=100")
+            if not isinstance(page, dict) or "Changes" not in page or "Last" not in page:
+                raise OrthancError("Orthanc /changes answer has no 'Changes'/'Last': not an Orthanc server?")
+            for change in page["Changes"]:
+                if change.get("ChangeType") == "NewInstance":
+                    self._handle_instance(str(change.get("ID")), stats)
+                self.state.set_last_seq(int(change["Seq"]))  # only after the instance is done or skipped
+            self.state.set_last_seq(max(int(page["Last"]), since))
+            if page.get("Done", True):
+                return stats
+
+    def watch(self, interval_s: float = 5.0, *, stop: Callable[[], bool] = lambda: False) -> None:
+        """Poll forever (until ``stop()``); Orthanc outages are waited out with backoff."""
+        while not stop():
+            try:
+                s = self.run_once()
+                if s.analyzed or s.failed:
+                    log.info("pass: %d analyzed, %d skipped, %d failed", s.analyzed, s.skipped, s.failed)
+            except OrthancError as exc:
+                log.warning("%s; will retry", exc)
+            self.sleep(interval_s)
+
+    def _handle_instance(self, orthanc_id: str, stats: PassStats) -> None:
+        tags = self._json(f"/instances/{orthanc_id}/simplified-tags")
+        if not isinstance(tags, dict):
+            raise OrthancError(f"instance {orthanc_id}: tags are not a JSON object")
+        sop = str(tags.get("SOPInstanceUID", ""))
+        modality = str(tags.get("Modality", "")).upper()
+        if not sop:
+            log.warning("instance %s has no SOPInstanceUID; skipped", orthanc_id)
+            stats.skipped += 1
+            return
+        if self.state.is_done(sop):
+            stats.skipped += 1
+            return
+        if str(tags.get("Manufacturer", "")) == MANUFACTURER or modality not in CHEST_MODALITIES:
+            stats.skipped += 1  # our own SR/SC/SEG, or not a radiograph: nothing to do (not recorded)
+            return
+        r = self._request("GET", f"/instances/{orthanc_id}/file")
+        if r.status_code != 200:
+            raise OrthancError(f"instance {orthanc_id}: download failed with HTTP {r.status_code}")
+        data = r.content
+        try:
+            result, image = self.analyzer.analyze_with_image(data)
+        except CxrkitError as exc:
+            log.warning("instance %s (SOP %s): not analyzable: %s", orthanc_id, sop, type(exc).__name__)
+            self.state.mark(sop, "unreadable", type(exc).__name__)
+            stats.failed += 1
+            return
+        if image is None or not result.quality.usable:
+            log.info("instance %s (SOP %s): not a usable frontal chest radiograph", orthanc_id, sop)
+            self.state.mark(sop, "not_usable", "; ".join(result.quality.reasons)[:500])
+            stats.skipped += 1
+            return
+        boxes = [(box_id(f.name, i), b) for f in result.findings for i, b in enumerate(f.boxes)]
+        overlay = compose_overlay(image.pixels, heatmaps=result.heatmaps, boxes=boxes, masks=result.masks)
+        outputs = write_dicom_outputs(result, image, source=data, overlay=overlay)
+        parts = []
+        for ds in outputs.values():
+            from io import BytesIO
+
+            buf = BytesIO()
+            ds.save_as(buf, enforce_file_format=True)
+            parts.append(buf.getvalue())
+        body, ctype = stow_body(parts)
+        r = self._request("POST", "/dicom-web/studies", content=body,
+                          headers={"Content-Type": ctype, "Accept": "application/dicom+json"})
+        if r.status_code not in (200, 202):
+            raise OrthancError(f"STOW-RS of results for SOP {sop} failed: HTTP {r.status_code}")
+        self.state.mark(sop, "done", ",".join(outputs))
+        stats.analyzed += 1
+        stats.stored_instances += len(parts)
+        log.info("instance %s (SOP %s): stored %s", orthanc_id, sop, ", ".join(outputs))

@@ -1,0 +1,62 @@
+"""Real Orthanc round trip for ``cxrkit pacs watch`` (marker ``orthanc``).
+
+The scenario (tests/service/orthanc_scenario.py) runs under ``unshare --net`` so Orthanc, which listens on
+all interfaces, is reachable from loopback only; see that file for the steps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.orthanc
+SCENARIO = Path(__file__).with_name("orthanc_scenario.py")
+SIIM = Path(str(resources.files("cxrkit").joinpath("examples/siim_pa_chest.dcm")))
+
+
+@pytest.fixture(scope="module")
+def observations():
+    if shutil.which("Orthanc") is None or not Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so").exists():
+        pytest.skip("Debian orthanc + orthanc-dicomweb not installed (scripts/system_deps.sh installs them)")
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        pytest.skip("unshare/ip not available: cannot isolate Orthanc in a private network namespace")
+    probe = subprocess.run(["unshare", "--net", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot create a network namespace here: {probe.stderr.decode(errors='replace').strip()}")
+    proc = subprocess.run(["unshare", "--net", "--", sys.executable, str(SCENARIO), str(SIIM)],
+                          capture_output=True, text=True, timeout=400, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_results_are_stored_into_the_same_study(observations):
+    o = observations
+    assert o["dicomweb_plugin"]
+    assert o["run1_code"] == 0, o["run1_output"]
+    assert "1 analyzed, 2 result instances stored" in o["run1_output"]
+    modalities = sorted(s["modality"] for s in o["after_run1"])
+    assert modalities == ["CR", "OT", "SR"], o["after_run1"]
+    assert all("not a diagnosis" in s["description"] for s in o["after_run1"] if s["modality"] in ("SR", "OT"))
+
+
+def test_second_run_stores_nothing(observations):
+    o = observations
+    assert "0 analyzed, 0 result instances stored" in o["run2_output"]
+    assert o["after_run2"] == o["after_run1"]
+
+
+def test_worker_survives_orthanc_outage(observations):
+    o = observations
+    assert o["worker_alive_while_down"]
+    assert "retry" in o["run3_output"]
+    assert o["run3_code"] == 0 and "1 analyzed, 2 result instances stored" in o["run3_output"], o["run3_output"]
+    counts = sorted((s["modality"], s["instances"]) for s in o["after_run3"])
+    # two source radiographs, and exactly one SR and one SC for each: nothing stored twice
+    assert counts == [("CR", 1), ("CR", 1), ("OT", 1), ("OT", 1), ("SR", 1), ("SR", 1)], o["after_run3"]

@@ -1,0 +1,63 @@
+"""The rule files are data: they load, compile, and bad ones give clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cxrkit.errors import DataFormatError, UnknownNameError
+from cxrkit.text import label_report, load_rules
+from cxrkit.text.rules import OTHER, default_rules
+
+
+def test_shipped_rules_cover_the_chestxray8_findings() -> None:
+    rules = default_rules()
+    for f in ("Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
+              "Pneumothorax"):
+        assert f in rules.covered
+    assert rules.findings[-1].name == OTHER
+    assert rules.scope_pre > 0 and rules.scope_post > 0
+
+
+def test_every_trigger_gate_lets_its_own_phrases_through() -> None:
+    # the speed gate must never hide a phrase: each finding's example phrase passes its triggers
+    examples = {"Support Devices": "pacemaker", "Lung Opacity": "airspace disease", "Effusion": "hydrothorax",
+                "Cardiomegaly": "heart is enlarged", "Atelectasis": "lobar collapse"}
+    rules = default_rules()
+    for fr in rules.findings:
+        if fr.name in examples:
+            assert fr.may_match(examples[fr.name])
+            assert fr.positive is not None and fr.positive.search(examples[fr.name])
+
+
+def test_custom_rule_file(tmp_path: Path) -> None:
+    f = tmp_path / "findings.yaml"
+    f.write_text('findings:\n  Pneumonia:\n    positive: ["lung\\\\s+infection"]\n', encoding="utf-8")
+    rules = load_rules(f)
+    assert rules.covered == ("Pneumonia",)
+    r = label_report("No lung infection. Cardiomegaly.", rules=rules)
+    assert r.values["Pneumonia"] == 0 and r.values["Cardiomegaly"] is None
+
+
+@pytest.mark.parametrize(
+    "body,error,match",
+    [
+        ("findings:\n  Pneumonnia:\n    positive: [x]\n", UnknownNameError, "did you mean 'Pneumonia'"),
+        ("findings:\n  Pneumonia:\n    positive: ['(unclosed']\n", DataFormatError, "not a valid regular"),
+        ("findings:\n  Pneumonia:\n    positives: [x]\n", DataFormatError, "unknown keys"),
+        ("findings:\n  Pneumonia:\n    positive: ['{NOPE}']\n", DataFormatError, "unknown macro"),
+        ("- just a list\n", DataFormatError, "mapping"),
+        ("findings: [unclosed\n", DataFormatError, "not valid YAML"),
+    ],
+)
+def test_bad_rule_files(tmp_path: Path, body: str, error: type, match: str) -> None:
+    f = tmp_path / "bad.yaml"
+    f.write_text(body, encoding="utf-8")
+    with pytest.raises(error, match=match):
+        load_rules(f)
+
+
+def test_missing_rule_file(tmp_path: Path) -> None:
+    with pytest.raises(DataFormatError, match="not found"):
+        load_rules(tmp_path / "nope.yaml")
