@@ -39,8 +39,8 @@ DEFAULT_PACKAGES = ("numpy", "pillow", "torch", "torchvision", "torchxrayvision"
 
 def _cpu_model() -> str:
     try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        m = re.search(r"^Model name:\s*(.+)$", out, re.M)
+        out = subprocess.run(["lscpu"], check=False, capture_output=True, text=True, timeout=10).stdout
+        m = re.search(r"^Model name:\s*(.+)$", out, re.MULTILINE)
         if m:
             return m.group(1).strip()
     except (OSError, subprocess.SubprocessError):
@@ -69,11 +69,11 @@ def _version(pkg: str) -> str | None:
 def git_commit() -> str | None:
     """Short commit of the checkout (with ``+dirty`` when files changed), or None outside git."""
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=BENCH_DIR, capture_output=True,
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], check=False, cwd=BENCH_DIR, capture_output=True,
                              text=True, timeout=10)
         if rev.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=BENCH_DIR,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], check=False, cwd=BENCH_DIR,
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return rev.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
@@ -115,7 +115,7 @@ def append_jsonl(bench: str, records: Iterable[dict[str, Any]], *, path: Path | 
     """
     path = path or RESULTS_DIR / f"{bench}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     commit = git_commit()
     with open(path, "a", encoding="utf-8") as f:
         for rec in records:
@@ -133,7 +133,7 @@ def _markers(name: str) -> tuple[str, str]:
 def _replace_or_append(text: str, name: str, body: str) -> str:
     start, end = _markers(name)
     block = f"{start}\n{body.strip()}\n{end}"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
     if pattern.search(text):
         return pattern.sub(lambda _m: block, text, count=1)
     return text.rstrip() + "\n\n" + block + "\n"

@@ -41,7 +41,8 @@ def kinds() -> dict[str, list[Path]]:
     out = {
         "PNG 8-bit L 1024x1024 (NIH)": [p for p in nih if PILImage.open(p).mode == "L"],
         "PNG RGBA 1024x1024 (NIH)": [p for p in nih if PILImage.open(p).mode == "RGBA"],
-        "DICOM JPEG baseline 8-bit 1024x1024 (SIIM, RSNA)": sorted(dcm.glob("siim/*.dcm")) + sorted(dcm.glob("rsna/*.dcm")),
+        "DICOM JPEG baseline 8-bit 1024x1024 (SIIM, RSNA)": sorted(dcm.glob("siim/*.dcm"))
+        + sorted(dcm.glob("rsna/*.dcm")),
         "DICOM JPEG 2000 15-bit 1955x1841 (NEMA RG1)": [dcm / "nema_wg04" / "RG1_J2KI"],
         "DICOM JPEG-LS 15-bit 1955x1841 (NEMA RG1)": [dcm / "nema_wg04" / "RG1_JLSN"],
     }
@@ -80,7 +81,8 @@ def main() -> int:
     for kind, files in groups.items():
         ours = statistics.median(times[(kind, "cxrkit")]) * 1000
         base = statistics.median(times[(kind, "bare")]) * 1000
-        rows.append(f"| {kind} | {len(files)} | {ours:.1f} | {base:.1f} | {ours - base:+.1f} ({(ours / base - 1) * 100:+.0f}%) |")
+        overhead = f"{ours - base:+.1f} ({(ours / base - 1) * 100:+.0f}%)"
+        rows.append(f"| {kind} | {len(files)} | {ours:.1f} | {base:.1f} | {overhead} |")
         records.append({"kind": kind, "n_files": len(files), "rounds": args.rounds,
                         "read_image_ms": round(ours, 2), "bare_decode_ms": round(base, 2)})
     append_jsonl("io_read", records)

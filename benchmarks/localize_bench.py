@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("CXRKIT_THREADS", "1")  # both ONNX Runtime sessions (classifier and CAM) single-threaded
 
 import numpy as np  # noqa: E402
 

@@ -32,19 +32,25 @@ PIP=("$VENV/bin/python" -m pip install --quiet)
 # 2. TorchXRayVision (brings scikit-image, imageio, requests, tqdm ...), torch pinned so it cannot move.
 "${PIP[@]}" torchxrayvision "$TORCH_PIN" "$TORCHVISION_PIN"
 
-# 3. cxrkit's runtime dependencies from pyproject.toml, every one except torch, plus the profilers used by
-#    benchmarks/preprocess_bench.py --profile.
+# 3. cxrkit's runtime dependencies and every optional extra from pyproject.toml (read now, so new ones are
+#    picked up), except torch/torchvision (pinned above) and playwright (browser tests, not benchmarks); plus
+#    pyinstrument (`preprocess_bench.py --profile`) and pyspng (libspng PNG decoder: a reference row in that
+#    benchmark's stage breakdown, not used by cxrkit).
 mapfile -t DEPS < <("$VENV/bin/python" - "$REPO/pyproject.toml" <<'PYEOF'
 import re, sys, tomllib
 with open(sys.argv[1], "rb") as f:
-    deps = tomllib.load(f)["project"]["dependencies"]
-for d in deps:
+    project = tomllib.load(f)["project"]
+deps = list(project.get("dependencies", []))
+for extra in project.get("optional-dependencies", {}).values():
+    deps += extra
+skip = {"torch", "torchvision", "playwright"}
+for d in dict.fromkeys(deps):
     name = re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].strip().lower()
-    if name not in {"torch", "torchvision"}:
+    if name not in skip:
         print(d)
 PYEOF
 )
-"${PIP[@]}" "${DEPS[@]}" pytest pyinstrument "$TORCH_PIN" "$TORCHVISION_PIN"
+"${PIP[@]}" "${DEPS[@]}" pyinstrument pyspng "$TORCH_PIN" "$TORCHVISION_PIN"
 
 # 4. cxrkit itself, editable, without letting pip resolve its deps again.
 "${PIP[@]}" --no-deps -e "$REPO"

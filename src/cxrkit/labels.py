@@ -78,6 +78,16 @@ SYNONYMS: dict[str, str] = {
     "Lung Cyst": "Lung Lesion",
     "Pleural Other": "Pleural Other",
     "Support Device": "Support Devices",
+    # MeSH / report wording (added for the report labeler)
+    "Pulmonary Atelectasis": "Atelectasis",
+    "Pulmonary Edema": "Edema",
+    "Pulmonary Emphysema": "Emphysema",
+    "Hiatal Hernia": "Hernia",
+    "Hernia, Hiatal": "Hernia",
+    "Airspace Disease": "Lung Opacity",
+    "Enlarged Heart": "Cardiomegaly",
+    "Nodules": "Nodule",
+    "Masses": "Mass",
 }
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from cxrkit.errors import CxrkitError, InvalidImageError, ModelError, UnsupportedImageError
-from cxrkit.qc import check_quality
+from cxrkit.qc import _age_years, check_quality
 from cxrkit.report.draft import draft_report
 from cxrkit.result import AnalysisResult, Component, ModelInfo, Quality
 from cxrkit.types import Box, Finding, Image, ImageMeta, Measurement
@@ -137,6 +137,8 @@ def _to_measurements(raw: Any) -> list[Measurement]:
 
 
 def _unit(name: str) -> str:
+    if "area" in name and name.endswith("_px"):
+        return "px2"
     return next((u for suffix, u in _UNITS if name.endswith(suffix)), "ratio" if "ratio" in name else "")
 
 
@@ -241,12 +243,18 @@ class Analyzer:
         timings["read"] = (time.perf_counter() - t0) * 1e3
 
         masks: dict[str, np.ndarray] = {}
+        seg_confidence: dict[str, float] | None = None
         if self.segmenter is None:
             components.append(Component("segmenter", "absent", self.notes.get("segmenter", "")))
         else:
             t = time.perf_counter()
             try:
-                masks = {k: np.asarray(v, dtype=bool) for k, v in self.segmenter.predict(image.pixels).items()}
+                if hasattr(self.segmenter, "segment"):  # cxrkit's Segmenter: masks + per-structure confidence
+                    seg = self.segmenter.segment(image.pixels)
+                    raw_masks, seg_confidence = seg.masks, dict(seg.confidence)
+                else:
+                    raw_masks = self.segmenter.predict(image.pixels)
+                masks = {k: np.asarray(v, dtype=bool) for k, v in raw_masks.items()}
                 components.append(Component("segmenter", "ran", ""))
             except CxrkitError as exc:
                 log.warning("segmenter failed: %s", exc)
@@ -272,7 +280,7 @@ class Analyzer:
             components.append(Component("classifier", "ran", ""))
             findings, heatmaps = self._localize(image, findings, components, timings)
         if quality.usable and masks:
-            measurements = self._measure(image, masks, components, timings)
+            measurements = self._measure(image, masks, seg_confidence, components, timings)
 
         report = draft_report(findings, measurements, quality, view=image.meta.view,
                               classifier_available=self.classifier is not None)
@@ -331,7 +339,7 @@ class Analyzer:
         components.append(Component("localize", "ran", f"{self.explain_method} heatmaps, {self.box_method} boxes"))
         return out, {k: np.asarray(v, dtype=np.float32) for k, v in maps.items()}
 
-    def _measure(self, image, masks, components, timings) -> list[Measurement]:
+    def _measure(self, image, masks, confidence, components, timings) -> list[Measurement]:
         t = time.perf_counter()
         try:
             from cxrkit.anatomy.measure import measure
@@ -339,7 +347,13 @@ class Analyzer:
             components.append(Component("measure", "absent", f"cxrkit.anatomy.measure not available: {exc}"))
             return []
         try:
-            out = _to_measurements(measure(masks, image.meta.pixel_spacing_mm, image.meta.view))
+            kwargs: dict[str, Any] = {}
+            if confidence:
+                kwargs["confidence"] = confidence
+            age = _age_years(image.meta.dicom.get("PatientAge") if image.meta.dicom else None)
+            if age is not None:
+                kwargs["age_years"] = age
+            out = _to_measurements(measure(masks, image.meta.pixel_spacing_mm, image.meta.view, **kwargs))
         except CxrkitError as exc:
             log.warning("measurement failed: %s", exc)
             components.append(Component("measure", "failed", str(exc)))

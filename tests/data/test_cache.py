@@ -196,18 +196,17 @@ def test_warm_with_workers_records_failures_and_leaves_no_temp_files(tmp_path, p
 
 def test_concurrent_builders_of_the_same_entries(tmp_path, pngs):
     """Two processes racing to build the same entries: both finish, every entry is complete and valid."""
-    from concurrent.futures import ProcessPoolExecutor
-
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     ctx = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(2, mp_context=ctx) as pool:
         results = list(pool.map(_get_all, [(str(tmp_path), pngs)] * 4))
     for r in results[1:]:
-        for a, b in zip(results[0], r):
+        for a, b in zip(results[0], r, strict=True):
             np.testing.assert_array_equal(a, b)
     cache = PreprocessCache(tmp_path, SPEC, reader=failing_reader)
-    for p, a in zip(pngs, results[0]):
+    for p, a in zip(pngs, results[0], strict=True):
         np.testing.assert_array_equal(cache.get(p), a)
     assert not list(tmp_path.rglob("*.tmp"))
 
@@ -279,3 +278,22 @@ def test_unwritable_cache_still_returns_pixels(tmp_path, pngs, caplog):
         x = cache.get(pngs[0])
     assert "cannot write cache entry" in caplog.text
     np.testing.assert_allclose(x, preprocess(read_image(pngs[0]).pixels, SPEC), atol=0.02)
+
+
+@pytest.mark.shared_data
+def test_real_nih_rows_through_the_cache(tmp_path, shared_data):
+    from cxrkit.data import load_dataset
+
+    ds = load_dataset("nih", root=shared_data / "nih-cxr14").subset(np.arange(6))
+    cached = CachedDataset(ds, PreprocessCache(tmp_path, TransformSpec(224, "center_crop", "xrv")))
+    report = cached.warm(workers=0, progress=False)
+    assert (report.built, report.failed) == (6, {})
+    cached.cache.reader = failing_reader
+    for i in range(6):
+        x, target, mask = cached[i]
+        assert x.shape == (1, 224, 224)
+        want = preprocess(read_image(ds.meta["path"].iloc[i]).pixels, cached.cache.spec)
+        np.testing.assert_allclose(x.numpy(), want, atol=0.02)
+        labels = ds.labels[i]
+        np.testing.assert_array_equal(mask.numpy(), np.isfinite(labels).astype(np.float32))
+        np.testing.assert_array_equal(target.numpy(), np.nan_to_num(labels, nan=0.0))

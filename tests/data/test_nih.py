@@ -146,3 +146,12 @@ class _nothing:
 
     def __exit__(self, *a):
         return False
+
+
+def test_2017_table_ages(nih_root):
+    old = load_dataset("nih", root=nih_root, table="2017")
+    new = load_dataset("nih", root=nih_root)
+    assert old.meta["image_id"].tolist() == new.meta["image_id"].tolist()
+    # "058Y"-style ages parsed to years; the v2020 revision corrected some ages by a year or so
+    assert (abs(old.meta["age_years"] - new.meta["age_years"]) <= 2).all()
+    np.testing.assert_array_equal(old.labels, new.labels)

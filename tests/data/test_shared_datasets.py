@@ -98,3 +98,14 @@ def test_merge_and_split_real(nih, shared_data):
     keys = patient_keys(m.meta)
     seen = [set(keys[v]) for v in parts.values()]
     assert not (seen[0] & seen[1] or seen[0] & seen[2] or seen[1] & seen[2])
+
+
+def test_openi_reports_real(shared_data):
+    ds = load_dataset("openi", root=shared_data / "openi-reports")
+    assert len(ds) == 2633 and ds.meta["path"].isna().all()
+    assert ds.meta["findings"].notna().mean() > 0.8 and ds.meta["image_ids"].str.len().gt(0).mean() > 0.9
+    # MeSH 'normal' reports are No Finding and have no positive finding
+    normal = ds.column("No Finding") == 1
+    assert normal.sum() > 800
+    others = np.delete(ds.labels[normal], ds.findings.index("No Finding"), axis=1)
+    assert np.nansum(others) == 0

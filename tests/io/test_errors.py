@@ -55,7 +55,8 @@ def _png_header_only(width: int, height: int) -> Callable[[Path], Path]:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    idat = chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + idat + chunk(b"IEND", b"")
     return _file("bomb.png", data)
 
 
@@ -78,6 +79,11 @@ def _dicomdir(tmp: Path) -> Path:
     path = tmp / "DICOMDIR"
     pydicom.dcmwrite(path, ds, enforce_file_format=True)
     return path
+
+
+def _cut_ct(tmp: Path) -> Path:
+    full = synthetic_dicom(None, shape=(64, 64), modality="CT")
+    return _file("cut_ct.dcm", full[: len(full) - 5000])(tmp)
 
 
 def _native_dicom_cut(tmp: Path) -> Path:
@@ -112,6 +118,7 @@ FILE_CASES = [
     ("dicom-without-pixel-data", _dcm(pixel_data=False), InvalidImageError, ["no PixelData"]),
     ("dicom-CT", _dcm(modality="CT"), UnsupportedImageError, ["'CT'", "modality"]),
     ("dicom-MR", _dcm(modality="MR"), UnsupportedImageError, ["'MR'"]),
+    ("dicom-CT-truncated-pixels", _cut_ct, UnsupportedImageError, ["'CT'"]),  # rejected from the header alone
     ("dicom-US", _dcm(modality="US"), UnsupportedImageError, ["'US'"]),
     ("dicom-NM", _dcm(modality="NM"), UnsupportedImageError, ["'NM'"]),
     ("dicom-multi-frame", _dcm(frames=3), UnsupportedImageError, ["multi-frame", "3 frames"]),

@@ -17,7 +17,8 @@ RG1_J2KI = FIXTURES / "RG1_J2KI"
 NIH_PNGS = (FIXTURES / "00010805_049.png", FIXTURES / "00013249_052.png")
 NIH_RGBA = FIXTURES / "00011322_006.png"
 # same rule as tests/conftest.py (CXRKIT_SHARED_DATA, else ../shared/data); tests using it are marked shared_data
-SHARED = Path(os.environ.get("CXRKIT_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data")) / "dicom-samples"
+_DEFAULT_SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+SHARED = Path(os.environ.get("CXRKIT_SHARED_DATA", _DEFAULT_SHARED)) / "dicom-samples"
 
 
 def lung_and_mediastinum(pixels: np.ndarray) -> tuple[float, float]:

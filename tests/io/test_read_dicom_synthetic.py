@@ -184,3 +184,13 @@ def test_for_processing_is_read_with_a_warning_note(tmp_path: Path) -> None:
     image = read_image(write(tmp_path, presentation_intent="FOR PROCESSING"))
     assert any("FOR PROCESSING" in n for n in image.meta.notes)
     assert image.meta.dicom["PresentationIntentType"] == "FOR PROCESSING"
+
+
+def test_palette_color_dicom_becomes_gray(tmp_path: Path) -> None:
+    ramp = (np.arange(256) * 257).astype("<u2").tobytes()  # a gray palette, 16-bit entries
+    palette = {f"{c}PaletteColorLookupTableDescriptor": [256, 0, 16] for c in ("Red", "Green", "Blue")}
+    palette |= {f"{c}PaletteColorLookupTableData": ramp for c in ("Red", "Green", "Blue")}
+    path = write(tmp_path, bits_stored=8, extra={"PhotometricInterpretation": "PALETTE COLOR", **palette})
+    image = read_image(path)
+    np.testing.assert_allclose(image.pixels, REF, atol=1 / 255 + 1e-6)
+    assert any("PALETTE COLOR expanded" in n for n in image.meta.notes)

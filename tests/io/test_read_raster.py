@@ -156,3 +156,13 @@ def test_format_is_detected_from_content_not_extension(tmp_path: Path) -> None:
 def test_read_header_png() -> None:
     meta = read_header(FIXTURES / "00011322_006.png")
     assert meta.original_size == (1024, 1024) and meta.photometric == "RGBA" and meta.format == "png"
+
+
+def test_multipage_tiff_is_refused(tmp_path: Path) -> None:
+    from cxrkit.errors import UnsupportedImageError
+
+    frames = [PILImage.fromarray(REF8), PILImage.fromarray(255 - REF8)]
+    path = tmp_path / "pages.tif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    with pytest.raises(UnsupportedImageError, match="2 frames"):
+        read_image(path)

@@ -33,7 +33,8 @@ def live_server():
 
     def start(app, **kw) -> str:
         port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http="h11", **kw)
+        kw.setdefault("http", "h11")
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **kw)
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

@@ -16,12 +16,15 @@ It prints one JSON object of observations on its last stdout line; the pytest si
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import logging
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -55,10 +58,35 @@ def wait_up(url: str, timeout: float = 30) -> None:
     raise RuntimeError("Orthanc did not come up")
 
 
-def worker(url: str, state: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "cxrkit.service.cli", "pacs", "watch", "--url", url, "--state",
-                             str(state), "--once", "--no-localize", *extra], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+class _Lines(logging.Handler):
+    """Collects the worker's log lines; sets ``retrying`` once a second retry is scheduled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+        self.retrying = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        self.lines.append(msg)
+        if "retry 2/" in msg:
+            self.retrying.set()
+
+
+def worker(url: str, state: Path, *extra: str) -> tuple[int, str]:
+    """``cxrkit pacs watch --once`` through the real CLI entry point, in this process (one import of the
+    models for the whole scenario keeps the test fast); returns (exit code, printed text + log lines)."""
+    from cxrkit.service.cli import main as cli
+
+    handler = _Lines()
+    logging.getLogger("cxrkit.service.pacs").addHandler(handler)
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            code = cli(["pacs", "watch", "--url", url, "--state", str(state), "--once", "--no-localize", *extra])
+    finally:
+        logging.getLogger("cxrkit.service.pacs").removeHandler(handler)
+    return code, "\n".join(handler.lines) + "\n" + out.getvalue()
 
 
 def study_series(url: str, study_uid: str) -> list[dict]:
@@ -95,12 +123,9 @@ def main() -> int:
             study = str(ds.StudyInstanceUID)
             assert httpx.post(url + "/instances", content=data).status_code == 200
             state = tmp / "state.sqlite"
-            w = worker(url, state)
-            obs["run1_output"] = w.communicate(timeout=120)[0][-2000:]
-            obs["run1_code"] = w.returncode
+            obs["run1_code"], obs["run1_output"] = worker(url, state)
             obs["after_run1"] = study_series(url, study)
-            w = worker(url, state)
-            obs["run2_output"] = w.communicate(timeout=120)[0][-2000:]
+            obs["run2_code"], obs["run2_output"] = worker(url, state)
             obs["after_run2"] = study_series(url, study)
 
             # a second radiograph in the same study arrives, then Orthanc goes down
@@ -112,20 +137,20 @@ def main() -> int:
             orthanc.terminate()
             orthanc.wait(timeout=30)
             t0 = time.time()
-            w = worker(url, state, "--retries", "10", "--backoff", "0.5")
-            lines = []
-            while True:  # keep Orthanc down until the worker has failed and scheduled a retry
-                line = w.stdout.readline()
-                if not line:
-                    break
-                lines.append(line)
-                if "retry 2/" in line:
-                    break
-            obs["worker_alive_while_down"] = w.poll() is None
+            box: dict = {}
+            handler = _Lines()
+            logging.getLogger("cxrkit.service.pacs").addHandler(handler)
+            thread = threading.Thread(target=lambda: box.update(
+                zip(("code", "text"), worker(url, state, "--retries", "10", "--backoff", "0.5")))
+            )
+            thread.start()
+            # keep Orthanc down until the worker has failed twice and scheduled another retry
+            obs["retry_seen_while_down"] = handler.retrying.wait(timeout=120)
+            obs["worker_alive_while_down"] = thread.is_alive()
             orthanc = start_orthanc(cfg, tmp / "orthanc2.log")
-            out = "".join(lines) + w.communicate(timeout=180)[0]
-            obs["run3_output"] = out[-3000:]
-            obs["run3_code"] = w.returncode
+            thread.join(timeout=180)
+            logging.getLogger("cxrkit.service.pacs").removeHandler(handler)
+            obs["run3_code"], obs["run3_output"] = box.get("code"), box.get("text", "")
             obs["run3_seconds"] = round(time.time() - t0, 1)
             wait_up(url)
             obs["after_run3"] = study_series(url, study)

@@ -217,3 +217,23 @@ def test_concurrent_requests_on_a_live_server(live_server, analyzer, examples):
     assert [r.status_code for r in replies] == [200] * 12
     sizes = {r.json()["image"]["source"]: r.json()["image"]["original_size"] for r in replies}
     assert len(sizes) == 12
+
+
+def test_slow_headers_are_cut_off_on_a_live_server(live_server, analyzer):
+    from cxrkit.service.http import header_timeout_protocol
+
+    app = create_app(Settings(), analyzer=analyzer)
+    base = live_server(app, http=header_timeout_protocol(0.5))
+    port = int(base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # header block never finished
+        t = time.time()
+        assert s.recv(100) == b""  # closed by the server
+        assert 0.3 < time.time() - t < 5
+    import httpx
+
+    with httpx.Client() as c:  # normal keep-alive requests are unaffected
+        for _ in range(2):
+            assert c.get(base + "/healthz").status_code == 200
+            time.sleep(0.7)
+        assert c.get(base + "/healthz").status_code == 200

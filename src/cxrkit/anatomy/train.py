@@ -101,8 +101,13 @@ def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _val_dice(model: CompactUNet, x: np.ndarray, y: np.ndarray, batch: int = 8) -> list[float]:
+def _val_dice(model: CompactUNet, x: np.ndarray, y: np.ndarray, batch: int = 8, size: int | None = None) -> list[float]:
     model.eval()
+    if size is not None and size != x.shape[-1]:
+        x = F.interpolate(torch.from_numpy(x).float().unsqueeze(1), size=(size, size), mode="area")
+        x = x.squeeze(1).round().numpy().astype(np.uint8)
+        y = F.interpolate(torch.from_numpy(y).float(), size=(size, size), mode="area").round().numpy()
+        y = y.astype(np.uint8)
     inter = np.zeros(len(STRUCTURES))
     total = np.zeros(len(STRUCTURES))
     for i in range(0, len(x), batch):
@@ -128,6 +133,7 @@ def train(
     max_minutes: float | None = None,
     max_steps: int | None = None,
     ids: list[str] | None = None,
+    widths: tuple[int, ...] | None = None,
 ) -> dict:
     """Train (or resume) and return the history dict; see the module docstring for the files written."""
     torch.set_num_threads(threads)
@@ -139,7 +145,7 @@ def train(
     va = build_cache(root, split["val"], size, out / f"cache_val_{size}.npz") if split["val"] else None
     (out / "split.json").write_text(json.dumps(split, indent=1))
     torch.manual_seed(seed)
-    model = CompactUNet()
+    model = CompactUNet() if widths is None else CompactUNet(widths=tuple(widths))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps_per_epoch = math.ceil(len(tr["x"]) / batch)
     total_steps = epochs * steps_per_epoch
@@ -183,7 +189,7 @@ def train(
             losses.append(loss.item())
             if max_steps is not None and state["step"] >= max_steps:
                 break
-        vd = _val_dice(model, va["x"], va["y"]) if va is not None else [float("nan")] * len(STRUCTURES)
+        vd = _val_dice(model, va["x"], va["y"], size=s_ep) if va is not None else [float("nan")] * len(STRUCTURES)
         mean_vd = float(np.nanmean(vd)) if va is not None else -float(np.mean(losses))
         rec = {
             "epoch": ep + 1,

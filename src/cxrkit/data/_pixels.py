@@ -51,11 +51,20 @@ def _read_with_pillow(path: str) -> Image:
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """``(width, height)`` of an image file from its header (no pixel decoding)."""
+    """``(width, height)`` of an image file from its header (no pixel decoding).
+
+    PNG/JPEG headers are read with Pillow (about 0.2 ms a file, which matters for catalogs of many images);
+    other formats (DICOM) go through :func:`cxrkit.io.read_header`.
+    """
     from PIL import Image as PILImage, UnidentifiedImageError
 
     try:
         with PILImage.open(path) as im:
             return int(im.size[0]), int(im.size[1])
     except (UnidentifiedImageError, OSError) as exc:
-        raise InvalidImageError(f"cannot read image header of {path}: {exc}") from exc
+        try:
+            from cxrkit.io import read_header  # type: ignore[attr-defined]
+        except ImportError:
+            raise InvalidImageError(f"cannot read image header of {path}: {exc}") from exc
+        rows, cols = read_header(str(path)).original_size
+        return int(cols), int(rows)

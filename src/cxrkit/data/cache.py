@@ -34,7 +34,7 @@ import os
 import tempfile
 import time
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -432,7 +432,7 @@ class CachedDataset:
         """:meth:`PreprocessCache.warm` over this dataset's paths."""
         return self.cache.warm(self.paths, **kwargs)
 
-    def subset_paths(self, exclude: Sequence[str]) -> list[int]:
+    def indices_excluding(self, exclude: Iterable[str]) -> list[int]:
         """Row indices whose path is not in ``exclude`` (e.g. ``WarmReport.failed``), for a Subset."""
         bad = set(exclude)
         return [i for i, p in enumerate(self.paths) if p not in bad]

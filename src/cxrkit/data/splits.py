@@ -176,8 +176,8 @@ def load_chexnet_split(root: str | Path) -> pd.DataFrame:
     for split, fname in CHEXNET_SPLIT_FILES.items():
         p = folder / fname
         if not p.is_file():
-            raise DataFormatError(f"CheXNet split list {p} not found; expected {', '.join(CHEXNET_SPLIT_FILES.values())} "
-                                  f"in {folder}")
+            names = ", ".join(CHEXNET_SPLIT_FILES.values())
+            raise DataFormatError(f"CheXNet split list {p} not found; expected {names} in {folder}")
         try:
             df = pd.read_csv(p, sep=r"\s+", header=None, engine="c", dtype={0: object})
         except pd.errors.EmptyDataError:

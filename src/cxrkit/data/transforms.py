@@ -78,7 +78,10 @@ class Geometry:
         return ((np.asarray(x) - self.offset_x) / self.scale_x, (np.asarray(y) - self.offset_y) / self.scale_y)
 
 
-def _plan(h: int, w: int, spec: TransformSpec) -> tuple[tuple[float, float, float, float], tuple[int, int], tuple[int, int]]:
+_Plan = tuple[tuple[float, float, float, float], tuple[int, int], tuple[int, int]]
+
+
+def _plan(h: int, w: int, spec: TransformSpec) -> _Plan:
     """Source box ``(left, top, right, bottom)`` in original pixels, resized ``(rows, cols)`` and its
     ``(top, left)`` position on the ``(size, size)`` canvas. The single source of truth for
     :func:`geometry` and :func:`resize_geometry`."""
@@ -126,7 +129,8 @@ def resize_geometry(pixels: np.ndarray, spec: TransformSpec) -> np.ndarray:
     box, (new_h, new_w), (top, left) = _plan(h, w, spec)
     # frombuffer with the raw "F" decoder: one copy, about half the cost of fromarray()'s array-interface path
     img = PILImage.frombuffer("F", (w, h), np.ascontiguousarray(arr), "raw", "F", 0, 1)
-    out = np.asarray(img.resize((new_w, new_h), PILImage.Resampling.BILINEAR, box=box, reducing_gap=None), dtype=np.float32)
+    resized = img.resize((new_w, new_h), PILImage.Resampling.BILINEAR, box=box, reducing_gap=None)
+    out = np.asarray(resized, dtype=np.float32)
     if (new_h, new_w) != (s, s):
         canvas = np.zeros((s, s), dtype=np.float32)
         canvas[top : top + new_h, left : left + new_w] = out

@@ -59,7 +59,8 @@ class FeatureSession:
     Args:
         model: classifier with ``features`` (module or timm-style method) and a ``classifier`` head, eval mode.
         size: model input side ``S``; channels: input channels.
-        threads: ONNX Runtime intra-op threads (None: its default).
+        threads: ONNX Runtime intra-op threads (None: ``cxrkit.models.onnx.default_threads()``, i.e.
+            ``CXRKIT_THREADS`` or the usable CPUs up to 8).
     """
 
     def __init__(self, model: nn.Module, size: int, channels: int, *, threads: int | None = None) -> None:
@@ -79,6 +80,13 @@ class FeatureSession:
         except Exception as exc:  # torch.onnx raises many types; report them as one clear error
             raise ModelError(f"could not export {type(model).__name__} to ONNX for CAM: {exc}") from exc
         opts = ort.SessionOptions()
+        if threads is None:
+            try:  # the same thread policy as the classifier's own session (CXRKIT_THREADS)
+                from cxrkit.models.onnx import default_threads
+
+                threads = default_threads()
+            except ImportError:  # pragma: no cover - classifier runtime absent
+                threads = None
         if threads:
             opts.intra_op_num_threads = int(threads)
         self.session = ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])

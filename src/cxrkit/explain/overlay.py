@@ -53,6 +53,8 @@ def overlay_png(
     Returns:
         PNG-encoded bytes.
     """
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
@@ -85,8 +87,8 @@ def overlay_png(
         ax.set_ylim(h, 0)
         ax.set_xticks([])
         ax.set_yticks([])
-        if im is not None:
-            cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+        if im is not None:  # opaque colorbar (the overlay itself is translucent)
+            cb = fig.colorbar(ScalarMappable(norm=Normalize(0, 1), cmap=cmap), ax=ax, fraction=0.046, pad=0.02)
             cb.set_label("relative evidence (heatmap)", fontsize=7)
             cb.ax.tick_params(labelsize=6)
         handles = [Line2D([], [], color=PRED_COLOR, lw=2, label="predicted box (score)")]

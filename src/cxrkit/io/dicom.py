@@ -20,23 +20,33 @@ from __future__ import annotations
 import logging
 import math
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi, get_decoder
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from cxrkit.errors import InvalidImageError, UnsupportedImageError
+from cxrkit.errors import CxrkitError, InvalidImageError, UnsupportedImageError
 from cxrkit.io._checks import check_not_constant, check_pixel_count, rgb_to_gray, scale_to_unit
+from cxrkit.io.dicom_meta import DICOM_KEYS, build_meta, dicom_str as _str, int_or_none as _int_or_none
 from cxrkit.types import ImageMeta
 
 log = logging.getLogger(__name__)
 
-__all__ = ["read_dicom", "read_dicom_header", "RADIOGRAPH_MODALITIES", "LENIENT_MODALITIES"]
+__all__ = [
+    "read_dicom",
+    "read_dicom_header",
+    "window_to_unit",
+    "RADIOGRAPH_MODALITIES",
+    "LENIENT_MODALITIES",
+    "DICOM_KEYS",
+]
 
 #: Projection radiography modalities read without comment.
 RADIOGRAPH_MODALITIES = frozenset({"CR", "DX", "DR", "RG"})
@@ -57,34 +67,35 @@ _DICOMDIR_SOP = "1.2.840.10008.1.3.10"
 _MONO = ("MONOCHROME1", "MONOCHROME2")
 _COLOR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420", "PALETTE COLOR")
 _DEFER = 64 * 1024
-_READ_ERRORS = (InvalidDicomError, EOFError, OSError, ValueError, struct.error, KeyError, TypeError, IndexError)
-
-#: identifiers copied into ``ImageMeta.dicom`` when present.
-DICOM_KEYS = (
-    "StudyInstanceUID",
-    "SeriesInstanceUID",
-    "SOPInstanceUID",
-    "SOPClassUID",
-    "PatientID",
-    "AccessionNumber",
-    "StudyDate",
-    "StudyTime",
-    "SeriesNumber",
-    "InstanceNumber",
-    "PatientSex",
-    "PatientAge",
-    "Manufacturer",
-    "ManufacturerModelName",
-    "PresentationIntentType",
-    "ImageLaterality",
+_READ_ERRORS = (
+    InvalidDicomError,
+    BytesLengthException,
+    EOFError,
+    OSError,
+    ValueError,
+    struct.error,
+    KeyError,
+    TypeError,
+    IndexError,
+    AttributeError,
+    NotImplementedError,
+    OverflowError,
+    MemoryError,
 )
-
-
-def _str(ds: Dataset, keyword: str) -> str:
-    value = ds.get(keyword)
-    if value is None:
-        return ""
-    return str(value).strip()
+# what pydicom raises on corrupt values, which it parses lazily (on access), and numpy on malformed LUTs
+_MALFORMED = (
+    BytesLengthException,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    NotImplementedError,
+    OverflowError,
+    struct.error,
+    EOFError,
+    OSError,
+)
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -175,106 +186,6 @@ def check_header(ds: Dataset, source: str, max_pixels: int, notes: list[str]) ->
             "expected MONOCHROME1, MONOCHROME2 or an RGB/YBR/palette color image"
         )
     check_pixel_count(int(rows), int(cols), max_pixels, source)
-
-
-# --------------------------------------------------------------------------------------------- metadata
-def _spacing_pair(value: Any) -> tuple[float, float] | None:
-    try:
-        pair = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        return None
-    if len(pair) != 2 or not all(math.isfinite(v) and v > 0 for v in pair):
-        return None
-    return (pair[0], pair[1])
-
-
-def pixel_spacing(ds: Dataset, notes: list[str]) -> tuple[float, float] | None:
-    """``(row, column)`` spacing in mm: PixelSpacing, else ImagerPixelSpacing (÷ magnification if given)."""
-    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
-        if keyword not in ds:
-            continue
-        pair = _spacing_pair(ds[keyword].value)
-        if pair is None:
-            notes.append(f"{keyword} {ds[keyword].value!r} is zero, missing or malformed: ignored")
-            continue
-        if keyword == "PixelSpacing":
-            notes.append("pixel spacing from PixelSpacing")
-            return pair
-        magnification = ds.get("EstimatedRadiographicMagnificationFactor")
-        try:
-            factor = float(magnification) if magnification not in (None, "") else 1.0
-        except (TypeError, ValueError):
-            factor = 1.0
-        if math.isfinite(factor) and factor > 0 and factor != 1.0:
-            notes.append(
-                f"pixel spacing from ImagerPixelSpacing divided by EstimatedRadiographicMagnificationFactor {factor:g}"
-            )
-            return (pair[0] / factor, pair[1] / factor)
-        notes.append("pixel spacing from ImagerPixelSpacing (detector plane, not corrected for magnification)")
-        return pair
-    return None
-
-
-_VIEW_WORDS = (
-    ("postero-anterior", "PA"),
-    ("posteroanterior", "PA"),
-    ("antero-posterior", "AP"),
-    ("anteroposterior", "AP"),
-    ("left lateral", "LL"),
-    ("right lateral", "RL"),
-    ("lateral", "LATERAL"),
-)
-
-
-def view_position(ds: Dataset, notes: list[str]) -> str | None:
-    """View from ViewPosition, else ViewCodeSequence's meaning, else PatientOrientation (laterals only)."""
-    view = _str(ds, "ViewPosition").upper()
-    if view:
-        return view
-    seq = ds.get("ViewCodeSequence")
-    if seq:
-        meaning = str(seq[0].get("CodeMeaning", "")).lower()
-        for word, code in _VIEW_WORDS:
-            if word in meaning:
-                notes.append(f"view from ViewCodeSequence ({meaning!r})")
-                return code
-    orientation = ds.get("PatientOrientation")
-    if orientation and len(orientation) == 2:
-        row_dir = str(orientation[0]).upper()
-        if row_dir[:1] in ("A", "P"):
-            notes.append(f"view from PatientOrientation {list(orientation)} (lateral)")
-            return "LATERAL"
-    return None
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def build_meta(ds: Dataset, source: str, notes: list[str]) -> ImageMeta:
-    """ImageMeta from a DICOM header (no pixels needed)."""
-    fmeta = getattr(ds, "file_meta", None)
-    identifiers = {k: _str(ds, k) for k in DICOM_KEYS if _str(ds, k)}
-    if fmeta is not None and fmeta.get("TransferSyntaxUID"):
-        identifiers["TransferSyntaxUID"] = str(fmeta.TransferSyntaxUID)
-    spacing = pixel_spacing(ds, notes)
-    view = view_position(ds, notes)
-    return ImageMeta(
-        source=source,
-        format="dicom",
-        original_size=(int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)),
-        pixel_spacing_mm=spacing,
-        view=view,
-        photometric=_str(ds, "PhotometricInterpretation") or None,
-        bits_stored=_int_or_none(ds.get("BitsStored")),
-        modality=_str(ds, "Modality") or None,
-        body_part=_str(ds, "BodyPartExamined") or None,
-        dicom=identifiers,
-        notes=tuple(notes),
-    )
 
 
 # --------------------------------------------------------------------------------------------- pixels
@@ -407,12 +318,52 @@ def _color_to_display(ds: Dataset, arr: np.ndarray, source: str, notes: list[str
     return scale_to_unit(gray, bottom, top)
 
 
+@contextmanager
+def _malformed(source: str, what: str) -> Iterator[None]:
+    """Turn the errors pydicom raises on corrupt values (it parses lazily, on access) into InvalidImageError."""
+    try:
+        yield
+    except CxrkitError:
+        raise
+    except _MALFORMED as exc:
+        raise InvalidImageError(f"{source}: malformed DICOM {what}: {type(exc).__name__}: {exc}") from exc
+
+
 def read_dicom_header(src: str | Path | BinaryIO, source: str, *, force: bool = False) -> ImageMeta:
     """Metadata of a DICOM file, read with ``stop_before_pixels`` (no pixel data read or decoded)."""
     ds = load_dataset(src, source, header_only=True, force=force)
     notes: list[str] = []
-    check_header(ds, source, max_pixels=2**62, notes=notes)
-    return build_meta(ds, source, notes)
+    with _malformed(source, "header"):
+        check_header(ds, source, max_pixels=2**62, notes=notes)
+        return build_meta(ds, source, notes)
+
+
+def _decode(ds: Dataset, source: str) -> np.ndarray:
+    """The stored pixel values, after checking that a decoder for the transfer syntax is installed."""
+    if "PixelData" not in ds:
+        other = [k for k in ("FloatPixelData", "DoubleFloatPixelData") if k in ds]
+        if other:
+            raise UnsupportedImageError(f"{source}: DICOM has {other[0]}; expected integer PixelData")
+        raise InvalidImageError(f"{source}: DICOM has no PixelData element (header only, no image)")
+    fmeta = getattr(ds, "file_meta", None)
+    syntax = fmeta.get("TransferSyntaxUID") if fmeta is not None else None
+    if syntax is not None and syntax.is_compressed:
+        try:
+            decoder = get_decoder(syntax)
+        except NotImplementedError as exc:
+            raise UnsupportedImageError(f"{source}: no decoder for transfer syntax {syntax.name} ({syntax})") from exc
+        if not decoder.is_available:
+            missing = "; ".join(decoder.missing_dependencies)
+            raise UnsupportedImageError(f"{source}: cannot decode {syntax.name}; missing plugins: {missing}")
+    try:
+        arr = ds.pixel_array
+    except Exception as exc:  # decoders raise many types (ValueError, RuntimeError, plugin errors)
+        name = syntax.name if syntax is not None else "unknown transfer syntax"
+        raise InvalidImageError(f"{source}: could not decode DICOM pixel data ({name}): {exc}") from exc
+    expected = (int(ds.Rows), int(ds.Columns))
+    if arr.shape[:2] != expected:
+        raise InvalidImageError(f"{source}: decoded pixels have shape {arr.shape}; header says {expected}")
+    return arr
 
 
 def read_dicom(
@@ -427,40 +378,23 @@ def read_dicom(
     meta : ImageMeta
         ``format="dicom"``; ``dicom`` holds the identifiers listed in :data:`DICOM_KEYS`.
     """
+    if isinstance(src, (str, Path)):  # reject early, before reading (possibly huge) pixel data from disk
+        header = load_dataset(src, source, header_only=True, force=force)
+        with _malformed(source, "header"):
+            check_header(header, source, max_pixels, [])
     ds = load_dataset(src, source, header_only=False, force=force)
     notes: list[str] = []
-    check_header(ds, source, max_pixels, notes)
-    if "PixelData" not in ds:
-        other = [k for k in ("FloatPixelData", "DoubleFloatPixelData") if k in ds]
-        if other:
-            raise UnsupportedImageError(f"{source}: DICOM has {other[0]}; expected integer PixelData")
-        raise InvalidImageError(f"{source}: DICOM has no PixelData element (header only, no image)")
-    fmeta = getattr(ds, "file_meta", None)
-    syntax = fmeta.get("TransferSyntaxUID") if fmeta is not None else None
-    if syntax is not None and syntax.is_compressed:
-        try:
-            decoder = get_decoder(syntax)
-        except NotImplementedError as exc:
-            raise UnsupportedImageError(f"{source}: no decoder for transfer syntax {syntax.name} ({syntax})") from exc
-        if not decoder.is_available:
-            raise UnsupportedImageError(
-                f"{source}: cannot decode {syntax.name}; missing plugins: {'; '.join(decoder.missing_dependencies)}"
-            )
-    try:
-        arr = ds.pixel_array
-    except UnsupportedImageError:
-        raise
-    except Exception as exc:  # decoders raise many types (ValueError, RuntimeError, plugin errors)
-        name = syntax.name if syntax is not None else "unknown transfer syntax"
-        raise InvalidImageError(f"{source}: could not decode DICOM pixel data ({name}): {exc}") from exc
-    photometric = _str(ds, "PhotometricInterpretation").upper()
-    expected = (int(ds.Rows), int(ds.Columns))
-    if arr.shape[:2] != expected:
-        raise InvalidImageError(f"{source}: decoded pixels have shape {arr.shape}; header says {expected}")
-    if photometric in _MONO:
-        if arr.ndim != 2:
-            raise UnsupportedImageError(f"{source}: {photometric} with pixel array shape {arr.shape}; expected (H, W)")
-        pixels = _mono_to_display(ds, arr, source, notes)
-    else:
-        pixels = _color_to_display(ds, arr, source, notes)
-    return np.ascontiguousarray(pixels, dtype=np.float32), build_meta(ds, source, notes)
+    with _malformed(source, "header"):
+        check_header(ds, source, max_pixels, notes)
+        arr = _decode(ds, source)
+        photometric = _str(ds, "PhotometricInterpretation").upper()
+    if photometric in _MONO and arr.ndim != 2:
+        raise UnsupportedImageError(f"{source}: {photometric} with pixel array shape {arr.shape}; expected (H, W)")
+    with _malformed(source, "display attributes (rescale, LUT or window values)"):
+        if photometric in _MONO:
+            pixels = _mono_to_display(ds, arr, source, notes)
+        else:
+            pixels = _color_to_display(ds, arr, source, notes)
+    with _malformed(source, "header"):
+        meta = build_meta(ds, source, notes)
+    return np.ascontiguousarray(pixels, dtype=np.float32), meta

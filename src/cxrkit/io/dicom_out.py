@@ -26,7 +26,6 @@ import re
 import warnings
 from io import BytesIO
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pydicom
@@ -35,7 +34,7 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
 from cxrkit import __version__
-from cxrkit.errors import DataFormatError, InvalidImageError
+from cxrkit.errors import CxrkitError, DataFormatError, InvalidImageError
 from cxrkit.result import DISCLAIMER, AnalysisResult, box_id
 from cxrkit.types import Image
 
@@ -277,29 +276,16 @@ def _repair_copied_age(ds: Dataset) -> None:
 
 
 def _seg(result: AnalysisResult, image: Image, ref: Dataset) -> Dataset | None:
+    """DICOM SEG of the masks via the anatomy package's writer (None when it is not available or fails)."""
     try:
         from cxrkit.io.dicom_seg import write_seg
     except ImportError:
         log.info("DICOM SEG writer not available; SEG skipped")
         return None
     try:
-        return write_seg(result.masks, ref)  # type: ignore[call-arg]
-    except TypeError:
-        return _call_write_seg(write_seg, result, image, ref)
-
-
-def _call_write_seg(write_seg: Any, result: AnalysisResult, image: Image, ref: Dataset) -> Dataset | None:
-    import inspect
-
-    params = inspect.signature(write_seg).parameters
-    kwargs = {}
-    for name in params:
-        if name in ("masks",):
-            kwargs[name] = result.masks
-        elif name in ("source", "source_dataset", "ref", "reference", "source_image", "ref_dataset"):
-            kwargs[name] = ref
-    try:
-        return write_seg(**kwargs)
-    except TypeError as exc:
-        log.warning("DICOM SEG writer has an unexpected signature (%s); SEG skipped", exc)
+        with warnings.catch_warnings():  # the source's own PatientName style is not ours to judge
+            warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
+            return write_seg(ref, result.masks)
+    except CxrkitError as exc:
+        log.warning("DICOM SEG not written: %s", exc)
         return None

@@ -9,6 +9,7 @@ source image's size (rows, columns). The SEG is a new series in the source's stu
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +93,6 @@ def build_seg(
     from pydicom.sr.codedict import codes
     from pydicom.sr.coding import Code
 
-    import cxrkit
-
     ds = _load_source(source_dataset_or_path)
     names = [n for n in SEGMENT_CODES if n in masks]
     unknown = sorted(set(masks) - set(SEGMENT_CODES))
@@ -125,7 +124,25 @@ def build_seg(
                 algorithm_identification=algo,
             )
         )
-    seg = hd.seg.Segmentation(
+    with warnings.catch_warnings():  # highdicom warns about the source's own PatientName format
+        warnings.filterwarnings("ignore", message=".*person name.*", category=UserWarning)
+        seg = _segmentation(hd, ds, pixel_array, descriptions, series_number, model_name)
+    # laterality of the clavicles as a property type modifier (DICOM PS3.3 C.8.20.4)
+    from pydicom.dataset import Dataset
+
+    for item, n in zip(seg.SegmentSequence, names, strict=True):
+        lat = SEGMENT_CODES[n][1]
+        if lat is not None:
+            mod = Dataset()
+            mod.CodeValue, mod.CodingSchemeDesignator, mod.CodeMeaning = lat[0], "SCT", lat[1]
+            item.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = [mod]
+    return seg
+
+
+def _segmentation(hd, ds, pixel_array, descriptions, series_number, model_name):
+    import cxrkit
+
+    return hd.seg.Segmentation(
         source_images=[ds],
         pixel_array=pixel_array,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
@@ -141,16 +158,6 @@ def build_seg(
         series_description="cxrkit anatomy segmentation (not for diagnosis)",
         omit_empty_frames=False,
     )
-    # laterality of the clavicles as a property type modifier (DICOM PS3.3 C.8.20.4)
-    from pydicom.dataset import Dataset
-
-    for item, n in zip(seg.SegmentSequence, names, strict=True):
-        lat = SEGMENT_CODES[n][1]
-        if lat is not None:
-            mod = Dataset()
-            mod.CodeValue, mod.CodingSchemeDesignator, mod.CodeMeaning = lat[0], "SCT", lat[1]
-            item.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = [mod]
-    return seg
 
 
 def write_seg(

@@ -54,7 +54,22 @@ PIL_FORMATS = {
     "jpeg2000": "JPEG2000",
 }
 
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, zlib.error, struct.error, IndexError)
+# what Pillow's plugins raise on corrupt or truncated files (they parse headers in Python)
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    zlib.error,
+    struct.error,
+    IndexError,
+    KeyError,
+    TypeError,
+    AttributeError,
+    ZeroDivisionError,
+    OverflowError,
+    NotImplementedError,
+)
 _EXIF_ORIENTATION = 0x0112
 
 
@@ -115,8 +130,14 @@ def read_raster(data: bytes, fmt: str, source: str, *, max_pixels: int) -> tuple
     im = _open(io.BytesIO(data), fmt, source)
     rows, cols = int(im.height), int(im.width)
     check_pixel_count(rows, cols, max_pixels, source)
-    if getattr(im, "n_frames", 1) > 1 and fmt != "png":
-        raise UnsupportedImageError(f"{source}: {fmt.upper()} with {im.n_frames} frames; expected a single image")
+    try:
+        n_frames = int(getattr(im, "n_frames", 1))
+    except _DECODE_ERRORS as exc:
+        im.close()
+        raise InvalidImageError(f"{source}: corrupt {fmt.upper()} structure: {exc}") from exc
+    if n_frames > 1 and fmt != "png":  # an animated PNG shows its first frame
+        im.close()
+        raise UnsupportedImageError(f"{source}: {fmt.upper()} with {n_frames} frames; expected a single image")
     if ImageFile.LOAD_TRUNCATED_IMAGES:
         log.warning("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is enabled in this process: truncated files may pass")
     mode = im.mode

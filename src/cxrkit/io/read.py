@@ -221,8 +221,8 @@ def image_from_array(
     arr : numpy.ndarray
         ``(H, W)`` gray (or ``(H, W, 1)``), or ``(H, W, 3|4)`` when ``photometric`` is "RGB"/"RGBA".
         uint8 is scaled by 255; uint16 by ``2**bits_stored - 1`` (default: 4095 when every value fits in 12
-        bits, else 65535); bool as 0/1; float already in [0, 1] is kept; other floats and signed or 32-bit
-        integers are min-max scaled (noted).
+        bits, else 65535); bool as 0/1; float already in [0, 1] is kept (float32 without a copy); other
+        floats and signed or 32-bit integers are min-max scaled (noted).
     photometric : str
         "MONOCHROME2" (0 = black), "MONOCHROME1" (0 = white: inverted), "RGB" or "RGBA".
     source : str

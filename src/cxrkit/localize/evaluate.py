@@ -137,7 +137,10 @@ def evaluate_localization(
         :class:`LocalizationEvaluation`.
     """
     target = resolve_target(classifier)
-    evaluable = [f for f in BOX_FINDINGS if f in target.reported]
+    in_data = set(dataset.boxes["finding"]) if len(dataset.boxes) else set()
+    evaluable = [f for f in BOX_FINDINGS if f in target.reported and f in in_data]
+    not_evaluable = {f: ("not reported by the model" if f not in target.reported else "no boxes in the data")
+                     for f in BOX_FINDINGS if f not in evaluable}
     truth = _truth_by_row(dataset, evaluable)
     rows = sorted(truth)
     if limit is not None:
@@ -183,7 +186,7 @@ def evaluate_localization(
         "n_cases": len(cases),
         "n_truth_boxes": int(cases["n_truth"].sum()) if len(cases) else 0,
         "evaluable_findings": evaluable,
-        "not_evaluable_findings": [f for f in BOX_FINDINGS if f not in evaluable],
+        "not_evaluable_findings": not_evaluable,
         "thresholds": list(thresholds),
         "transform": target.transform.to_dict(),
     }

@@ -164,6 +164,11 @@ class EfficientNetLite0(nn.Module):
         nn.init.normal_(self.classifier.weight, std=0.01)
         nn.init.zeros_(self.classifier.bias)
 
+    def split(self, n_blocks: int) -> tuple[nn.Module, nn.Module]:
+        """Two modules sharing this model's parameters: ``trunk`` (stem + first ``n_blocks`` blocks) and
+        ``top`` (the rest, up to the logits), with ``top(trunk(x)) == self(x)``."""
+        return _Trunk(self, int(n_blocks)), _Top(self, int(n_blocks))
+
     def freeze_early(self, n_blocks: int) -> list[nn.Module]:
         """Freeze the stem and the first ``n_blocks`` blocks (no grad); returns the frozen modules.
 
@@ -174,6 +179,27 @@ class EfficientNetLite0(nn.Module):
             for p in m.parameters():
                 p.requires_grad_(False)
         return frozen
+
+
+class _Trunk(nn.Module):
+    def __init__(self, net: EfficientNetLite0, n: int) -> None:
+        super().__init__()
+        self.stem_pad, self.stem_conv, self.stem_bn, self.act = net.stem_pad, net.stem_conv, net.stem_bn, net.act
+        self.blocks = net.blocks[:n]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.act(self.stem_bn(self.stem_conv(self.stem_pad(x)))))
+
+
+class _Top(nn.Module):
+    def __init__(self, net: EfficientNetLite0, n: int) -> None:
+        super().__init__()
+        self.net = net
+        self.blocks = net.blocks[n:]
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        net = self.net
+        return net.forward_head(net.act(net.head_bn(net.head_conv(self.blocks(h)))))
 
 
 _RENAMES = (

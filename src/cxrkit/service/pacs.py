@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from io import BytesIO
 import time
 import uuid
 from collections.abc import Callable
@@ -104,7 +105,8 @@ class PacsWorker:
     state:
         SQLite state file path.
     analyzer:
-        the loaded pipeline.
+        the pipeline, or a function building it (called once, on the first instance to analyze, so a pass
+        with nothing new never loads models).
     retries, backoff_s, max_backoff_s:
         attempts per HTTP call and the exponential backoff between them (doubling, capped).
     auth:
@@ -113,17 +115,24 @@ class PacsWorker:
         injectable sleep (tests pass a fast one).
     """
 
-    def __init__(self, url: str, state: str | Path, analyzer: Analyzer, *, retries: int = 6, backoff_s: float = 0.5,
+    def __init__(self, url: str, state: str | Path, analyzer: Analyzer | Callable[[], Analyzer], *, retries: int = 6, backoff_s: float = 0.5,
                  max_backoff_s: float = 30.0, auth: tuple[str, str] | None = None, timeout_s: float = 30.0,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.url = url.rstrip("/")
         self.state = ProcessedState(state)
-        self.analyzer = analyzer
+        self._analyzer = analyzer
         self.retries = retries
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.sleep = sleep
         self.client = httpx.Client(base_url=self.url, auth=auth, timeout=timeout_s)
+
+    @property
+    def analyzer(self) -> Analyzer:
+        """The pipeline (built on first use when a factory was given)."""
+        if not isinstance(self._analyzer, Analyzer):
+            self._analyzer = self._analyzer()
+        return self._analyzer
 
     def close(self) -> None:
         self.client.close()
@@ -222,8 +231,6 @@ class PacsWorker:
         outputs = write_dicom_outputs(result, image, source=data, overlay=overlay)
         parts = []
         for ds in outputs.values():
-            from io import BytesIO
-
             buf = BytesIO()
             ds.save_as(buf, enforce_file_format=True)
             parts.append(buf.getvalue())
@@ -232,7 +239,20 @@ class PacsWorker:
                           headers={"Content-Type": ctype, "Accept": "application/dicom+json"})
         if r.status_code not in (200, 202):
             raise OrthancError(f"STOW-RS of results for SOP {sop} failed: HTTP {r.status_code}")
+        failed = _failed_sops(r)
+        if failed:
+            raise OrthancError(f"STOW-RS of results for SOP {sop}: the PACS refused {failed} of {len(parts)} instances")
         self.state.mark(sop, "done", ",".join(outputs))
         stats.analyzed += 1
         stats.stored_instances += len(parts)
         log.info("instance %s (SOP %s): stored %s", orthanc_id, sop, ", ".join(outputs))
+
+
+def _failed_sops(r: httpx.Response) -> int:
+    """Number of instances in a STOW-RS answer's FailedSOPSequence (0008,1198); 0 when none or no JSON."""
+    try:
+        doc = r.json()
+    except ValueError:
+        return 0
+    seq = doc.get("00081198", {}).get("Value", []) if isinstance(doc, dict) else []
+    return len(seq)

@@ -6,6 +6,7 @@
 | ``CXRKIT_MAX_UPLOAD_MB`` | 32 | largest accepted request body (413 above) |
 | ``CXRKIT_READ_TIMEOUT_S`` | 15 | longest pause between two body chunks of an upload (408 after) |
 | ``CXRKIT_BODY_TIMEOUT_S`` | 60 | longest time to receive a whole request body (408 after) |
+| ``CXRKIT_HEADER_TIMEOUT_S`` | 10 | longest time to receive a request's header block (connection closed after) |
 | ``CXRKIT_INFERENCE_THREADS`` | 2 | images analyzed at the same time (further requests wait) |
 | ``CXRKIT_LOCALIZE`` | 1 | heatmaps and boxes for positive findings |
 | ``CXRKIT_SEGMENT`` | 1 | lung / heart segmentation and CTR when a segmenter is shipped |
@@ -53,6 +54,7 @@ class Settings:
     max_upload_mb: float = 32.0
     read_timeout_s: float = 15.0
     body_timeout_s: float = 60.0
+    header_timeout_s: float = 10.0
     inference_threads: int = 2
     localize: bool = True
     segment: bool = True
@@ -78,6 +80,7 @@ class Settings:
             ("CXRKIT_MAX_UPLOAD_MB", "max_upload_mb", float, 0.001),
             ("CXRKIT_READ_TIMEOUT_S", "read_timeout_s", float, 0.1),
             ("CXRKIT_BODY_TIMEOUT_S", "body_timeout_s", float, 0.1),
+            ("CXRKIT_HEADER_TIMEOUT_S", "header_timeout_s", float, 0.1),
             ("CXRKIT_INFERENCE_THREADS", "inference_threads", int, 1),
             ("CXRKIT_MAX_PIXELS", "max_pixels", int, 1),
         ):

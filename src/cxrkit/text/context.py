@@ -49,7 +49,12 @@ class Assessment:
 def find_cues(text: str, rules: Rules, start: int = 0, end: int | None = None) -> list[Cue]:
     """The cues of ``text[start:end]`` in order (non-overlapping; pseudo cues included so they shadow others)."""
     it = rules.cues.finditer(text, start, len(text) if end is None else end)
-    return [Cue(m.lastgroup or "", m.start(), m.end()) for m in it if m.lastgroup in CUE_KINDS]
+    out = []
+    for m in it:
+        kind = (m.lastgroup or "").split("__", 1)[0]
+        if kind in CUE_KINDS:
+            out.append(Cue(kind, m.start(), m.end()))
+    return out
 
 
 def _words(text: str, a: int, b: int) -> int:

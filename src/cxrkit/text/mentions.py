@@ -29,29 +29,25 @@ class Mention:
 def find_mentions(text: str, rules: Rules) -> list[Mention]:
     """All mentions in ``text`` (lower-cased, see :func:`cxrkit.text.rules.lower_text`), sorted by start.
 
-    Mentions of different findings may overlap ("calcified nodule" is a Calcification and a Nodule); within
-    one finding a "normal" statement hides the positive phrase it contains ("heart is not enlarged").
+    One scan of the combined pattern finds every phrase, overlapping ones included (at one start position
+    the first matching finding wins). Within one finding a "normal" statement hides the phrases inside it
+    ("heart is not enlarged"), and an "uncertain" phrase hides the positive phrase inside it.
     """
+    if rules.mentions is None:  # pragma: no cover - load_rules always builds it
+        return []
+    groups = rules.mention_groups
     out: list[Mention] = []
-    for fr in rules.findings:
-        if not fr.may_match(text):
+    covering: dict[str, list[tuple[int, int]]] = {}
+    for m in rules.mentions.finditer(text):
+        g = m.lastgroup
+        if g is None:  # pragma: no cover
             continue
-        normals: list[tuple[int, int]] = []
-        if fr.normal is not None:
-            for m in fr.normal.finditer(text):
-                normals.append(m.span())
-                out.append(Mention(fr.name, m.start(), m.end(), "normal"))
-        for kind, pat in (("uncertain", fr.uncertain), ("positive", fr.positive)):
-            if pat is None:
-                continue
-            for m in pat.finditer(text):
-                a, b = m.span()
-                if normals and any(na <= a < nb or na < b <= nb for na, nb in normals):
-                    continue
-                if kind == "positive" and fr.uncertain is not None and any(
-                    x.finding == fr.name and x.kind == "uncertain" and x.start <= a < x.end for x in out
-                ):
-                    continue
-                out.append(Mention(fr.name, a, b, kind))
-    out.sort(key=lambda x: (x.start, x.end))
+        finding, kind = groups[g.split("__", 1)[0]]
+        a, b = m.span(g)
+        spans = covering.get(finding)
+        if spans and any(sa <= a < sb for sa, sb in spans):
+            continue
+        if kind != "positive":
+            covering.setdefault(finding, []).append((a, b))
+        out.append(Mention(finding, a, b, kind))
     return out

@@ -17,6 +17,7 @@ import yaml
 
 from cxrkit.errors import DataFormatError, unknown_name
 from cxrkit.labels import FINDINGS
+from cxrkit.text._trie import bucketed, split_top
 
 __all__ = ["CUE_KINDS", "OTHER", "lower_text", "FindingRules", "Rules", "load_rules", "default_rules"]
 
@@ -32,12 +33,9 @@ _FLAGS = 0  # texts are lower-cased first (see lower_text)
 _MACRO = re.compile(r"\{([A-Z_]+)\}")
 
 
-def _wrap(fragments: list[str]) -> str:
-    """Join regex fragments into one alternation matched on whole words."""
-    # the leading look-ahead lets the engine skip positions that are not word starts quickly
-    # patterns run on lower-cased text without IGNORECASE and start with \b: both let the engine skip
-    # non-matching positions much faster than a leading look-behind would
-    return r"(?:\b|(?=[;:]))(?<!-)(?:" + "|".join(f"(?:{f})" for f in fragments) + r")(?![\w])"
+def _wrap(body: str) -> str:
+    """Whole-word matching around an alternation (texts are lower-cased first: no IGNORECASE needed)."""
+    return r"(?:\b|(?=[;:]))(?<!-)(?:" + body + r")(?![\w])"
 
 
 def lower_text(text: str) -> str:
@@ -71,10 +69,13 @@ class Rules:
     ----------
     findings : tuple of FindingRules, one per covered finding (canonical names, FINDINGS order), plus the
         "Other abnormality" group last.
-    cues : one compiled alternation with one named group per cue kind (see :data:`CUE_KINDS`).
+    cues : one compiled alternation; its named groups are ``<cue kind>__<suffix>`` (see :data:`CUE_KINDS`).
     implies : finding -> findings that a positive / uncertain mention also counts for.
     scope_pre, scope_post : how many words a cue reaches before / after itself.
     source : where the rules were read from.
+    covered : the canonical findings the rules can label.
+    mentions : every finding phrase in one zero-width look-ahead pattern (one scan finds all mentions,
+        overlapping ones included); its named groups map to (finding, kind) through ``mention_groups``.
     """
 
     findings: tuple[FindingRules, ...]
@@ -84,6 +85,8 @@ class Rules:
     scope_post: int
     source: str
     covered: tuple[str, ...] = field(default=())
+    mentions: re.Pattern[str] | None = None
+    mention_groups: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def _read_yaml(path: Path | None, default_name: str) -> tuple[dict[str, Any], str]:
@@ -119,7 +122,7 @@ def _compile(fragments: list[str], macros: dict[str, str], where: str) -> re.Pat
         return None
     expanded = [_expand(f, macros, where) for f in fragments]
     try:
-        return re.compile(_wrap(expanded), _FLAGS)
+        return re.compile(_wrap(bucketed([(None, expanded)])), _FLAGS)
     except re.error as exc:
         raise DataFormatError(f"{where}: a phrase is not a valid regular expression ({exc}): {expanded}") from exc
 
@@ -163,6 +166,20 @@ def load_rules(findings_path: str | Path | None = None, context_path: str | Path
         )
     ordered = [compiled[f] for f in FINDINGS if f in compiled]
     other = list(fdata.get("other") or [])
+    mention_src: list[tuple[str, list[str]]] = []
+    mention_groups: dict[str, tuple[str, str]] = {}
+    for i, name in enumerate([*(f for f in FINDINGS if f in table), *([OTHER] if other else [])]):
+        spec = (table.get(name) or {}) if name != OTHER else {"positive": other}
+        for k, kind in enumerate(("normal", "uncertain", "positive")):  # normal first: it hides the others
+            frags = [p for f in (spec.get(kind) or []) for p in split_top(_expand(f, macros, fwhere))]
+            if frags:
+                gname = f"m{i}k{k}"
+                mention_groups[gname] = (name, kind)
+                mention_src.append((gname, frags))
+    try:
+        mention_re = re.compile("(?=" + _wrap(bucketed(mention_src)) + ")", _FLAGS)
+    except re.error as exc:  # pragma: no cover - each finding compiled fine above
+        raise DataFormatError(f"{fwhere}: phrases do not combine into one pattern ({exc})") from exc
     if other:
         ordered.append(FindingRules(OTHER, _compile(other, macros, f"{fwhere} [other]"), None, None,
                                     tuple(str(t).lower() for t in fdata.get("other_triggers") or ())))
@@ -179,12 +196,12 @@ def load_rules(findings_path: str | Path | None = None, context_path: str | Path
         raise DataFormatError(f"{cwhere}: unknown cue kinds {sorted(unknown)}; expected {list(CUE_KINDS)}")
     groups = []
     for kind in CUE_KINDS:
-        frags = [_expand(f, macros, cwhere) for f in (cues.get(kind) or [])]
+        frags = [p for f in (cues.get(kind) or []) for p in split_top(_expand(f, macros, cwhere))]
         if frags:
-            # whole phrases, longest first, so "no evidence of" is preferred to "no"
-            groups.append(f"(?P<{kind}>" + _wrap(sorted(frags, key=len, reverse=True)) + ")")
+            # longest first, so "no evidence of" is preferred to "no"
+            groups.append((kind, sorted(frags, key=len, reverse=True)))
     try:
-        cue_re = re.compile("|".join(groups), _FLAGS)
+        cue_re = re.compile(_wrap(bucketed(groups)), _FLAGS)
     except re.error as exc:
         raise DataFormatError(f"{cwhere}: a cue is not a valid regular expression ({exc})") from exc
     scope = cdata.get("scope_words") or {}
@@ -196,6 +213,8 @@ def load_rules(findings_path: str | Path | None = None, context_path: str | Path
         scope_post=int(scope.get("post", 6)),
         source=f"{fwhere} + {cwhere}",
         covered=tuple(f.name for f in ordered if f.name != OTHER),
+        mentions=mention_re,
+        mention_groups=mention_groups,
     )
 
 

@@ -10,7 +10,6 @@ Root layout (the original Kaggle/SIIM release)::
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np

@@ -38,7 +38,8 @@ def _card_summary(classifier: object) -> dict:
     if card is None:
         return {}
     d = card.to_dict() if hasattr(card, "to_dict") else dict(getattr(card, "__dict__", {}))
-    keep = ("name", "architecture", "training_data", "version", "checksum", "sha256")
+    keep = ("name", "architecture", "reported_findings", "training_data", "training", "validation_protocol",
+            "weights_sha256", "reproduce", "limits")
     return {k: d[k] for k in keep if k in d}
 
 

@@ -28,7 +28,7 @@ def run_watch(args: argparse.Namespace) -> int:
     from cxrkit.service.pacs import PacsWorker
 
     user, password = os.environ.get("CXRKIT_ORTHANC_USER"), os.environ.get("CXRKIT_ORTHANC_PASSWORD")
-    worker = PacsWorker(args.url, args.state, Analyzer(localize=not args.no_localize), retries=args.retries,
+    worker = PacsWorker(args.url, args.state, lambda: Analyzer(localize=not args.no_localize), retries=args.retries,
                         backoff_s=args.backoff, auth=(user, password) if user and password else None)
     try:
         if args.once:

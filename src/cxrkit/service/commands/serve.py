@@ -18,6 +18,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from cxrkit.service.api import create_app
+    from cxrkit.service.http import header_timeout_protocol
     from cxrkit.service.settings import Settings
 
     settings = Settings.from_env()
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         log_level=args.log_level,
-        http="h11",
+        http=header_timeout_protocol(settings.header_timeout_s),  # h11 + a deadline for the header block
         timeout_keep_alive=5,  # idle keep-alive connections are closed after 5 s
         h11_max_incomplete_event_size=64 * 1024,  # header block limit (slow/huge headers)
         limit_concurrency=64,  # beyond this many connections, 503 instead of queueing forever

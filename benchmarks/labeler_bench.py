@@ -1,0 +1,174 @@
+"""Report labeler speed and quality: cxrkit vs negspacy (NegEx on spaCy), same reports, same run, one core.
+
+Data: every Open-i report XML in ``../shared/data/openi-reports/reports`` (2,633 files); quality is scored
+against the human MeSH major codes with ``cxrkit.evaluate.labeler`` (ChestX-ray8 protocol, all reports).
+Speed: reports/s of the labeling call only (XML already parsed), process pinned to one core, median over
+rounds, wall-clock and CPU time. The peer runs in its own process and venv and is timed the same way
+(spaCy pipeline call per report; model loading excluded).
+
+Peer install (kept out of cxrkit's dependencies)::
+
+    python -m venv /work/labelervenv
+    /work/labelervenv/bin/pip install 'negspacy==1.1.0' 'spacy>=3.7,<4'
+
+The peer uses ``spacy.blank("en")`` + sentencizer (no model download), an EntityRuler with a literal
+phrase list equivalent to cxrkit's rules (``benchmarks/_negspacy_peer.py``) and negspacy's ``en_clinical``
+termset.
+
+Run: ``.venv/bin/python benchmarks/labeler_bench.py [--rounds 5] [--peer-python PATH]``; writes the
+"labeler" section of benchmarks/RESULTS.md and benchmarks/results/labeler.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import append_jsonl, machine_info, machine_line, write_section  # noqa: E402
+
+from cxrkit.evaluate.labeler import score_labeler  # noqa: E402
+from cxrkit.labels import FINDINGS  # noqa: E402
+from cxrkit.text import ReportLabels, label_report  # noqa: E402
+from cxrkit.text.readers import ReportRecord, iter_reports  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_REPORTS = Path(os.environ.get("CXRKIT_SHARED_DATA", REPO.parent / "shared" / "data")) / "openi-reports" / "reports"
+PEER = Path(__file__).resolve().parent / "_negspacy_peer.py"
+
+
+def pin_one_core() -> int:
+    cores = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cores[0]})
+    return cores[0]
+
+
+def time_cxrkit(contents: list, rounds: int) -> tuple[list[float], list[float], list[ReportLabels]]:
+    label_report("warm up: no pneumothorax.")
+    wall, cpu, labels = [], [], []
+    for _ in range(rounds):
+        t0, c0 = time.perf_counter(), time.process_time()
+        labels = [label_report(c) for c in contents]
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return wall, cpu, labels
+
+
+def peer_labels(positive: list[str], text: str) -> ReportLabels:
+    vals: dict[str, int | None] = {f: None for f in FINDINGS}
+    if not text.strip():  # same rule as cxrkit: an empty report gets no labels and is not scored
+        return ReportLabels(vals, [], ["empty report"])
+    for p in positive:
+        if p in vals:
+            vals[p] = 1
+    abnormal = [p for p in positive if p != "Support Devices"]
+    vals["No Finding"] = None if abnormal else 1
+    return ReportLabels(vals, [], [])
+
+
+def run_peer(python: str, records: list[ReportRecord], rounds: int) -> tuple[dict, list[ReportLabels]] | None:
+    if not Path(python).exists():
+        print(f"peer interpreter {python} not found; see this script's docstring to install negspacy",
+              file=sys.stderr)
+        return None
+    lines, texts = [], []
+    for r in records:
+        secs = r.sections or {}
+        text = " ".join(secs.get(k, "") for k in ("findings", "impression") if secs.get(k, "").lower() != "none")
+        texts.append(text)
+        lines.append(json.dumps({"id": r.report_id, "text": text}))
+    proc = subprocess.run([python, str(PEER), str(rounds)], input="\n".join(lines), capture_output=True,
+                          text=True, timeout=3600)
+    if proc.returncode != 0:
+        print(proc.stderr[-2000:], file=sys.stderr)
+        return None
+    out = [json.loads(x) for x in proc.stdout.splitlines() if x.strip()]
+    timing = out[-1]["timing"]
+    by_id = {o["id"]: o["positive"] for o in out[:-1]}
+    return timing, [peer_labels(by_id.get(r.report_id, []), t) for r, t in zip(records, texts)]
+
+
+def version(python: str, pkg: str) -> str:
+    try:
+        return subprocess.run([python, "-c", f"from importlib.metadata import version; print(version('{pkg}'))"],
+                              capture_output=True, text=True, timeout=60).stdout.strip() or "?"
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--reports", type=Path, default=DEFAULT_REPORTS)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--peer-python", default=os.environ.get("CXRKIT_LABELER_PEER_PY", "/work/labelervenv/bin/python"))
+    ap.add_argument("--no-write", action="store_true", help="print only; do not touch RESULTS.md")
+    args = ap.parse_args()
+    core = pin_one_core()
+    records = [r for r in iter_reports([args.reports]) if isinstance(r, ReportRecord)]
+    contents = [r.content for r in records]
+    n = len(records)
+    info = machine_info(("numpy",))
+    load0 = os.getloadavg()[0]
+
+    wall, cpu, labels = time_cxrkit(contents, args.rounds)
+    items = [(r.report_id, r.mesh_major, lab) for r, lab in zip(records, labels)]
+    s_neg = score_labeler(items, uncertain="negative")
+    s_pos = score_labeler(items, uncertain="positive")
+    rows = [{
+        "labeler": "cxrkit (uncertain = negative)", "reports_per_s_wall": n / statistics.median(wall),
+        "reports_per_s_cpu": n / statistics.median(cpu), "precision": s_neg.micro.precision,
+        "recall": s_neg.micro.recall, "f1": s_neg.micro.f1, "n_scored": s_neg.n_reports,
+    }, {
+        "labeler": "cxrkit (uncertain = positive)", "reports_per_s_wall": n / statistics.median(wall),
+        "reports_per_s_cpu": n / statistics.median(cpu), "precision": s_pos.micro.precision,
+        "recall": s_pos.micro.recall, "f1": s_pos.micro.f1, "n_scored": s_pos.n_reports,
+    }]
+    peer = run_peer(args.peer_python, records, args.rounds)
+    peer_desc = "negspacy not installed"
+    if peer is not None:
+        timing, plabels = peer
+        sp = score_labeler([(r.report_id, r.mesh_major, lab) for r, lab in zip(records, plabels)])
+        rows.append({
+            "labeler": "negspacy NegEx + spaCy blank('en') + EntityRuler (same phrases)",
+            "reports_per_s_wall": n / statistics.median(timing["wall_s"]),
+            "reports_per_s_cpu": n / statistics.median(timing["cpu_s"]), "precision": sp.micro.precision,
+            "recall": sp.micro.recall, "f1": sp.micro.f1, "n_scored": sp.n_reports,
+        })
+        peer_desc = (f"negspacy {version(args.peer_python, 'negspacy')}, spaCy {version(args.peer_python, 'spacy')} "
+                     f"({args.peer_python})")
+    load1 = os.getloadavg()[0]
+    stamp = time.strftime("%Y-%m-%d %H:%M")
+    append_jsonl("labeler", [{**r, "n_reports": n, "rounds": args.rounds, "core": core, "when": stamp,
+                              "load_avg": [load0, load1]} for r in rows])
+    table = ["| labeler | reports/s (wall, median) | reports/s (CPU time) | precision | recall | F1 | n scored |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        table.append(f"| {r['labeler']} | {r['reports_per_s_wall']:.0f} | {r['reports_per_s_cpu']:.0f} | "
+                     f"{r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['n_scored']} |")
+    table.append("| ChestX-ray8's labeler (paper; 3,851 Open-i reports; speed not reported) | - | - | 0.90 | 0.91 | "
+                 "0.90 | 3,851 |")
+    md = (
+        "## Report labeler\n\n"
+        f"Data: all {n} Open-i report XMLs in `../shared/data/openi-reports/reports`; quality = micro P/R/F1 over "
+        "ChestX-ray8's 8 findings + Normal against the human MeSH major codes (protocol and per-finding table: "
+        "`cxrkit evaluate labeler`, docs/labeler.md). Speed: the labeling call only (XML parsed beforehand), "
+        f"process pinned to one core, median of {args.rounds} rounds; CPU time is less sensitive to other jobs.\n"
+        f"Machine: {machine_line(info)}, {load1:.2f} at end.\n"
+        f"Peer: {peer_desc}; NegEx has no uncertainty class, so hedged mentions count as present.\n"
+        "Command: `.venv/bin/python benchmarks/labeler_bench.py` (peer install steps in its docstring).\n\n"
+        + "\n".join(table) + "\n"
+    )
+    print(md)
+    if not args.no_write:
+        write_section("labeler", md, info=info)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""``cxrkit evaluate segmentation --root JSRT_SCR [--fold test] [--cardiomegaly-nih NIH]``.
+
+Dice / Jaccard / boundary distances per structure with 95 % bootstrap CIs and the CTR error against the CTR
+measured on the SCR expert masks, next to published reference points; optionally the AUROC of the CTR as a
+cardiomegaly score on NIH ChestX-ray14 images (next to the shipped classifier's, when it reports Cardiomegaly).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from cxrkit.anatomy.unet import STRUCTURES
+
+log = logging.getLogger(__name__)
+
+TARGETS = {"lungs dice": 0.97, "heart dice": 0.93, "ctr abs error": 0.02}
+
+
+def _fmt(d: dict) -> str:
+    return f"{d['mean']:.3f} [{d['ci_low']:.3f}, {d['ci_high']:.3f}]"
+
+
+def jsrt_markdown(res: dict) -> str:
+    """The results table of :func:`cxrkit.anatomy.evaluation.evaluate_jsrt` as markdown."""
+    p, s = res["protocol"], res["summary"]
+    lines = [
+        f"Data: {p['data']} | fold: {p['fold']} | n = {p['n_images']} images | resolution {p['resolution']} | "
+        f"model {p['model']['name']} {p['model']['version']} | CI: {p['ci']}",
+        "",
+        "| structure | Dice | Jaccard | mean boundary dist. (px) | HD95 (px) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name in STRUCTURES:
+        m = s["structures"][name]
+        lines.append(f"| {name} | {_fmt(m['dice'])} | {_fmt(m['jaccard'])} | {_fmt(m['mean_boundary_px'])} | "
+                     f"{_fmt(m['hd95_px'])} |")
+    for g, m in s["groups"].items():
+        lines.append(f"| {g} (mean of both sides) | {_fmt(m['dice'])} | {_fmt(m['jaccard'])} | | |")
+    c = s["ctr_abs_error"]
+    lines += [
+        "",
+        f"CTR absolute error vs CTR of the expert masks: mean {_fmt(c)}, median {c['median']:.4f}, max "
+        f"{c['max']:.4f}, within 0.02: {c['fraction_within_0.02']:.0%}; bias {s.get('ctr_bias', float('nan')):+.4f}, "
+        f"Pearson r {s.get('ctr_pearson_r', float('nan')):.3f}",
+        "",
+        "Reference points (other data splits, not a head-to-head): SCR human second observer Jaccard lungs 0.946, "
+        "heart 0.878, clavicles 0.896 (van Ginneken et al. 2006); HybridGNet Dice ~0.97 lungs, ~0.93 heart.",
+        f"Targets: Dice lungs >= {TARGETS['lungs dice']}, heart >= {TARGETS['heart dice']}, CTR abs error <= "
+        f"{TARGETS['ctr abs error']}: lungs {'met' if s['groups']['lungs']['dice']['mean'] >= 0.97 else 'NOT met'}, "
+        f"heart {'met' if s['structures']['heart']['dice']['mean'] >= 0.93 else 'NOT met'}, "
+        f"CTR {'met' if c['mean'] <= 0.02 else 'NOT met'}.",
+    ]
+    return "\n".join(lines)
+
+
+def nih_markdown(res: dict) -> str:
+    """The cardiomegaly AUROC table as markdown."""
+    p = res["protocol"]
+    lines = [
+        f"Data: {p['data']} | n = {p['n_images']} | score: {p['score']} | CI: {p['ci']}",
+        "",
+        "| score | subset | n (positives) | AUROC [95% CI] |",
+        "| --- | --- | --- | --- |",
+    ]
+    for subset, r in res["ctr"].items():
+        lines.append(f"| CTR | {subset} | {r['n']} ({r['n_pos']}) | {r['auroc']:.3f} [{r['ci_low']:.3f}, "
+                     f"{r['ci_high']:.3f}] |")
+    if "classifier" in res:
+        c = res["classifier"]
+        for subset in ("all", "pa_only"):
+            r = c[subset]
+            lines.append(f"| {c['name']} P(Cardiomegaly) | {subset} | {r['n']} ({r['n_pos']}) | {r['auroc']:.3f} "
+                         f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] |")
+    else:
+        lines.append("| classifier | - | - | not available (no shipped classifier reporting Cardiomegaly) |")
+    t = res["ctr_above_0.5"]
+    lines += ["", f"CTR > 0.5 as a rule: sensitivity {t['sensitivity']:.3f}, specificity {t['specificity']:.3f}; "
+              f"{res['n_no_ctr']} images without a CTR (ranked lowest)."]
+    return "\n".join(lines)
+
+
+def _load_classifier():
+    try:
+        from cxrkit.models.classifier import load_classifier
+    except ImportError:
+        return None
+    try:
+        return load_classifier()
+    except Exception as exc:  # a missing/failed classifier must not stop the segmentation evaluation
+        log.warning("classifier not available for the comparison: %s", exc)
+        return None
+
+
+def run(args: argparse.Namespace) -> int:
+    from cxrkit.anatomy.evaluation import evaluate_cardiomegaly, evaluate_jsrt
+    from cxrkit.anatomy.segment import load_segmenter
+
+    seg = load_segmenter(args.model, threads=args.threads)
+    out = Path(args.out) if args.out else None
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+    if args.root:
+        res = evaluate_jsrt(args.root, seg, fold=args.fold)
+        md = jsrt_markdown(res)
+        print("## Anatomy segmentation on JSRT/SCR\n\n" + md)
+        if out:
+            (out / f"segmentation_jsrt_{args.fold}.json").write_text(json.dumps(res, indent=1))
+            (out / f"segmentation_jsrt_{args.fold}.md").write_text(md + "\n")
+    if args.cardiomegaly_nih:
+        cls = None if args.no_classifier else _load_classifier()
+        res = evaluate_cardiomegaly(args.cardiomegaly_nih, seg, classifier=cls, limit=args.limit)
+        md = nih_markdown(res)
+        print("\n## CTR as a cardiomegaly score on NIH ChestX-ray14\n\n" + md)
+        if out:
+            (out / "cardiomegaly_nih.json").write_text(json.dumps(res, indent=1))
+            (out / "cardiomegaly_nih.md").write_text(md + "\n")
+    if not args.root and not args.cardiomegaly_nih:
+        print("nothing to evaluate: give --root and/or --cardiomegaly-nih")
+        return 2
+    return 0
+
+
+def register_evaluate(kinds: argparse._SubParsersAction) -> None:
+    p = kinds.add_parser("segmentation", help="anatomy masks vs JSRT/SCR expert masks; CTR vs NIH Cardiomegaly",
+                         description=__doc__.split("\n\n")[1])
+    p.add_argument("--root", default=None, help="JSRT/SCR folder (images/, masks/)")
+    p.add_argument("--fold", default="test", choices=["test", "val", "train", "all"])
+    p.add_argument("--cardiomegaly-nih", default=None, metavar="NIH_ROOT", help="NIH ChestX-ray14 folder")
+    p.add_argument("--limit", type=int, default=None, help="at most this many NIH images")
+    p.add_argument("--no-classifier", action="store_true", help="skip the classifier comparison")
+    p.add_argument("--model", default=None, help="segmentation model card or folder (default: shipped)")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--out", default=None, help="folder for JSON + markdown results")
+    p.set_defaults(func=run)

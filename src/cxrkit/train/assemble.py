@@ -1,0 +1,161 @@
+"""Assemble a multi-source training table: datasets → one label matrix, a patient-level train/val split.
+
+Each source is loaded with :func:`cxrkit.data.load_dataset`, moved onto the model's finding list
+(:func:`cxrkit.labels.relabel`, NaN where the source says nothing) and split by patient with
+:func:`cxrkit.data.splits.patient_split` (stratified, seeded, per source). Two source facts are added:
+
+* ``COVID-19`` is 0 (not NaN) for sources collected before 2020 (NIH 1992-2015, JSRT 1998, Kermany
+  2018): those patients cannot have had COVID-19.
+* NIH images that carry official boxes are *kept in validation* when ``nih_boxes_in_val`` is set, so that
+  localization can be evaluated on images the classifier never trained on; with only the 710 local NIH
+  images (692 of them boxed) the default recipe instead splits NIH by patient like every other source and
+  records, per image, whether it was trained on (the ``split`` column).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cxrkit.errors import DataFormatError
+from cxrkit.labels import canonical, relabel
+
+__all__ = ["TrainingTable", "assemble", "PRE_COVID_SOURCES"]
+
+log = logging.getLogger(__name__)
+
+#: Sources whose images predate COVID-19 (their COVID-19 label is a known 0).
+PRE_COVID_SOURCES: frozenset[str] = frozenset({"nih", "jsrt", "kermany", "openi", "chexpert", "padchest"})
+_FRONTAL = {"PA", "AP", "AP SUPINE", "AP_SUPINE", "APS", "AP-SUPINE"}
+
+
+@dataclass
+class TrainingTable:
+    """Rows of every source, aligned.
+
+    Attributes:
+        findings: K canonical names.
+        labels: float32 ``(N, K)`` with 1 / 0 / NaN.
+        meta: N rows with ``path``, ``source``, ``patient_id``, ``image_id``, ``view``, ``split``
+            ("train" / "val") and ``has_boxes``.
+    """
+
+    findings: list[str]
+    labels: np.ndarray
+    meta: pd.DataFrame
+
+    def part(self, name: str) -> np.ndarray:
+        """Row positions of a split part ("train" or "val")."""
+        return np.flatnonzero(self.meta["split"].to_numpy() == name)
+
+    def counts(self) -> pd.DataFrame:
+        """Images, positives and negatives per source, split and finding (for the model card)."""
+        rows = []
+        for (src, split), idx in self.meta.groupby(["source", "split"]).indices.items():
+            lab = self.labels[idx]
+            row = {"source": src, "split": split, "images": int(len(idx))}
+            for j, f in enumerate(self.findings):
+                row[f"{f}+"] = int(np.sum(lab[:, j] == 1))
+                row[f"{f}-"] = int(np.sum(lab[:, j] == 0))
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def _frontal(view: pd.Series) -> np.ndarray:
+    v = view.astype(object).where(view.notna(), "").astype(str).str.upper().str.strip()
+    # Unknown view (empty) is kept: Kermany files carry no view but are frontal AP/PA by construction.
+    return (v.isin(_FRONTAL) | (v == "") | (v == "NONE")).to_numpy()
+
+
+def _cap(idx: np.ndarray, cap: int | None, rng: np.random.Generator) -> np.ndarray:
+    if cap is None or len(idx) <= int(cap):
+        return idx
+    return np.sort(rng.choice(idx, size=int(cap), replace=False))
+
+
+def assemble(
+    roots: Mapping[str, str],
+    findings: Sequence[str],
+    *,
+    val_fraction: float = 0.2,
+    val_fraction_by_source: Mapping[str, float] | None = None,
+    max_train_per_source: Mapping[str, int] | None = None,
+    max_val_per_source: Mapping[str, int] | None = None,
+    frontal_only: bool = True,
+    nih_boxes_in_val: bool = False,
+    seed: int = 0,
+) -> TrainingTable:
+    """Load, relabel and split every source.
+
+    Args:
+        roots: dataset name → folder (see :func:`cxrkit.data.load_dataset`).
+        findings: the model's canonical finding list.
+        val_fraction: fraction of each source's images (by patient) held out for validation.
+        val_fraction_by_source: per-source override.
+        max_train_per_source / max_val_per_source: optional random caps per source after the split.
+        frontal_only: keep PA/AP views (rows with an unknown view are kept).
+        nih_boxes_in_val: force NIH images with official boxes (and their patients) into validation.
+        seed: seeds the split and the caps.
+
+    Returns:
+        :class:`TrainingTable`.
+
+    Raises:
+        DataFormatError: no roots, or nothing left after filtering.
+    """
+    from cxrkit.data import load_dataset
+    from cxrkit.data.splits import patient_split
+
+    if not roots:
+        raise DataFormatError("no dataset roots given (data.roots in the config)")
+    target = [canonical(f) for f in findings]
+    vfr = dict(val_fraction_by_source or {})
+    tcap, vcap = dict(max_train_per_source or {}), dict(max_val_per_source or {})
+    metas, labels = [], []
+    for k, (name, root) in enumerate(sorted(roots.items())):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            ds = load_dataset(name, root=root)
+            lab = relabel(ds.labels, ds.findings, target, source=name, warn=False)
+        meta = ds.meta.reset_index(drop=True).copy()
+        meta["source"] = name
+        if "COVID-19" in target and name in PRE_COVID_SOURCES:
+            lab[:, target.index("COVID-19")] = 0.0
+        boxed = np.zeros(len(meta), dtype=bool)
+        if ds.boxes is not None and len(ds.boxes):
+            boxed[np.unique(ds.boxes["row"].to_numpy(dtype=np.int64))] = True
+        meta["has_boxes"] = boxed
+        keep = np.array(_frontal(meta["view"]), dtype=bool) if frontal_only else np.ones(len(meta), dtype=bool)
+        keep &= ~np.all(np.isnan(lab), axis=1)
+        meta, lab = meta[keep].reset_index(drop=True), lab[keep]
+        if not len(meta):
+            log.warning("source %s has no usable rows for findings %s", name, target)
+            continue
+        f = float(vfr.get(name, val_fraction))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            parts = patient_split(meta, {"train": 1.0 - f, "val": f}, seed=seed + k, labels=lab)
+        split = np.empty(len(meta), dtype=object)
+        split[parts["train"]] = "train"
+        split[parts["val"]] = "val"
+        if nih_boxes_in_val and name == "nih":
+            boxed_patients = set(meta.loc[meta["has_boxes"], "patient_id"])
+            split[meta["patient_id"].isin(boxed_patients).to_numpy()] = "val"
+        rng = np.random.default_rng(seed + 1000 + k)
+        tr = _cap(np.flatnonzero(split == "train"), tcap.get(name), rng)
+        va = _cap(np.flatnonzero(split == "val"), vcap.get(name), rng)
+        rows = np.sort(np.concatenate([tr, va]))
+        meta = meta.iloc[rows].reset_index(drop=True)
+        meta["split"] = split[rows]
+        metas.append(meta[["path", "source", "patient_id", "image_id", "view", "has_boxes", "split"]])
+        labels.append(lab[rows])
+        log.info("%s: %d train / %d val images", name, len(tr), len(va))
+    if not metas:
+        raise DataFormatError(f"no training images found under {dict(roots)} for findings {target}")
+    return TrainingTable(findings=target, labels=np.concatenate(labels).astype(np.float32),
+                         meta=pd.concat(metas, ignore_index=True))
