@@ -39,7 +39,8 @@ from cxrkit.text import ReportLabels, label_report  # noqa: E402
 from cxrkit.text.readers import ReportRecord, iter_reports  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_REPORTS = Path(os.environ.get("CXRKIT_SHARED_DATA", REPO.parent / "shared" / "data")) / "openi-reports" / "reports"
+SHARED = Path(os.environ.get("CXRKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
+DEFAULT_REPORTS = SHARED / "openi-reports" / "reports"
 PEER = Path(__file__).resolve().parent / "_negspacy_peer.py"
 
 

@@ -220,3 +220,92 @@ def test_shipped_segmenter_end_to_end(name):
     assert result.quality.checks["lungs"]["passed"] is True, result.quality.checks["lungs"]
     ctr = result.measurement("cardiothoracic_ratio")
     assert ctr is not None and 0.3 < ctr.value < 0.75
+
+
+def test_anatomy_outputs_in_batch_and_api(tmp_path):
+    """With masks, analyze writes anatomy.png (drawn CTR lines) and the API returns the CTR lines."""
+    from fastapi.testclient import TestClient
+
+    from cxrkit.result import validate_result as validate
+    from cxrkit.service.api import create_app
+    from cxrkit.service.batch import run_batch
+    from cxrkit.service.settings import Settings
+
+    analyzer = Analyzer(classifier=StubClassifier(), segmenter=StubSegmenter(), localize=False)
+    items = run_batch(analyzer, [NIH], tmp_path)
+    assert items[0].status == "done" and "anatomy.png" in items[0].files
+    with TestClient(create_app(Settings(), analyzer=analyzer)) as c:
+        r = c.post("/v1/analyze", files={"file": ("x.png", NIH.read_bytes())}, params={"include": "masks"})
+    doc = r.json()
+    validate(doc)
+    lines = doc["overlays"]["ctr_lines"]
+    assert set(lines) == {"heart_line", "thorax_line"}
+    assert lines["thorax_line"]["col_max"] - lines["thorax_line"]["col_min"] > lines["heart_line"]["col_max"] - lines["heart_line"]["col_min"]
+    assert set(doc["overlays"]["masks"]) == {"right_lung", "left_lung", "heart"}
+
+
+@pytest.fixture(scope="module")
+def tiny_package(tmp_path_factory):
+    """A real classifier package (seeded random EfficientNet-Lite0 weights, ONNX export, card) with operating
+    points that force one positive (threshold 0) and one negative (threshold 1) finding."""
+    pytest.importorskip("cxrkit.models.package")
+    import torch
+
+    from cxrkit.models.card import OperatingPoint
+    from cxrkit.models.package import write_model_package
+    from cxrkit.models.registry import create_model
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("pkg")
+    write_model_package(
+        create_model("efficientnet_lite0", num_classes=3, in_chans=1), out, name="test-tiny",
+        architecture="efficientnet_lite0", labels=["Effusion", "Cardiomegaly", "Pneumonia"],
+        transform={"size": 96, "geometry": "resize", "intensity": "unit", "channels": 1},
+        reported_findings=["Effusion", "Cardiomegaly"],
+        operating_points={"Effusion": OperatingPoint(0.0, "user"), "Cardiomegaly": OperatingPoint(1.0, "user")},
+    )
+    return out
+
+
+@pytest.mark.slow
+def test_real_classifier_package_runs_onnx_cams_and_boxes(tiny_package, tmp_path):
+    """The pipeline with the real runtime (ONNX Runtime probabilities, CAM heatmaps on the PyTorch module,
+    boxes): only reported findings appear, only positive ones get heatmaps and boxes, in image pixels."""
+    from cxrkit.models.classifier import load_classifier
+    from cxrkit.service.batch import write_outputs
+
+    clf = load_classifier(tiny_package)
+    result, image = Analyzer(clf, None).analyze_with_image(NIH)
+    doc = result.to_dict()
+    validate_result(doc)
+    assert [f["name"] for f in doc["findings"]] == ["Effusion", "Cardiomegaly"]  # Pneumonia not reported
+    eff, card = doc["findings"]
+    assert eff["positive"] and not card["positive"] and card["boxes"] == []
+    assert set(result.heatmaps) == {"Effusion"} and result.heatmaps["Effusion"].shape == (512, 512)
+    assert 1 <= len(eff["boxes"]) <= 3
+    for b in eff["boxes"]:
+        assert 0 <= b["x_min"] < b["x_max"] <= 512 and 0 <= b["y_min"] < b["y_max"] <= 512
+    assert doc["model"]["name"] == "test-tiny" and len(doc["model"]["checksum"]) == 64
+    assert doc["report"]["sentences"][0]["evidence"]["boxes"] == [b["id"] for b in eff["boxes"]]
+    files = write_outputs(result, image, tmp_path / "out")
+    assert "heatmap_Effusion.png" in files
+
+
+@pytest.mark.slow
+def test_classifier_package_path_in_cli_and_api(tiny_package, tmp_path, capsys):
+    from fastapi.testclient import TestClient
+
+    from cxrkit.errors import ModelError
+    from cxrkit.service.api import create_app
+    from cxrkit.service.cli import main
+    from cxrkit.service.settings import Settings
+
+    assert main(["analyze", str(NIH), "--out", str(tmp_path), "--classifier", str(tiny_package),
+                 "--no-segment", "--no-localize"]) == 0
+    assert "Effusion (" in capsys.readouterr().out
+    doc = json.loads((tmp_path / NIH.stem / "result.json").read_text())
+    assert doc["model"]["name"] == "test-tiny"
+    with TestClient(create_app(Settings(classifier=str(tiny_package), segment=False, localize=False))) as c:
+        assert c.get("/v1/models").json()["classifier_card"]["name"] == "test-tiny"
+    with pytest.raises(ModelError):
+        Analyzer(classifier=tmp_path / "no-such-package")

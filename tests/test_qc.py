@@ -91,3 +91,9 @@ def test_lung_masks_check(siim):
     assert not q.usable and "opposite sides" in q.reasons[-1]
     q = check_quality(siim, {"left_lung": np.zeros((h, w), bool), "right_lung": right})
     assert not q.usable and "lung areas" in q.reasons[-1]
+
+
+def test_noise_is_refused(rng):
+    q = check_quality(Image(rng.random((400, 400), dtype=np.float32)))
+    assert not q.usable and any("noise" in r for r in q.reasons)
+    assert q.checks["structure"]["passed"] is False

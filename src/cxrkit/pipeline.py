@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -23,11 +23,19 @@ from typing import Any
 
 import numpy as np
 
+from cxrkit.components import (
+    card_info,
+    load_default_classifier,
+    load_default_segmenter,
+    load_from_path,
+    operating_points,
+    to_measurements,
+)
 from cxrkit.errors import CxrkitError, InvalidImageError, ModelError, UnsupportedImageError
-from cxrkit.qc import _age_years, check_quality
+from cxrkit.qc import age_in_years, check_quality
 from cxrkit.report.draft import draft_report
-from cxrkit.result import AnalysisResult, Component, ModelInfo, Quality
-from cxrkit.types import Box, Finding, Image, ImageMeta, Measurement
+from cxrkit.result import AnalysisResult, Component, Quality
+from cxrkit.types import Finding, Image, ImageMeta, Measurement
 
 __all__ = ["Analyzer", "analyze", "default_analyzer", "read_input", "DEFAULT", "MAX_BOXES_PER_FINDING"]
 
@@ -35,7 +43,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT = "default"
 MAX_BOXES_PER_FINDING = 3
-_UNITS = (("_mm2", "mm2"), ("_mm", "mm"), ("_px2", "px2"), ("_px", "px"), ("ratio", "ratio"))
 
 
 def read_input(source: str | Path | bytes | Image | np.ndarray, *, max_pixels: int | None = None) -> Image:
@@ -57,101 +64,17 @@ def read_input(source: str | Path | bytes | Image | np.ndarray, *, max_pixels: i
     return read_image(source if isinstance(source, bytes) else Path(source), **kwargs)
 
 
-def _load_default_classifier() -> tuple[Any | None, str]:
-    try:
-        from cxrkit.models.classifier import load_classifier
-    except ImportError as exc:
-        return None, f"no classifier available (cxrkit.models.classifier not importable: {exc})"
-    try:
-        return load_classifier(None), "shipped default classifier"
-    except (ModelError, FileNotFoundError, NotImplementedError) as exc:
-        return None, f"no classifier available ({exc})"
-
-
-def _load_default_segmenter() -> tuple[Any | None, str]:
-    try:
-        from cxrkit.anatomy.segment import load_segmenter
-    except ImportError as exc:
-        return None, f"no segmenter available (cxrkit.anatomy.segment not importable: {exc})"
-    try:
-        return load_segmenter(None), "shipped default segmenter"
-    except (ModelError, FileNotFoundError, NotImplementedError) as exc:
-        return None, f"no segmenter available ({exc})"
-
-
-def _card_info(classifier: Any) -> ModelInfo:
-    card = getattr(classifier, "card", None)
-    name = getattr(card, "name", None) or getattr(card, "architecture", None) or type(classifier).__name__
-    version = getattr(card, "version", None) or "unknown"
-    checksum = getattr(card, "checksum", None) or getattr(card, "sha256", None)
-    return ModelInfo(str(name), str(version), None if checksum is None else str(checksum),
-                     tuple(str(f) for f in classifier.findings))
-
-
-def _thresholds(classifier: Any, findings: Sequence[str], override: Mapping[str, float] | None) -> list[float]:
-    th = getattr(classifier, "thresholds", None)
-    out = []
-    for i, name in enumerate(findings):
-        if override and name in override:
-            out.append(float(override[name]))
-        elif isinstance(th, Mapping):
-            value = th.get(name)
-            if value is None:
-                raise ModelError(f"the model card has no operating point for {name!r}")
-            out.append(float(getattr(value, "threshold", value)))
-        elif th is not None:
-            out.append(float(np.asarray(th)[i]))
-        else:
-            raise ModelError("the classifier has no operating points (thresholds)")
-    return out
-
-
-def _to_measurements(raw: Any) -> list[Measurement]:
-    """Normalize the anatomy package's ``measure()`` output to :class:`Measurement` objects."""
-    if raw is None:
-        return []
-    if isinstance(raw, Measurement):
-        return [raw]
-    if isinstance(raw, Sequence) and not isinstance(raw, str):
-        return [m for item in raw for m in _to_measurements(item)]
-    if hasattr(raw, "to_dict") and not isinstance(raw, Mapping):
-        raw = raw.to_dict()
-    if not isinstance(raw, Mapping):
-        return []
-    flags = tuple(str(f) for f in (raw.get("flags") or ()))
-    reliable = bool(raw.get("reliable", not flags))
-    out = []
-    for key, value in raw.items():
-        if key in ("flags", "reliable"):
-            continue
-        if isinstance(value, Measurement):
-            out.append(value)
-        elif isinstance(value, Mapping) and "value" in value:
-            out.append(Measurement(key, None if value["value"] is None else float(value["value"]),
-                                   str(value.get("unit", _unit(key))), bool(value.get("reliable", reliable)),
-                                   tuple(value.get("flags", flags))))
-        elif isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool) or value is None:
-            v = None if value is None or not np.isfinite(float(value)) else float(value)
-            out.append(Measurement(key, v, _unit(key), reliable, flags if key == "cardiothoracic_ratio" else ()))
-    return out
-
-
-def _unit(name: str) -> str:
-    if "area" in name and name.endswith("_px"):
-        return "px2"
-    return next((u for suffix, u in _UNITS if name.endswith(suffix)), "ratio" if "ratio" in name else "")
-
-
 class Analyzer:
     """The analysis pipeline with its components loaded once.
 
     Parameters
     ----------
     classifier:
-        a runtime classifier (``cxrkit.models.classifier.Classifier``), ``"default"`` for the shipped one, or
-        None to run without findings.
+        a runtime classifier (``cxrkit.models.classifier.Classifier``), the path of a classifier package
+        (card + weights), ``"default"`` for the shipped one, or None to run without findings.
     segmenter:
-        a segmenter (``.predict(pixels) -> {structure: bool (H, W)}``), ``"default"`` or None.
+        a segmenter (``.predict(pixels) -> {structure: bool (H, W)}``), a segmenter package path,
+        ``"default"`` or None.
     localize:
         compute heatmaps and boxes for positive findings.
     explain_method, box_method:
@@ -178,11 +101,15 @@ class Analyzer:
     ) -> None:
         self.notes: dict[str, str] = {}
         if isinstance(classifier, str) and classifier == DEFAULT:
-            classifier, self.notes["classifier"] = _load_default_classifier()
+            classifier, self.notes["classifier"] = load_default_classifier()
+        elif isinstance(classifier, (str, Path)):
+            classifier = load_from_path("classifier", classifier)
         elif classifier is None:
             self.notes["classifier"] = "no classifier given"
         if isinstance(segmenter, str) and segmenter == DEFAULT:
-            segmenter, self.notes["segmenter"] = _load_default_segmenter()
+            segmenter, self.notes["segmenter"] = load_default_segmenter()
+        elif isinstance(segmenter, (str, Path)):
+            segmenter = load_from_path("segmenter", segmenter)
         elif segmenter is None:
             self.notes["segmenter"] = "no segmenter given"
         self.classifier = classifier
@@ -192,7 +119,7 @@ class Analyzer:
         self.box_method = box_method
         self.thresholds = dict(thresholds or {})
         self.max_pixels = max_pixels
-        self.model_info = _card_info(classifier) if classifier is not None else None
+        self.model_info = card_info(classifier) if classifier is not None else None
         self._torch_lock = threading.Lock()
         if classifier is None:
             log.warning("%s: analysis will run the quality check only", self.notes["classifier"])
@@ -268,6 +195,7 @@ class Analyzer:
         findings: list[Finding] = []
         measurements: list[Measurement] = []
         heatmaps: dict[str, np.ndarray] = {}
+        anatomy: dict | None = None
         if not quality.usable:
             components.append(Component("classifier", "skipped", "image failed the quality check"))
             masks = {}
@@ -280,7 +208,7 @@ class Analyzer:
             components.append(Component("classifier", "ran", ""))
             findings, heatmaps = self._localize(image, findings, components, timings)
         if quality.usable and masks:
-            measurements = self._measure(image, masks, seg_confidence, components, timings)
+            measurements, anatomy = self._measure(image, masks, seg_confidence, components, timings)
 
         report = draft_report(findings, measurements, quality, view=image.meta.view,
                               classifier_available=self.classifier is not None)
@@ -288,7 +216,7 @@ class Analyzer:
         return AnalysisResult(
             image=image.meta, quality=quality, findings=findings, measurements=measurements, report=report,
             model=self.model_info if quality.usable else None, components=components,
-            heatmaps=heatmaps, masks=masks, timings_ms=timings,
+            heatmaps=heatmaps, masks=masks, anatomy=anatomy, timings_ms=timings,
         ), image
 
     def _unsupported(self, source, exc: UnsupportedImageError, components: list[Component]) -> AnalysisResult:
@@ -303,7 +231,7 @@ class Analyzer:
         probs = np.asarray(self.classifier.predict([image.pixels]), dtype=np.float64)
         if probs.shape != (1, len(names)):
             raise ModelError(f"classifier returned shape {probs.shape}, expected (1, {len(names)})")
-        ths = _thresholds(self.classifier, names, self.thresholds)
+        ths = operating_points(self.classifier, names, self.thresholds)
         return [Finding(n, float(p), float(th), bool(p >= th)) for n, p, th in zip(names, probs[0], ths)]
 
     def _localize(self, image, findings, components, timings):
@@ -316,7 +244,7 @@ class Analyzer:
             return findings, {}
         t = time.perf_counter()
         try:
-            from cxrkit.explain import heatmaps as compute_heatmaps
+            from cxrkit.explain.heatmaps import heatmaps as compute_heatmaps
             from cxrkit.localize import boxes_from_heatmap
         except ImportError as exc:
             components.append(Component("localize", "absent", f"explain/localize not available: {exc}"))
@@ -339,28 +267,29 @@ class Analyzer:
         components.append(Component("localize", "ran", f"{self.explain_method} heatmaps, {self.box_method} boxes"))
         return out, {k: np.asarray(v, dtype=np.float32) for k, v in maps.items()}
 
-    def _measure(self, image, masks, confidence, components, timings) -> list[Measurement]:
+    def _measure(self, image, masks, confidence, components, timings) -> tuple[list[Measurement], dict | None]:
         t = time.perf_counter()
         try:
             from cxrkit.anatomy.measure import measure
         except ImportError as exc:
             components.append(Component("measure", "absent", f"cxrkit.anatomy.measure not available: {exc}"))
-            return []
+            return [], None
         try:
             kwargs: dict[str, Any] = {}
             if confidence:
                 kwargs["confidence"] = confidence
-            age = _age_years(image.meta.dicom.get("PatientAge") if image.meta.dicom else None)
+            age = age_in_years(image.meta.dicom.get("PatientAge") if image.meta.dicom else None)
             if age is not None:
                 kwargs["age_years"] = age
-            out = _to_measurements(measure(masks, image.meta.pixel_spacing_mm, image.meta.view, **kwargs))
+            raw = measure(masks, image.meta.pixel_spacing_mm, image.meta.view, **kwargs)
+            out = to_measurements(raw)
         except CxrkitError as exc:
             log.warning("measurement failed: %s", exc)
             components.append(Component("measure", "failed", str(exc)))
-            return []
+            return [], None
         timings["measure"] = (time.perf_counter() - t) * 1e3
         components.append(Component("measure", "ran", ""))
-        return out
+        return out, raw if isinstance(raw, dict) else None
 
 
 @lru_cache(maxsize=4)

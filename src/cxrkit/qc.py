@@ -5,7 +5,8 @@
 * **DICOM metadata**: modality (CR/DX/DR only), body part (chest), view position (lateral views refused,
   AP views flagged), patient age (pediatric flagged);
 * **geometry**: aspect ratio and size;
-* **intensity**: a nearly uniform or nearly binary image is not a radiograph;
+* **intensity**: a nearly uniform or nearly binary image is not a radiograph, nor is one without spatial
+  structure (noise: neighbouring pixels uncorrelated);
 * **layout**: a frontal radiograph is roughly mirror-symmetric with a bright mediastinum between two darker
   lung fields; three layout cues (left-right symmetry, side-to-side imbalance, dark fraction) that fire
   together mark the image as "probably lateral or not a chest radiograph"; thresholds and their measured
@@ -27,7 +28,7 @@ from PIL import Image as PILImage
 from cxrkit.result import Quality
 from cxrkit.types import Image, ImageMeta
 
-__all__ = ["check_quality", "layout_features", "RADIOGRAPH_MODALITIES", "LATERAL_VIEWS"]
+__all__ = ["check_quality", "layout_features", "neighbor_correlation", "age_in_years", "RADIOGRAPH_MODALITIES", "LATERAL_VIEWS"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ LATERAL_VIEWS = frozenset({"LL", "RL", "LAT", "LATERAL", "L", "LLD", "RLD", "XTA
 FRONTAL_VIEWS = frozenset({"PA", "AP", "AP SUPINE", "APS", "FRONTAL"})
 _CHEST_PARTS = ("CHEST", "THORAX", "LUNG", "TORAX", "THORAX_", "PECHO")
 # layout thresholds (chosen on covid-ieee8023 frontal/lateral images, see docs/delivery.md)
+NEIGHBOR_CORRELATION_MIN = 0.5  # real radiographs: >= 0.81 on 600 NIH/covid-ieee8023 images; noise ~0
 SYMMETRY_MIN = 0.45
 IMBALANCE_MAX = 0.12
 DARK_FRACTION_MAX = 0.10
@@ -79,7 +81,20 @@ def layout_features(pixels: np.ndarray) -> dict[str, float]:
     return {"symmetry": round(sym, 4), "imbalance": round(imbalance, 4), "dark_fraction": round(dark, 4)}
 
 
-def _age_years(age: str | None) -> float | None:
+def neighbor_correlation(pixels: np.ndarray) -> float:
+    """Pearson correlation of horizontally adjacent pixels of a 128 x 128 box-filtered thumbnail, in [-1, 1].
+
+    Radiographs are smooth at that scale (>= 0.81 on 600 real NIH and covid-ieee8023 images); noise gives ~0.
+    """
+    a = np.asarray(pixels, dtype=np.float32)
+    t = np.asarray(PILImage.fromarray(a, mode="F").resize((128, 128), PILImage.BOX), dtype=np.float32)
+    left, right = t[:, :-1].ravel(), t[:, 1:].ravel()
+    if left.std() < 1e-6 or right.std() < 1e-6:
+        return 1.0
+    return float(np.corrcoef(left, right)[0, 1])
+
+
+def age_in_years(age: str | None) -> float | None:
     """DICOM AS value ("045Y", "006M", "010W", "003D") in years, or None."""
     if not age:
         return None
@@ -145,7 +160,7 @@ def check_quality(image: Image, masks: Mapping[str, np.ndarray] | None = None) -
         checks["view"] = _check(None, view, f"unrecognized view position {view}")
         warnings.append(f"unrecognized view position {view!r}")
 
-    age = _age_years(meta.dicom.get("PatientAge") if meta.dicom else None)
+    age = age_in_years(meta.dicom.get("PatientAge") if meta.dicom else None)
     if age is not None:
         adult = age >= 18
         checks["adult"] = _check(adult, round(age, 1), "patient age in years")
@@ -182,6 +197,11 @@ def check_quality(image: Image, masks: Mapping[str, np.ndarray] | None = None) -
         checks["intensity"] = _check(True, {"std": round(std, 4), "extremes": round(extremes, 4)}, "plausible histogram")
 
     if checks["intensity"]["passed"]:
+        smooth = neighbor_correlation(px)
+        checks["structure"] = _check(smooth >= NEIGHBOR_CORRELATION_MIN, round(smooth, 4),
+                                     "correlation of neighbouring pixels on a 128 px thumbnail")
+        if smooth < NEIGHBOR_CORRELATION_MIN:
+            reasons.append("image looks like noise, not a radiograph (no spatial structure)")
         lay = layout_features(px)
         cues = [lay["symmetry"] < SYMMETRY_MIN, lay["imbalance"] > IMBALANCE_MAX, lay["dark_fraction"] > DARK_FRACTION_MAX]
         n = int(sum(cues))

@@ -145,6 +145,8 @@ class AnalysisResult:
         components: status of each stage (classifier, explain, localize, segmenter, measure).
         heatmaps: finding → float32 ``(H, W)`` in [0, 1] at the image's resolution (not in the JSON).
         masks: structure → bool ``(H, W)`` at the image's resolution (not in the JSON).
+        anatomy: the raw :func:`cxrkit.anatomy.measure.measure` dict (width lines for drawing, flag
+            details; not in the JSON), or None.
         timings_ms: stage → wall time in milliseconds.
     """
 
@@ -157,6 +159,7 @@ class AnalysisResult:
     components: list[Component] = field(default_factory=list)
     heatmaps: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     masks: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    anatomy: dict[str, Any] | None = field(default=None, repr=False)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property

@@ -83,6 +83,7 @@ def test_hannover_missing_root_names_files(tmp_path):
         ("ARDS", {"COVID-19": 0, "Pneumonia": np.nan}, None),
         ("Tuberculosis", {"Tuberculosis": 1, "Pneumonia": np.nan}, None),
         ("", {"COVID-19": np.nan, "Pneumonia": np.nan}, None),
+        ("todo", {"COVID-19": np.nan, "Pneumonia": np.nan, "No Finding": np.nan}, None),
     ],
 )
 def test_ieee_finding_parser(text, expected, ptype):

@@ -176,3 +176,13 @@ def test_rle_roundtrip_and_errors(rng):
     with pytest.raises(DataFormatError):
         decode_rle("10 20", 4, 4)
     assert load_mask(RleMask(("0 4",), 4, 4))[:, 0].all()  # column-major: the first column
+
+
+def test_siim_boxes_from_masks(root):
+    ds = load_dataset("siim_acr", root=root / "siim_acr", boxes=True)
+    b = ds.boxes.sort_values("y_min")
+    assert (b["row"] == 1).all() and (b["finding"] == "Pneumothorax").all()
+    # regions rows 100:300 x cols 600:700 and rows 700:800 x cols 100:150 of 1024, on the 64 px copy (/16)
+    np.testing.assert_allclose(b[["x_min", "y_min", "x_max", "y_max"]].to_numpy(float),
+                               np.array([[600, 100, 700, 300], [100, 700, 150, 800]]) / 16)
+    assert len(load_dataset("siim_acr", root=root / "siim_acr").boxes) == 0

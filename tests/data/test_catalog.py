@@ -89,3 +89,35 @@ def test_cli_build_and_query(fixtures_dir, tmp_path, capsys):
         main(["catalog", "query", str(out), "nonexistent = 1"])
     with pytest.raises(UnknownNameError, match="did you mean 'nih'"):
         main(["catalog", "build", "--dataset", "nhi", "--root", ".", "--out", str(out)])
+
+
+def test_summary_matches_pandas(nih_catalog):
+    from cxrkit.data.catalog import catalog_metadata, summarize_catalog
+
+    assert catalog_metadata(nih_catalog.path)["findings"][0] == "Atelectasis"
+    df = pd.read_parquet(nih_catalog.path)
+    s = summarize_catalog(nih_catalog.path, "age_years >= 50", by="sex")
+    sub = df[(df["age_years"] >= 50) & (df["sex"] == "M")]
+    row = s[(s["finding"] == "Effusion") & (s["sex"] == "M")].iloc[0]
+    assert row["n"] == len(sub) and row["positive"] == (sub["Effusion"] == 1).sum()
+    assert row["prevalence"] == pytest.approx((sub["Effusion"] == 1).mean())
+    assert s["finding"].iloc[0] == "Atelectasis"
+    with pytest.raises(DataFormatError, match="unknown column"):
+        summarize_catalog(nih_catalog.path, by="sx")
+
+
+def test_cli_summary(nih_catalog, capsys):
+    assert main(["catalog", "summary", str(nih_catalog.path), "--by", "view", "--format", "json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {r["view"] for r in rows} == {"PA", "AP"} and len(rows) == 2 * 15
+
+
+def test_cli_datasets_and_cards(capsys):
+    assert main(["catalog", "datasets"]) == 0
+    out = capsys.readouterr().out
+    assert "nih" in out and "siim_acr" in out and "folder" in out
+    assert main(["catalog", "datasets", "jsrt"]) == 0
+    card = json.loads(capsys.readouterr().out)
+    assert card["name"] == "jsrt" and "Shiraishi" in card["citation"] and card["cannot_provide"]
+    with pytest.raises(UnknownNameError, match="did you mean 'jsrt'"):
+        main(["catalog", "datasets", "jsr"])

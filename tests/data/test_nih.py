@@ -155,3 +155,16 @@ def test_2017_table_ages(nih_root):
     # "058Y"-style ages parsed to years; the v2020 revision corrected some ages by a year or so
     assert (abs(old.meta["age_years"] - new.meta["age_years"]) <= 2).all()
     np.testing.assert_array_equal(old.labels, new.labels)
+
+
+def test_kaggle_layout_images_folders(tmp_path, nih_root):
+    shutil.copytree(nih_root / "labels", tmp_path / "labels")
+    for k, f in enumerate(["00000072_000.png", "00000732_005.png"]):
+        d = tmp_path / f"images_00{k + 1}" / "images"
+        d.mkdir(parents=True)
+        shutil.copyfile(nih_root / "images_512" / f, d / f)
+    ds = load_dataset("nih", root=tmp_path, images="images")
+    assert ds.meta["image_id"].tolist() == ["00000072_000.png", "00000732_005.png"]
+    assert ds.meta["chexnet_split"].isna().all()  # no split lists in this root
+    with pytest.raises(DataFormatError, match="needs splits/chexnet_random"):
+        load_dataset("nih", root=tmp_path, images="images", split="train")

@@ -71,6 +71,15 @@ def test_nih_full_table_and_chexnet_split(shared_data):
     idx = pd.Series(np.arange(len(full)), index=full.meta["image_id"])
     rows = idx.loc[split["image_id"]].to_numpy()
     np.testing.assert_array_equal(full.labels[rows, :14], split.iloc[:, 2:].to_numpy())
+    # our own stratified patient split of the whole table: sizes and prevalences close to the targets
+    parts = patient_split(full, {"train": 0.7, "val": 0.1, "test": 0.2}, seed=0)
+    prev = full.labels.mean(0)
+    for name, frac in (("train", 0.7), ("val", 0.1), ("test", 0.2)):
+        rows_ = parts[name]
+        assert abs(len(rows_) / len(full) - frac) < 0.01
+        assert np.abs(full.labels[rows_].mean(0) / prev - 1).max() < 0.1
+    keys = patient_keys(full.meta)
+    assert not set(keys[parts["train"]]) & set(keys[parts["test"]])
 
 
 def test_first_adapters_on_real_data(shared_data):
@@ -109,3 +118,12 @@ def test_openi_reports_real(shared_data):
     assert normal.sum() > 800
     others = np.delete(ds.labels[normal], ds.findings.index("No Finding"), axis=1)
     assert np.nansum(others) == 0
+
+
+def test_folder_on_dicom_samples(shared_data):
+    ds = load_dataset("folder", root=shared_data / "dicom-samples", no_suffix=True)
+    m = ds.meta.set_index("image_id")
+    assert len(ds) == 5 and set(m["modality"]) == {"CR"}
+    assert m.loc["siim/Fake_MONOHR1.dcm", "photometric"] == "MONOCHROME1"
+    assert np.isnan(m.loc["nema_wg04/RG1_J2KI", "spacing_x_mm"])  # PixelSpacing [0, 0] → unknown
+    assert m.loc["rsna/c64d5667-a776-4f95-9e21-bfabafb07740.dcm", "view"] == "AP"

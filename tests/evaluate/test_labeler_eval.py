@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cxrkit.errors import DataFormatError, UnknownNameError
 from cxrkit.evaluate.labeler import (
-    EVAL_FINDINGS, evaluate_openi, gold_from_mesh, score_labeler, split_of, to_markdown,
+    EVAL_FINDINGS, bootstrap_f1_ci, evaluate_openi, gold_from_mesh, score_labeler, split_of, to_markdown,
 )
 from cxrkit.text import label_report
 
@@ -73,7 +74,20 @@ def test_evaluate_fixture_folder(fixtures_dir: Path) -> None:
     assert a.n_excluded == 1 and a.n_no_text == 1 and a.n_reports == 12
     assert a.micro.f1 > 0.8  # hand-picked reports; the full-data check is below
     md = to_markdown(scores)
-    assert "ChestX-ray8" in md and "| Atelectasis |" in md and md.count("\n") == len(EVAL_FINDINGS) + 3
+    assert "ChestX-ray8" in md and "| Atelectasis |" in md and md.count("\n") == len(EVAL_FINDINGS) + 4
+    lo, hi = a.micro_f1_ci
+    assert lo <= a.micro.f1 <= hi
+
+
+def test_bootstrap_ci_brackets_the_estimate() -> None:
+    rng = np.random.default_rng(3)
+    counts = np.stack([rng.integers(0, 3, 400), rng.integers(0, 2, 400), rng.integers(0, 2, 400)], axis=1)
+    tp, fp, fn = counts.sum(axis=0)
+    f1 = 2 * tp / (2 * tp + fp + fn)
+    lo, hi = bootstrap_f1_ci(counts, seed=1)
+    assert lo < f1 < hi and hi - lo < 0.1
+    assert bootstrap_f1_ci(counts, seed=1) == (lo, hi)
+    assert np.isnan(bootstrap_f1_ci(np.zeros((0, 3)))[0])
 
 
 def test_empty_folder_is_an_error(tmp_path: Path) -> None:

@@ -163,6 +163,11 @@ def _code(meaning: str):
         ({"view": None, "extra": {"ViewCodeSequence": _code("left lateral")}}, "LL"),
         ({"view": None, "extra": {"PatientOrientation": ["P", "F"]}}, "LATERAL"),
         ({"view": None, "extra": {"PatientOrientation": ["L", "F"]}}, None),
+        ({"view": None, "extra": {"SeriesDescription": "CHEST PA"}}, "PA"),
+        ({"view": None, "extra": {"ProtocolName": "Thorax ap liegend"}}, "AP"),
+        ({"view": None, "extra": {"SeriesDescription": "Chest lat."}}, "LATERAL"),
+        ({"view": None, "extra": {"SeriesDescription": "CHEST PA AND LAT"}}, None),
+        ({"view": None, "extra": {"SeriesDescription": "CAPACITY"}}, None),  # whole words only
     ],
 )
 def test_view(tmp_path: Path, kw: dict, view) -> None:
@@ -194,3 +199,15 @@ def test_palette_color_dicom_becomes_gray(tmp_path: Path) -> None:
     image = read_image(path)
     np.testing.assert_allclose(image.pixels, REF, atol=1 / 255 + 1e-6)
     assert any("PALETTE COLOR expanded" in n for n in image.meta.notes)
+
+
+def test_pixel_padding_is_left_out_of_the_minmax_range(tmp_path: Path) -> None:
+    padded = REF.copy()
+    padded[:, :10] = 1.0  # a bright collimator band stored as padding
+    path = synthetic_dicom(tmp_path / "pad.dcm", pixels=padded, extra={"PixelPaddingValue": 4095})
+    image = read_image(path)
+    content = image.pixels[:, 10:]
+    np.testing.assert_allclose(content, minmax(REF[:, 10:]), atol=2 / 4095)
+    assert any("padding pixels" in n for n in image.meta.notes)
+    no_pad = read_image(synthetic_dicom(tmp_path / "nopad.dcm", pixels=padded))
+    assert float(no_pad.pixels[:, 10:].max()) < 0.99  # without the tag the band takes the top of the range

@@ -166,3 +166,13 @@ def test_multipage_tiff_is_refused(tmp_path: Path) -> None:
     frames[0].save(path, save_all=True, append_images=frames[1:])
     with pytest.raises(UnsupportedImageError, match="2 frames"):
         read_image(path)
+
+
+def test_cmyk_tiff_becomes_gray_by_luminance(tmp_path: Path) -> None:
+    rgb = np.dstack([REF8, REF8 // 2, REF8 // 3])
+    path = save(tmp_path, PILImage.fromarray(rgb).convert("CMYK"), "c.tif")
+    image = read_image(path)
+    back = np.asarray(PILImage.open(path).convert("RGB"), dtype=np.float64)
+    expected = (back @ np.array([0.299, 0.587, 0.114])) / 255.0
+    np.testing.assert_allclose(image.pixels, expected, atol=1e-5)
+    assert image.meta.photometric == "CMYK" and any("CMYK converted" in n for n in image.meta.notes)

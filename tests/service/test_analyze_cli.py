@@ -21,6 +21,9 @@ def inputs(tmp_path, examples):
     shutil.copy(examples / "siim_pa_chest.dcm", src / "sub" / "siim")  # extensionless DICOM
     (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     (src / "notes.txt").write_text("ignored: not an image suffix")
+    from pydicom.data import get_testdata_file
+
+    shutil.copy(get_testdata_file("CT_small.dcm"), src / "ct.dcm")
     return src
 
 
@@ -35,6 +38,11 @@ def test_analyze_writes_results_errors_and_resumes(tmp_path, inputs, capsys):
         validate_result(doc)
         assert (out / name / "report.md").read_text().startswith("# cxrkit draft report")
         assert (out / name / "overlay.png").stat().st_size > 1000
+    ct = json.loads((out / "ct" / "result.json").read_text())
+    validate_result(ct)
+    assert not ct["quality"]["usable"] and ct["findings"] == [] and "CT" in ct["quality"]["reasons"][0]
+    assert sorted(p.name for p in (out / "ct").iterdir()) == ["report.md", "result.json"]
+    assert "not analyzed" in text
     errors = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
     assert [e["path"].rsplit("/", 1)[-1] for e in errors] == ["broken.png"]
     assert errors[0]["error"] == "InvalidImageError"
@@ -45,7 +53,7 @@ def test_analyze_writes_results_errors_and_resumes(tmp_path, inputs, capsys):
     mtime = (out / "siim" / "result.json").stat().st_mtime_ns
     main(["analyze", str(inputs), "--out", str(out), "--no-segment"])
     text = capsys.readouterr().out
-    assert "1 analyzed, 1 already done (skipped), 1 errors" in text
+    assert "1 analyzed, 2 already done (skipped), 1 errors" in text
     assert (out / "siim" / "result.json").stat().st_mtime_ns == mtime
     validate_result(json.loads((out / "a" / "result.json").read_text()))
 

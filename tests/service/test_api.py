@@ -237,3 +237,60 @@ def test_slow_headers_are_cut_off_on_a_live_server(live_server, analyzer):
             assert c.get(base + "/healthz").status_code == 200
             time.sleep(0.7)
         assert c.get(base + "/healthz").status_code == 200
+
+
+def _encode(arr, fmt):
+    buf = io.BytesIO()
+    PILImage.fromarray(arr).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+_RNG = np.random.default_rng(7)
+_NOISE8 = (_RNG.random((300, 300)) * 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    "name, make, status",
+    [
+        ("random.bin", lambda: _RNG.bytes(5000), 415),
+        ("tiny.png", lambda: _encode(np.zeros((1, 1), np.uint8), "PNG"), 415),
+        ("black.png", lambda: _encode(np.zeros((400, 400), np.uint8), "PNG"), 415),
+        ("noise16.png", lambda: _encode((_RNG.random((300, 300)) * 65535).astype(np.uint16), "PNG"), 422),
+        ("noise.gif", lambda: _encode(_NOISE8, "GIF"), 422),
+        ("noise.bmp", lambda: _encode(_NOISE8, "BMP"), 422),
+        ("noise.tiff", lambda: _encode(_NOISE8, "TIFF"), 422),
+        ("rgba.png", lambda: _encode((_RNG.random((300, 300, 4)) * 255).astype(np.uint8), "PNG"), 422),
+    ],
+)
+def test_odd_uploads_never_give_500(client, name, make, status):
+    r = _post(client, make(), name=name, ctype="application/octet-stream")
+    assert r.status_code == status, r.text
+    assert isinstance(r.json()["detail"], str) and r.json()["detail"]
+
+
+@pytest.mark.parametrize("test_file", ["rtplan.dcm", "MR_small.dcm", "ExplVR_BigEnd.dcm"])
+def test_non_radiograph_dicoms_are_422(client, test_file):
+    from pydicom.data import get_testdata_file
+
+    with open(get_testdata_file(test_file), "rb") as fh:
+        r = _post(client, fh.read(), name=test_file, ctype="application/dicom")
+    assert r.status_code == 422 and "modality" in r.json()["detail"]
+
+
+def test_truncated_dicom_is_415(client, examples):
+    data = (examples / "siim_pa_chest.dcm").read_bytes()[:2000]
+    r = _post(client, data, name="trunc.dcm", ctype="application/dicom")
+    assert r.status_code == 415
+
+
+def test_decompression_bomb_png_is_refused(client):
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100000, 100000, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + chunk(b"IEND", b""))
+    r = _post(client, bomb, name="bomb.png")
+    assert r.status_code in (413, 415, 422) and r.status_code != 500

@@ -25,6 +25,7 @@ CASES = [
     ("Pnuemothorax on the right.", {"Pneumothorax": 1}),
     ("Right upper lobe mass.", {"Mass": 1, "Lung Lesion": 1}),
     ("A 6 mm nodule in the left lower lobe.", {"Nodule": 1, "Lung Lesion": 1}),
+    ("No lung lesion. Small nodule.", {"Nodule": 1, "Lung Lesion": 1}),  # implied positive beats negative
     ("Small hiatal hernia.", {"Hernia": 1}),
     ("Healed left rib fractures.", {"Fracture": 1}),
     ("Pulmonary edema.", {"Edema": 1}),
@@ -83,6 +84,32 @@ CASES = [
     # granulomatous infection is not pneumonia; nodular opacity is an opacity, not a nodule
     ("Residuals of prior granulomatous infection.", {"Pneumonia": None}),
     ("Nodular opacity in the right midlung.", {"Nodule": None, "Lung Opacity": 1}),
+    # more radiology phrasing
+    ("Interval removal of the right chest tube.", {"Support Devices": 0}),
+    ("ET tube tip 3 cm above the carina. NG tube in the stomach.", {"Support Devices": 1}),
+    ("No focal consolidation to suggest pneumonia.", {"Pneumonia": 0, "Consolidation": 0}),
+    ("No radiographic evidence of pneumonia.", {"Pneumonia": 0}),
+    ("Emphysematous changes.", {"Emphysema": 1}),
+    ("Pulmonary vascular congestion.", {"Edema": 1}),
+    ("The previously seen nodule is no longer visualized.", {"Nodule": 0}),
+    ("Pneumothorax is unchanged in size.", {"Pneumothorax": 1}),
+    ("Decreased left effusion.", {"Effusion": 1}),
+    ("No new focal opacity.", {"Lung Opacity": 0}),
+    ("Enlarged cardiomediastinal silhouette.", {"Enlarged Cardiomediastinum": 1, "Cardiomegaly": None}),
+    ("Mediastinal widening.", {"Enlarged Cardiomediastinum": 1}),
+    ("There is no pneumothorax, and the heart is enlarged.", {"Pneumothorax": 0, "Cardiomegaly": 1}),
+    ("Evaluate for pneumonia.", {"Pneumonia": -1}),
+    ("Pneumonia is unlikely.", {"Pneumonia": -1}),
+    ("Left lower lobe opacity may represent atelectasis or pneumonia.",
+     {"Atelectasis": -1, "Pneumonia": -1, "Lung Opacity": 1}),
+    ("No acute fracture.", {"Fracture": 0}),
+    ("Heart size upper limits of normal.", {"Cardiomegaly": 0}),
+    ("Cardiac silhouette is mildly enlarged but stable.", {"Cardiomegaly": 1}),
+    ("Resolved right lower lobe pneumonia.", {"Pneumonia": 0}),
+    ("Right lower lobe pneumonia, resolved.", {"Pneumonia": 0}),
+    ("Trace bilateral pleural effusions.", {"Effusion": 1}),
+    ("Lungs are clear without infiltrate or effusion.", {"Infiltration": 0, "Effusion": 0}),
+    ("Borderline heart size.", {"Cardiomegaly": 1}),
 ]
 
 

@@ -64,6 +64,10 @@ def test_sections_split_on_headings_and_aliases() -> None:
     assert [n for n, _ in secs] == ["technique", "indication", "findings", "impression"]
     assert split_sections("Lungs clear. Heart normal.") == [("body", "Lungs clear. Heart normal.")]
     assert [n for n, _ in split_sections("Conclusion: no acute disease")] == ["impression"]
+    bare = split_sections("INDICATION\nCough.\nFINDINGS\nSmall effusion.\nIMPRESSION\nEffusion.")
+    assert bare == [("indication", "Cough."), ("findings", "Small effusion."), ("impression", "Effusion.")]
+    # a lower-case word alone on a line is not a heading
+    assert [n for n, _ in split_sections("Heart normal.\nfindings\nNo effusion.")] == ["body"]
 
 
 @pytest.mark.parametrize(
@@ -76,6 +80,8 @@ def test_sections_split_on_headings_and_aliases() -> None:
         ("A 2.5 cm nodule. No effusion.", ["A 2.5 cm nodule.", "No effusion."]),
         ("1. No acute disease. 2. Old fracture.", ["1.", "No acute disease.", "2.", "Old fracture."]),
         ("Lungs clear\nHeart normal", ["Lungs clear", "Heart normal"]),
+        ("Small left\n pleural effusion.\n\n1. No pneumothorax.", ["Small left\n pleural effusion.", "1.",
+                                                                  "No pneumothorax."]),
     ],
 )
 def test_sentences(text: str, expected: list[str]) -> None:

@@ -206,7 +206,8 @@ def evaluate_cardiomegaly(root: str | Path, segmenter, *, classifier=None, batch
             m = measure(seg.masks, None, view if isinstance(view, str) else None, confidence=seg.confidence,
                         age_years=age)
             rows.append({"image": str(meta["image_id"].iloc[i]), "label": int(y_all[i]), "view": view,
-                         "ctr": m["cardiothoracic_ratio"], "reliable": m["reliable"], "flags": m["flags"]})
+                         "ctr": m["cardiothoracic_ratio"], "reliable": m["reliable"], "flags": m["flags"],
+                         "confidence": seg.confidence})
     y = np.array([r["label"] for r in rows])
     ctr = np.array([r["ctr"] if r["ctr"] is not None else -1.0 for r in rows])
 

@@ -102,7 +102,8 @@ def export(checkpoint: str | Path, out: str | Path, *, size: int = 256, metrics_
         "loss": "BCE + soft Dice per structure (multi-label sigmoid)",
         "augmentation": "rotation +-10 deg, scale 0.85-1.15 per axis, shift +-8 %, gamma, blur, noise; no flips",
         "command": "python -m cxrkit.anatomy.train --root ../shared/data/jsrt-scr --out runs/anatomy "
-                   "--epochs 30 --full-size-from 18",
+                   "--epochs 40 --full-size-from 30 --threads 1 --max-minutes 80",
+        "machine": "shared 2-core CPU VM (8 engineers), torch CPU, 1 thread, nice 5",
     }
     hist_path = run_dir / "last.pt"
     if hist_path.is_file():
@@ -112,7 +113,10 @@ def export(checkpoint: str | Path, out: str | Path, *, size: int = 256, metrics_
         training["train_seconds"] = round(sum(h["seconds"] for h in hist))
     metrics: dict[str, Any] = {}
     if metrics_path is not None:
-        metrics = json.loads(Path(metrics_path).read_text())
+        full = json.loads(Path(metrics_path).read_text())
+        metrics = {k: full[k] for k in ("protocol", "summary", "published") if k in full}
+        metrics["command"] = ("cxrkit evaluate segmentation --root ../shared/data/jsrt-scr --fold test "
+                              "--out runs/anatomy/eval")
     files = {st.name: sha256_file(st), ox.name: sha256_file(ox)}
     card = _card(model, size, files, training, metrics)
     card.save(out / f"{BASE_NAME}.card.json")

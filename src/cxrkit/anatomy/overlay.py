@@ -92,7 +92,7 @@ def _draw_measurements(img: PILImage.Image, meas: dict[str, Any]) -> None:
     h = img.height
     lw = max(1, round(h / 300))
     tick = max(4, round(h / 60))
-    font = _font(max(10, round(h / 45)))
+    font = _font(max(10, round(h / 32)))
     for key, color, label in (("thorax_line", _THORAX_LINE, "thorax"), ("heart_line", _HEART_LINE, "heart")):
         line = meas.get(key)
         if not line:

@@ -67,6 +67,21 @@ def decode_rle(encoding: str, height: int, width: int) -> np.ndarray:
     return flat.reshape(width, height).T
 
 
+def mask_boxes(mask: np.ndarray) -> list[tuple[float, float, float, float]]:
+    """Boxes ``(x_min, y_min, x_max, y_max)`` (pixel edges, so a one-pixel region is 1 wide) of the
+    8-connected regions of a bool mask, in row-major order of their first pixel."""
+    from scipy import ndimage
+
+    lab, n = ndimage.label(np.asarray(mask, dtype=bool), structure=np.ones((3, 3), dtype=bool))
+    out = []
+    for sl in ndimage.find_objects(lab):
+        if sl is None:
+            continue
+        rows, cols = sl
+        out.append((float(cols.start), float(rows.start), float(cols.stop), float(rows.stop)))
+    return out
+
+
 def encode_rle(mask: np.ndarray) -> str:
     """Inverse of :func:`decode_rle` ("-1" for an empty mask)."""
     flat = np.asarray(mask, dtype=bool).T.reshape(-1)

@@ -27,7 +27,8 @@ import pandas as pd
 from cxrkit.data.dataset import Dataset
 from cxrkit.errors import DataFormatError
 
-__all__ = ["CatalogInfo", "build_catalog", "catalog_table", "write_catalog", "query_catalog", "catalog_schema"]
+__all__ = ["CatalogInfo", "build_catalog", "catalog_table", "write_catalog", "query_catalog", "catalog_schema",
+           "catalog_metadata", "summarize_catalog"]
 
 log = logging.getLogger(__name__)
 
@@ -201,11 +202,7 @@ def query_catalog(
         raise DataFormatError("the WHERE clause must be one expression (no ';')")
     if limit is not None and (not isinstance(limit, (int, np.integer)) or limit < 0):
         raise DataFormatError(f"limit must be a non-negative integer; got {limit!r}")
-    schema = catalog_schema(p)
-    if columns:
-        unknown = [c for c in columns if c not in schema]
-        if unknown:
-            raise DataFormatError(f"unknown columns {unknown}; the catalog has {list(schema)}")
+    if columns:  # unknown names fail in DuckDB's binder, whose error lists the close ones
         select = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
     else:
         select = "*"
@@ -222,7 +219,76 @@ def query_catalog(
     try:
         return con.execute(sql, [str(p)]).df()
     except duckdb.Error as exc:
-        raise DataFormatError(f"query failed: {exc}\nColumns: {', '.join(schema)} "
+        con.close()
+        try:
+            cols = ", ".join(catalog_schema(p))
+        except DataFormatError:
+            raise DataFormatError(f"{p} is not a readable catalog: {exc}") from exc
+        raise DataFormatError(f"query failed: {exc}\nColumns: {cols} "
                               '(quote names with spaces: "No Finding")') from exc
     finally:
         con.close()
+
+
+def catalog_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON metadata :func:`build_catalog` stored in the file (dataset card, findings, options); {} if none."""
+    import pyarrow.parquet as pq
+
+    p = _check_file(path)
+    try:
+        meta = pq.read_schema(p).metadata or {}
+    except Exception as exc:  # pyarrow raises ArrowInvalid / OSError for non-Parquet files
+        raise DataFormatError(f"{p} is not a readable Parquet file: {exc}") from exc
+    raw = meta.get(META_KEY)
+    return json.loads(raw) if raw else {}
+
+
+def summarize_catalog(path: str | os.PathLike, where: str | None = None, *, by: str | None = None) -> pd.DataFrame:
+    """Label counts per finding (optionally per value of a column) with DuckDB.
+
+    Args:
+        path: a catalog written by :func:`build_catalog`.
+        where: optional SQL WHERE clause selecting rows first.
+        by: optional column to group by (e.g. ``"view"``, ``"sex"``, ``"source"``).
+
+    Returns:
+        One row per finding (and group): ``finding``, [``by``], ``n``, ``positive``, ``negative``, ``uncertain``,
+        ``unknown``, ``prevalence`` (positive / (positive + negative), NaN when both are 0).
+    """
+    import duckdb
+
+    p = _check_file(path)
+    findings = catalog_metadata(p).get("findings")
+    schema = catalog_schema(p)
+    if not findings:
+        raise DataFormatError(f"{p} has no cxrkit finding list in its metadata; build it with build_catalog")
+    if where is not None and ";" in where:
+        raise DataFormatError("the WHERE clause must be one expression (no ';')")
+    if by is not None and by not in schema:
+        raise DataFormatError(f"unknown column {by!r}; the catalog has {list(schema)}")
+    q = lambda c: '"' + c.replace('"', '""') + '"'  # noqa: E731
+    group = f", {q(by)} AS {q(by)}" if by else ""
+    parts = []
+    for f in findings:
+        c = q(f)
+        parts.append(
+            f"SELECT ? AS finding{group}, count(*) AS n, count(*) FILTER (WHERE {c} = 1) AS positive, "
+            f"count(*) FILTER (WHERE {c} = 0) AS negative, count(*) FILTER (WHERE {c} = -1) AS uncertain, "
+            f"count(*) FILTER (WHERE {c} IS NULL OR isnan({c})) AS unknown FROM read_parquet(?)"
+            + (f" WHERE {where}" if where else "") + (f" GROUP BY {q(by)}" if by else ""))
+    params: list[Any] = []
+    for f in findings:
+        params += [f, str(p)]
+    con = duckdb.connect()
+    try:
+        df = con.execute(" UNION ALL ".join(parts), params).df()
+    except duckdb.Error as exc:
+        raise DataFormatError(f"summary failed: {exc}\nColumns: {', '.join(schema)}") from exc
+    finally:
+        con.close()
+    known = (df["positive"] + df["negative"]).astype(float)
+    df["prevalence"] = np.where(known > 0, df["positive"] / known.where(known > 0, 1), np.nan)
+    order = {f: i for i, f in enumerate(findings)}
+    keys = ["finding"] + ([by] if by else [])
+    df = df.sort_values(keys, key=lambda s: s.map(order) if s.name == "finding" else s, kind="stable")
+    return df.reset_index(drop=True)

@@ -29,6 +29,7 @@ DATASETS: dict[str, str] = {
     "vindr_cxr": "vindr_cxr",
     "rsna_pneumonia": "rsna_pneumonia",
     "siim_acr": "siim_acr",
+    "folder": "folder",
 }
 
 
@@ -68,7 +69,8 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, **options: An
 
     Args:
         name: one of :func:`list_datasets` ("nih", "kermany", "covid_ieee8023", "covid_hannover", "jsrt",
-            "openi", "chexpert", "mimic_cxr", "padchest", "vindr_cxr", "rsna_pneumonia", "siim_acr").
+            "openi", "chexpert", "mimic_cxr", "padchest", "vindr_cxr", "rsna_pneumonia", "siim_acr"), or
+            "folder" for an in-house archive (any tree of DICOM/PNG/JPEG files, optional labels CSV).
         root: the dataset's folder as downloaded (each adapter's docstring gives the expected layout).
         **options: adapter options (``images_only``, ``split``, ``views``... see each adapter's ``load``).
 

@@ -3,7 +3,9 @@
 :func:`patient_split` assigns whole patients to parts with iterative multilabel stratification (Sechidis et
 al., ECML 2011) over patients: rarest finding first, each patient with that finding goes to the part that
 still needs the most positives of it, ties broken by the remaining image capacity and then at random with
-the given seed. Patients without any positive label fill the parts up to their image fractions.
+the given seed. Needs are counted in positive *images* (a patient with 5 positive images of a finding uses 5),
+so image-level prevalences and part sizes both come out close to the targets. Patients without any positive
+label fill the parts up to their image fractions.
 
 :func:`load_chexnet_split` reads the patient-wise random 70/10/20 NIH split lists of the arnoweng/CheXNet
 reproduction.
@@ -109,15 +111,16 @@ def patient_split(
         lab = np.asarray(labels, dtype=np.float32)
         if lab.shape[0] != n:
             raise DataFormatError(f"labels has {lab.shape[0]} rows but the data has {n}")
-        pos = np.nan_to_num(lab, nan=0.0) == 1.0
-        pat_pos = np.zeros((n_pat, pos.shape[1]), dtype=bool)
-        np.logical_or.at(pat_pos, codes, pos)
+        pos = (np.nan_to_num(lab, nan=0.0) == 1.0).astype(np.float64)
+        pat_count = np.zeros((n_pat, pos.shape[1]), dtype=np.float64)  # positive images per patient and label
+        np.add.at(pat_count, codes, pos)
     else:
-        pat_pos = np.zeros((n_pat, 0), dtype=bool)
+        pat_count = np.zeros((n_pat, 0), dtype=np.float64)
+    pat_pos = pat_count > 0
     rng = np.random.default_rng(seed)
     frac = np.array([fr[k] for k in names])
     cap = frac * images_per_pat.sum()  # remaining image capacity per part
-    need = frac[:, None] * pat_pos.sum(0)[None, :].astype(np.float64)  # remaining positives per part/label
+    need = frac[:, None] * pat_count.sum(0)[None, :]  # remaining positive images per part and label
     assign = np.full(n_pat, -1, dtype=np.int64)
     order = rng.permutation(n_pat)
     remaining = pat_pos.copy()
@@ -137,7 +140,7 @@ def patient_split(
             f = int(best[0]) if len(best) == 1 else int(rng.choice(best))
             assign[p] = f
             cap[f] -= images_per_pat[p]
-            need[f] -= pat_pos[p]
+            need[f] -= pat_count[p]
             remaining[p] = False
     for p in order[assign[order] < 0]:
         score = np.where(active, cap, -np.inf)

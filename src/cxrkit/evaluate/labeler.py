@@ -3,7 +3,8 @@
 Protocol (ChestX-ray8, Wang et al. CVPR 2017, Table 2): 8 findings + Normal; a report is positive for a
 finding when one of its MeSH major codes maps to it (:data:`MESH_MAP`); the labeler is positive when its
 value is 1 (and, under ``uncertain="positive"``, -1). Reports coded ``No Indexing`` have no ground truth and
-are left out, as are reports without findings / impression text (nothing to label). Precision / recall / F1 per finding and micro-averaged over the 9 rows.
+are left out, as are reports without findings / impression text (nothing to label). Precision / recall / F1
+per finding and micro-averaged over the 9 rows.
 
 The split: a report is in ``dev`` or ``test`` by an MD5 hash of its id (stable for any set of reports); the
 rules were developed looking at ``dev`` only.
@@ -18,12 +19,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from cxrkit.errors import DataFormatError, unknown_name
 from cxrkit.text.labeler import ReportLabels
 
 __all__ = [
     "EVAL_FINDINGS", "MESH_MAP", "CHESTXRAY8_OVERALL", "Row", "LabelerScore", "gold_from_mesh", "split_of",
-    "score_labeler", "to_markdown", "evaluate_openi", "errors_markdown", "predicted",
+    "score_labeler", "to_markdown", "evaluate_openi", "errors_markdown", "predicted", "bootstrap_f1_ci",
 ]
 
 log = logging.getLogger(__name__)
@@ -125,17 +128,45 @@ class LabelerScore:
     examples: dict[str, list[str]] = field(default_factory=dict)
     uncertain: str = "negative"
     n_no_text: int = 0
+    micro_f1_ci: tuple[float, float] = (float("nan"), float("nan"))
+
+
+def bootstrap_f1_ci(
+    counts: np.ndarray, *, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of the micro F1, resampling reports.
+
+    Parameters
+    ----------
+    counts : int array ``(n_reports, 3)``: tp, fp, fn of each report summed over the findings.
+    n_boot, seed, level : resamples, generator seed, confidence level.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    if counts.ndim != 2 or counts.shape[1] != 3 or len(counts) == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(counts), size=(n_boot, len(counts)))
+    sums = counts[idx].sum(axis=1)  # (n_boot, 3)
+    denom = 2 * sums[:, 0] + sums[:, 1] + sums[:, 2]
+    f1 = np.where(denom > 0, 2 * sums[:, 0] / np.maximum(denom, 1), np.nan)
+    lo, hi = np.nanpercentile(f1, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
+    return float(lo), float(hi)
 
 
 def _why_missed(labels: ReportLabels, finding: str) -> str:
     if finding == "Normal":
         blockers = sorted({e.finding for e in labels.evidence if e.value in (1, -1) and e.finding != "Support Devices"})
-        return "normal report called abnormal (" + ", ".join(blockers[:3]) + ")" if blockers else "no labeled text"
+        if blockers:
+            return "normal report called abnormal (" + ", ".join(blockers[:3]) + ")"
+        if labels.values.get("Support Devices") in (1, -1):
+            return "device mentioned in a report coded normal"
+        return "no labeled text"
     ev = [e for e in labels.evidence if e.finding == finding]
     if not ev:
         return "missed mention"
     statuses = {e.status for e in ev}
-    for s, why in (("negated", "negated but coded (negation or scope error)"), ("uncertain", "uncertain, counted negative"),
+    for s, why in (("negated", "negated but coded (negation or scope error)"),
+                   ("uncertain", "uncertain, counted negative"),
                    ("historical", "called historical"), ("normal", "normal statement only")):
         if s in statuses:
             return why
@@ -155,11 +186,19 @@ def _why_false(labels: ReportLabels, finding: str) -> str:
     return "uncertain mention counted positive (false uncertainty)"
 
 
+def _note(errors: Counter, examples: dict[str, list[str]], key: str, rid: str, keep: int) -> None:
+    errors[key] += 1
+    ids = examples.setdefault(key, [])
+    if len(ids) < keep:
+        ids.append(rid)
+
+
 def score_labeler(
     items: Sequence[tuple[str, Sequence[str], ReportLabels]],
     *,
     uncertain: str = "negative",
     max_examples: int = 5,
+    seed: int = 0,
 ) -> LabelerScore:
     """Score labels against MeSH codes.
 
@@ -169,6 +208,7 @@ def score_labeler(
     uncertain : "negative" (default: a -1 label counts as negative; Open-i's coders index what a report states
         as present, not hedged diagnoses such as "concerning for pneumonia") or "positive".
     max_examples : report ids kept per error kind.
+    seed : seed of the bootstrap that gives ``micro_f1_ci`` (95%, 1,000 resamples of reports).
     """
     if uncertain not in ("positive", "negative"):
         raise unknown_name("uncertainty policy", uncertain, ("positive", "negative"))
@@ -176,6 +216,7 @@ def score_labeler(
     errors: Counter = Counter()
     examples: dict[str, list[str]] = {}
     n = excluded = no_text = 0
+    per_report: list[list[int]] = []
     for rid, major, labels in items:
         gold = gold_from_mesh(major)
         if gold is None:
@@ -185,30 +226,34 @@ def score_labeler(
             no_text += 1  # empty / unlabelable report: nothing to judge
             continue
         n += 1
+        per = [0, 0, 0]
         for f in EVAL_FINDINGS:
             p, g = predicted(labels, f, uncertain), gold[f]
             if p and g:
                 rows[f].tp += 1
+                per[0] += 1
             elif p:
                 rows[f].fp += 1
-                key = f"{f}: FP: {_why_false(labels, f)}"
-                errors[key] += 1
-                examples.setdefault(key, []).append(rid) if len(examples.get(key, [])) < max_examples else None
+                per[1] += 1
+                _note(errors, examples, f"{f}: FP: {_why_false(labels, f)}", rid, max_examples)
             elif g:
                 rows[f].fn += 1
-                key = f"{f}: FN: {_why_missed(labels, f)}"
-                errors[key] += 1
-                examples.setdefault(key, []).append(rid) if len(examples.get(key, [])) < max_examples else None
+                per[2] += 1
+                _note(errors, examples, f"{f}: FN: {_why_missed(labels, f)}", rid, max_examples)
+        per_report.append(per)
     micro = Row("Total (micro)", sum(r.tp for r in rows.values()), sum(r.fp for r in rows.values()),
                 sum(r.fn for r in rows.values()))
-    return LabelerScore(list(rows.values()), micro, n, excluded, errors, examples, uncertain, no_text)
+    ci = bootstrap_f1_ci(np.array(per_report).reshape(-1, 3), seed=seed)
+    return LabelerScore(list(rows.values()), micro, n, excluded, errors, examples, uncertain, no_text, ci)
 
 
 def _f(x: float) -> str:
     return "n/a" if x != x else f"{x:.3f}"
 
 
-def to_markdown(scores: dict[str, LabelerScore], *, peer: dict[str, LabelerScore] | None = None, peer_name: str = "") -> str:
+def to_markdown(
+    scores: dict[str, LabelerScore], *, peer: dict[str, LabelerScore] | None = None, peer_name: str = ""
+) -> str:
     """ChestX-ray8 Table 2 layout: one row per finding, P / R / F1 per evaluated split side by side."""
     names = list(scores)
     head = "| Finding | " + " | ".join(f"{s} P | {s} R | {s} F1 | {s} n+" for s in names) + " |"
@@ -225,6 +270,11 @@ def to_markdown(scores: dict[str, LabelerScore], *, peer: dict[str, LabelerScore
         m = scores[s].micro
         cells += [f"**{_f(m.precision)}**", f"**{_f(m.recall)}**", f"**{_f(m.f1)}**", str(m.support)]
     lines.append("| **Total (micro)** | " + " | ".join(cells) + " |")
+    cells = []
+    for s in names:
+        lo, hi = scores[s].micro_f1_ci
+        cells += ["", "", f"[{_f(lo)}, {_f(hi)}]", ""]
+    lines.append("| micro F1 95% CI (bootstrap over reports) | " + " | ".join(cells) + " |")
     p, r, f1 = CHESTXRAY8_OVERALL
     lines.append(f"| ChestX-ray8 labeler (paper, 3,851 Open-i reports) | " + " | ".join(
         [f"{p:.2f}", f"{r:.2f}", f"{f1:.2f}", "-"] + ["", "", "", ""] * (len(names) - 1)) + " |")

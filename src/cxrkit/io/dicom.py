@@ -7,18 +7,22 @@ Display pipeline, in the order of DICOM PS3.3 C.11 / PS3.4 N.2.1.1:
 3. VOI: the first item of the *VOI LUT Sequence* (pydicom's ``apply_voi``; output scaled by the LUT's own
    value range), else the first *Window Center/Width* pair with *VOI LUT Function* LINEAR (default),
    LINEAR_EXACT or SIGMOID (the PS3.3 C.11.2.1.2 formulas, evaluated in float32 straight to [0, 1]);
-   else no VOI: 8-bit unsigned data is scaled by 255, deeper data by the min-max of its actual values;
-   a window that maps the whole image to one value falls back to min-max (noted);
-4. MONOCHROME1 inverted, so that lungs are dark (noted).
+   else no VOI: 8-bit unsigned data is scaled by 255, deeper data by the min-max of its actual values
+   (Pixel Padding Value pixels left out); a window that maps the whole image to one value falls back to
+   min-max (noted);
+4. MONOCHROME1 inverted, so that lungs are dark (noted);
+5. color (RGB, YBR, PALETTE COLOR) to gray.
 
-The header is read and checked (modality, SOP class, frames, photometric, pixel count) before any pixel is
-decoded; large element values of files on disk are deferred, so a rejected file's pixel data is not read.
+For files on disk the header is read first (``stop_before_pixels``) and checked (DICOMDIR, SOP class,
+modality, frames, photometric, pixel count), so a rejected file's pixel data is never read; the full read
+then defers large values. pydicom parses values lazily, so errors from corrupt values can surface anywhere:
+they all become :class:`~cxrkit.errors.InvalidImageError` (see ``_malformed``).
+See ``docs/io.md`` for the full rules.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,12 +33,14 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import BytesLengthException, InvalidDicomError
-from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi, get_decoder
+from pydicom.pixels import get_decoder
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from cxrkit.errors import CxrkitError, InvalidImageError, UnsupportedImageError
-from cxrkit.io._checks import check_not_constant, check_pixel_count, rgb_to_gray, scale_to_unit
-from cxrkit.io.dicom_meta import DICOM_KEYS, build_meta, dicom_str as _str, int_or_none as _int_or_none
+from cxrkit.io._checks import check_pixel_count
+from cxrkit.io.dicom_display import color_to_display, mono_to_display, window_to_unit
+from cxrkit.io.dicom_meta import DICOM_KEYS, build_meta
+from cxrkit.io.dicom_meta import dicom_str as _str
 from cxrkit.types import ImageMeta
 
 log = logging.getLogger(__name__)
@@ -188,136 +194,6 @@ def check_header(ds: Dataset, source: str, max_pixels: int, notes: list[str]) ->
     check_pixel_count(int(rows), int(cols), max_pixels, source)
 
 
-# --------------------------------------------------------------------------------------------- pixels
-def window_to_unit(arr: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
-    """Apply a DICOM window (PS3.3 C.11.2.1.2-3) and return float32 in [0, 1].
-
-    Equals pydicom's ``apply_windowing`` output divided by its output range, computed without float64.
-
-    Parameters
-    ----------
-    arr : numpy.ndarray
-        ``(H, W)`` modality values (any real dtype).
-    center, width : float
-        Window Center and Window Width, in modality units.
-    function : str
-        "LINEAR", "LINEAR_EXACT" or "SIGMOID".
-    """
-    out = arr.astype(np.float32, copy=True)
-    if function == "SIGMOID":
-        out -= np.float32(center)
-        out *= np.float32(-4.0 / width)
-        np.exp(out, out=out)
-        out += np.float32(1.0)
-        np.reciprocal(out, out=out)
-        return out
-    if function == "LINEAR":
-        center, width = center - 0.5, width - 1.0
-    if width <= 0:  # LINEAR with width 1: a threshold at center - 0.5
-        return (out > np.float32(center)).astype(np.float32)
-    out -= np.float32(center)
-    out *= np.float32(1.0 / width)
-    out += np.float32(0.5)
-    np.clip(out, 0.0, 1.0, out=out)
-    return out
-
-
-def _first(value: Any) -> float:
-    """First value of a possibly multi-valued DS element."""
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__getitem__"):
-        return float(value)
-    return float(value[0])
-
-
-def _voi(ds: Dataset, arr: np.ndarray, notes: list[str], full_range: tuple[float, float] | None) -> np.ndarray:
-    """Step 3 of the pipeline: modality values → [0, 1] float32."""
-    seq = ds.get("VOILUTSequence")
-    if seq and seq[0].get("LUTDescriptor") is not None and seq[0].get("LUTData") is not None:
-        if arr.dtype.kind == "f":
-            arr = np.rint(arr).astype(np.int32)
-        n_entries, first_map = int(seq[0].LUTDescriptor[0]) or 65536, int(seq[0].LUTDescriptor[1])
-        lut = apply_voi(np.arange(first_map, first_map + n_entries, dtype=np.int32), ds, index=0)
-        lo, hi = float(lut.min()), float(lut.max())
-        extra = f" (first of {len(seq)})" if len(seq) > 1 else ""
-        notes.append(f"VOI LUT Sequence applied{extra}; scaled by the LUT's output range [{lo:g}, {hi:g}]")
-        if hi > lo:
-            return scale_to_unit(apply_voi(arr, ds, index=0), lo, hi)
-        notes.append("VOI LUT is constant: ignored")
-    elif ds.get("WindowCenter") is not None and ds.get("WindowWidth") is not None:
-        try:
-            center, width = _first(ds.WindowCenter), _first(ds.WindowWidth)
-        except (TypeError, ValueError, IndexError):
-            center = width = float("nan")
-        function = _str(ds, "VOILUTFunction").upper() or "LINEAR"
-        if function not in ("LINEAR", "LINEAR_EXACT", "SIGMOID"):
-            notes.append(f"unknown VOILUTFunction {function!r}: used LINEAR")
-            function = "LINEAR"
-        valid = math.isfinite(center) and math.isfinite(width) and (width >= 1 if function == "LINEAR" else width > 0)
-        if valid:
-            out = window_to_unit(arr, center, width, function)
-            n_windows = ds["WindowCenter"].VM
-            extra = f" (first of {n_windows})" if n_windows > 1 else ""
-            notes.append(f"window center {center:g} / width {width:g} ({function}){extra}")
-            if float(out.min()) != float(out.max()):
-                return out
-            notes.append("the window maps every pixel to one value: fell back to min-max")
-        else:
-            notes.append(f"invalid window center/width {center:g}/{width:g} for {function}: ignored")
-    if full_range is not None:
-        notes.append(f"no VOI LUT or window: scaled by the stored range [{full_range[0]:g}, {full_range[1]:g}]")
-        return scale_to_unit(arr, *full_range)
-    lo, hi = float(arr.min()), float(arr.max())
-    notes.append(f"no usable VOI LUT or window: min-max of the actual values [{lo:g}, {hi:g}]")
-    return scale_to_unit(arr, lo, hi)
-
-
-def _mono_to_display(ds: Dataset, arr: np.ndarray, source: str, notes: list[str]) -> np.ndarray:
-    bits = _int_or_none(ds.get("BitsStored")) or arr.dtype.itemsize * 8
-    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
-    if not signed and arr.dtype.kind in "ui" and 0 < bits < arr.dtype.itemsize * 8:
-        limit = (1 << bits) - 1
-        if int(arr.max()) > limit:
-            arr = arr & np.asarray(limit, dtype=arr.dtype)
-            notes.append(f"bits above BitsStored={bits} masked")
-    check_not_constant(arr, source)
-    transformed = False
-    if ds.get("ModalityLUTSequence"):
-        arr = apply_modality_lut(arr, ds)
-        notes.append("Modality LUT Sequence applied")
-        transformed = True
-    elif ds.get("RescaleSlope") is not None or ds.get("RescaleIntercept") is not None:
-        slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
-        intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
-        if (slope, intercept) != (1.0, 0.0):
-            arr = arr.astype(np.float32)
-            arr *= np.float32(slope)
-            arr += np.float32(intercept)
-            notes.append(f"rescale slope {slope:g} / intercept {intercept:g} applied")
-            transformed = True
-    full_range = None
-    if not transformed and not signed and bits <= 8:
-        full_range = (0.0, float((1 << bits) - 1))
-    out = _voi(ds, arr, notes, full_range)
-    if _str(ds, "PhotometricInterpretation").upper() == "MONOCHROME1":
-        np.subtract(np.float32(1.0), out, out=out)
-        notes.append("warning: MONOCHROME1 inverted so that lungs are dark")
-    return out
-
-
-def _color_to_display(ds: Dataset, arr: np.ndarray, source: str, notes: list[str]) -> np.ndarray:
-    photometric = _str(ds, "PhotometricInterpretation").upper()
-    if photometric == "PALETTE COLOR":
-        arr = apply_color_lut(arr, ds)
-        notes.append("PALETTE COLOR expanded to RGB")
-    if arr.ndim != 3 or arr.shape[-1] < 3:
-        raise UnsupportedImageError(f"{source}: {photometric} pixel data of shape {arr.shape}; expected (H, W, 3)")
-    gray = rgb_to_gray(arr, notes, what=f"color DICOM ({photometric})")
-    lo, hi = check_not_constant(gray, source)
-    top = float(np.iinfo(arr.dtype).max) if arr.dtype.kind in "ui" else hi
-    bottom = 0.0 if arr.dtype.kind in "ui" else lo
-    return scale_to_unit(gray, bottom, top)
-
-
 @contextmanager
 def _malformed(source: str, what: str) -> Iterator[None]:
     """Turn the errors pydicom raises on corrupt values (it parses lazily, on access) into InvalidImageError."""
@@ -392,9 +268,9 @@ def read_dicom(
         raise UnsupportedImageError(f"{source}: {photometric} with pixel array shape {arr.shape}; expected (H, W)")
     with _malformed(source, "display attributes (rescale, LUT or window values)"):
         if photometric in _MONO:
-            pixels = _mono_to_display(ds, arr, source, notes)
+            pixels = mono_to_display(ds, arr, source, notes)
         else:
-            pixels = _color_to_display(ds, arr, source, notes)
+            pixels = color_to_display(ds, arr, source, notes)
     with _malformed(source, "header"):
         meta = build_meta(ds, source, notes)
     return np.ascontiguousarray(pixels, dtype=np.float32), meta

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -88,8 +89,33 @@ _VIEW_WORDS = (
 )
 
 
+_DESCRIPTION_KEYS = ("SeriesDescription", "ProtocolName", "AcquisitionDeviceProcessingDescription", "StudyDescription")
+_DESCRIPTION_TOKENS = {"PA": "PA", "AP": "AP", "LAT": "LATERAL", "LATERAL": "LATERAL", "LL": "LL", "RL": "RL"}
+
+
+def _view_from_descriptions(ds: Dataset, notes: list[str]) -> str | None:
+    """A view named as a whole word in a free-text description ("CHEST PA", "Thorax ap liegend"), if unambiguous."""
+    for keyword in _DESCRIPTION_KEYS:
+        text = dicom_str(ds, keyword)
+        words = set(re.split(r"[^A-Za-z]+", text.upper()))
+        found = {_DESCRIPTION_TOKENS[w] for w in words if w in _DESCRIPTION_TOKENS}
+        if len(found) == 1:
+            view = found.pop()
+            notes.append(f"view guessed from {keyword} {text!r}")
+            return view
+        if len(found) > 1:
+            notes.append(f"{keyword} {text!r} names several views: view left unknown")
+            return None
+    return None
+
+
 def view_position(ds: Dataset, notes: list[str]) -> str | None:
-    """View from ViewPosition, else ViewCodeSequence's meaning, else PatientOrientation (laterals only)."""
+    """The projection ("PA", "AP", "LL", "RL", "LATERAL", ...), or None when the header does not say.
+
+    From *ViewPosition*; else *ViewCodeSequence*'s meaning; else *PatientOrientation* (only a lateral can be
+    told from it: row direction A or P); else one view named as a whole word in the series / protocol /
+    study description (noted as a guess).
+    """
     view = dicom_str(ds, "ViewPosition").upper()
     if view:
         return view
@@ -106,7 +132,7 @@ def view_position(ds: Dataset, notes: list[str]) -> str | None:
         if row_dir[:1] in ("A", "P"):
             notes.append(f"view from PatientOrientation {list(orientation)} (lateral)")
             return "LATERAL"
-    return None
+    return _view_from_descriptions(ds, notes)
 
 
 def int_or_none(value: Any) -> int | None:

@@ -90,12 +90,13 @@ def _describe_unknown(head: bytes) -> str:
     printable = set(string.printable.encode())
     if head and all(b in printable for b in head):
         return "looks like a text file"
-    try:
-        head.decode("utf-8")
-        if b"\x00" not in head:
-            return "looks like a text file"
-    except UnicodeDecodeError:
-        pass
+    if b"\x00" not in head:
+        for cut in range(4):  # the 132-byte head may end inside a multi-byte UTF-8 character
+            try:
+                head[: len(head) - cut].decode("utf-8")
+                return "looks like a text file"
+            except UnicodeDecodeError:
+                continue
     return f"unrecognized first bytes {head[:8].hex(' ')}"
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,6 +116,7 @@ def evaluate_localization(
     box_methods: Sequence[str] = ("default", "chestxray8"),
     thresholds: Sequence[float] = THRESHOLDS,
     limit: int | None = None,
+    exclude: Collection[str] | None = None,
     batch_size: int = 8,
     n_examples: int = 16,
     progress: bool = False,
@@ -129,6 +130,7 @@ def evaluate_localization(
         box_methods: box methods scored side by side (all from the same heatmaps).
         thresholds: T values for IoBB and IoU.
         limit: evaluate only the first ``limit`` images (by row) — for smoke runs.
+        exclude: image ids (``meta["image_id"]``) to leave out, e.g. the images the classifier trained on.
         batch_size: images per forward pass.
         n_examples: cases kept with heatmaps for the overlay page (two per finding, first by image id).
         progress: show a tqdm progress bar.
@@ -143,6 +145,14 @@ def evaluate_localization(
                      for f in BOX_FINDINGS if f not in evaluable}
     truth = _truth_by_row(dataset, evaluable)
     rows = sorted(truth)
+    n_excluded = 0
+    if exclude:
+        ex = {str(e) for e in exclude}
+        ids = dataset.meta["image_id"].astype(str).to_numpy()
+        kept = [r for r in rows if ids[r] not in ex]
+        n_excluded = len(rows) - len(kept)
+        rows = kept
+        truth = {r: truth[r] for r in rows}
     if limit is not None:
         rows = rows[: int(limit)]
     sources = list(box_methods) + [f"control:{m}" for m in box_methods]
@@ -183,6 +193,7 @@ def evaluate_localization(
         "method": method,
         "box_methods": list(box_methods),
         "n_images": len(rows),
+        "n_box_images_excluded": n_excluded,
         "n_cases": len(cases),
         "n_truth_boxes": int(cases["n_truth"].sum()) if len(cases) else 0,
         "evaluable_findings": evaluable,

@@ -127,6 +127,8 @@ def overlays_for(result: AnalysisResult, image: Image, include: set[str]) -> dic
         out["heatmaps"] = {k: _data_uri(heatmap_rgba(v)) for k, v in result.heatmaps.items()}
     if "masks" in include:
         out["masks"] = {k: _data_uri(mask_rgba({k: v}, alpha=110)) for k, v in result.masks.items()}
+        anatomy = result.anatomy or {}
+        out["ctr_lines"] = {k: anatomy[k] for k in ("heart_line", "thorax_line") if anatomy.get(k)}
     if "overlay" in include:
         boxes = [(box_id(f.name, i), b) for f in result.findings for i, b in enumerate(f.boxes)]
         out["overlay"] = _data_uri(compose_overlay(image.pixels, heatmaps=result.heatmaps, boxes=boxes,
@@ -155,8 +157,9 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
     async def lifespan(app: FastAPI):
         if getattr(app.state, "analyzer", None) is None:
             app.state.analyzer = await anyio.to_thread.run_sync(
-                lambda: Analyzer(segmenter="default" if settings.segment else None, localize=settings.localize,
-                                 max_pixels=settings.max_pixels)
+                lambda: Analyzer(classifier=settings.classifier or "default",
+                                 segmenter=(settings.segmenter or "default") if settings.segment else None,
+                                 localize=settings.localize, max_pixels=settings.max_pixels)
             )
         app.state.limiter = anyio.CapacityLimiter(settings.inference_threads)
         log.info("cxrkit API ready: %s", app.state.analyzer.describe())
@@ -198,12 +201,10 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
         """Model cards of the loaded components (only validated findings are reported)."""
         a: Analyzer = request.app.state.analyzer
         out: dict[str, Any] = a.describe()
-        card = getattr(a.classifier, "card", None)
-        if card is not None and hasattr(card, "to_dict"):
-            out["classifier_card"] = card.to_dict()
-        seg_card = getattr(a.segmenter, "card", None)
-        if seg_card is not None and hasattr(seg_card, "to_dict"):
-            out["segmenter_card"] = seg_card.to_dict()
+        for key, component in (("classifier_card", a.classifier), ("segmenter_card", a.segmenter)):
+            card = _card_dict(getattr(component, "card", None))
+            if card is not None:
+                out[key] = card
         return out
 
     @app.post("/v1/analyze", tags=["analyze"], dependencies=[Depends(require_token)],
@@ -263,6 +264,24 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
             return FileResponse(web / "index.html")
 
     return app
+
+
+def _card_dict(card: Any) -> dict[str, Any] | None:
+    """A model card as JSON-ready data (``to_dict()``, ``to_json()`` or a dataclass), or None."""
+    import dataclasses
+    import json
+
+    if card is None:
+        return None
+    if hasattr(card, "to_dict"):
+        data = card.to_dict()
+    elif hasattr(card, "to_json"):
+        data = json.loads(card.to_json())
+    elif dataclasses.is_dataclass(card):
+        data = dataclasses.asdict(card)
+    else:
+        return None
+    return json.loads(json.dumps(data, default=str))
 
 
 def _strip(exc: Exception) -> str:

@@ -121,7 +121,8 @@ def write_outputs(
 ) -> list[str]:
     """Write one image's outputs into ``folder`` atomically; returns the file names written.
 
-    Files: ``overlay.png`` (boxes, masks, combined heatmap), ``heatmap_<finding>.png`` per positive finding,
+    Files: ``overlay.png`` (boxes, masks, combined heatmap), ``anatomy.png`` (masks with the drawn CTR width
+    lines) when a segmenter ran, ``heatmap_<finding>.png`` per positive finding,
     ``report.md``, ``result.json`` and, with ``dicom_out``, ``sr.dcm``, ``sc.dcm`` (and ``seg.dcm`` when masks
     exist).
     """
@@ -141,6 +142,15 @@ def write_outputs(
         overlay = compose_overlay(image.pixels, heatmaps=result.heatmaps, boxes=boxes, masks=result.masks)
         (tmp / "overlay.png").write_bytes(png_bytes(overlay))
         names.append("overlay.png")
+        if result.masks:
+            try:
+                from cxrkit.anatomy.overlay import draw_overlay
+
+                drawn = draw_overlay(image.pixels, result.masks, result.anatomy)
+                (tmp / "anatomy.png").write_bytes(png_bytes(drawn))
+                names.append("anatomy.png")
+            except ImportError:
+                log.debug("cxrkit.anatomy.overlay not available; anatomy.png skipped")
         for name, hm in result.heatmaps.items():
             fn = f"heatmap_{_safe(name)}.png"
             (tmp / fn).write_bytes(png_bytes(heatmap_overlay(image.pixels, hm)))

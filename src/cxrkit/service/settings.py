@@ -11,6 +11,8 @@
 | ``CXRKIT_LOCALIZE`` | 1 | heatmaps and boxes for positive findings |
 | ``CXRKIT_SEGMENT`` | 1 | lung / heart segmentation and CTR when a segmenter is shipped |
 | ``CXRKIT_MAX_PIXELS`` | 50000000 | largest image (rows x columns) accepted |
+| ``CXRKIT_CLASSIFIER`` | shipped | path of a classifier package (model card + weights) to serve instead |
+| ``CXRKIT_SEGMENTER`` | shipped | path of a segmenter package to serve instead |
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ class Settings:
     localize: bool = True
     segment: bool = True
     max_pixels: int = 50_000_000
+    classifier: str | None = None
+    segmenter: str | None = None
 
     @property
     def max_upload_bytes(self) -> int:
@@ -86,6 +90,9 @@ class Settings:
         ):
             if env.get(key):
                 kw[field] = _number(key, env[key], kind, lo)
+        for key, field in (("CXRKIT_CLASSIFIER", "classifier"), ("CXRKIT_SEGMENTER", "segmenter")):
+            if env.get(key):
+                kw[field] = env[key]
         for key, field in (("CXRKIT_LOCALIZE", "localize"), ("CXRKIT_SEGMENT", "segment")):
             if key in env:
                 kw[field] = _bool(key, env[key])

@@ -20,7 +20,7 @@ __all__ = ["Cue", "Assessment", "find_cues", "assess"]
 _PRIORITY = {"negation": 4, "uncertain": 3, "probable": 2, "historical": 1}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Cue:
     """One context cue: ``kind`` is one of :data:`cxrkit.text.rules.CUE_KINDS`; span in the searched text."""
 
@@ -29,7 +29,7 @@ class Cue:
     end: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Assessment:
     """What the context says about one mention.
 
@@ -82,14 +82,16 @@ def assess(text: str, mention: Mention, cues: list[Cue], rules: Rules) -> Assess
         inside = c.start >= mention.start and c.end <= mention.end
         if inside:
             ok = family in ("negation", "uncertain")
-        elif kind.endswith("_pre"):
-            ok = c.end <= mention.start and _words(text, c.end, mention.start) <= rules.scope_pre and not any(
-                t.kind == "terminate" and c.end <= t.start < mention.start for t in cues
-            )
-        else:  # *_post
-            ok = c.start >= mention.end and _words(text, mention.end, c.start) <= rules.scope_post and not any(
-                t.kind == "terminate" and mention.end <= t.start < c.start for t in cues
-            )
+        else:
+            ok = False
+            if kind.endswith(("_pre", "_bi")):
+                ok = c.end <= mention.start and _words(text, c.end, mention.start) <= rules.scope_pre and not any(
+                    t.kind == "terminate" and c.end <= t.start < mention.start for t in cues
+                )
+            if not ok and kind.endswith(("_post", "_bi")):
+                ok = c.start >= mention.end and _words(text, mention.end, c.start) <= rules.scope_post and not any(
+                    t.kind == "terminate" and mention.end <= t.start < c.start for t in cues
+                )
         if ok:
             pri = _PRIORITY[family]
             if best is None or pri > best[0]:

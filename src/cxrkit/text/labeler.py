@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 MAX_CHARS = 200_000
 _NO_FINDING = "No Finding"
 _NOT_BLOCKING = frozenset({"Support Devices", _NO_FINDING})
+# named sections that never produce labels (any other name is labeled)
+_KNOWN_UNLABELED = frozenset({"indication", "history", "comparison", "technique", "recommendation"})
 # A report with words but none of these is probably not English (or not a report): it gets no labels.
 _ENGLISH = re.compile(
     r"\b(?:the|is|are|no|not|of|and|with|without|normal|lungs?|heart|clear|chest|seen|there|size|acute|"
@@ -42,7 +44,7 @@ _ENGLISH = re.compile(
 _WORD = re.compile(r"[^\W\d_]{2,}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Evidence:
     """Why a label was set.
 
@@ -113,11 +115,15 @@ def _as_sections(report: str | Mapping[str, str]) -> list[tuple[str, str]]:
                 continue
             if not isinstance(text, str):
                 raise DataFormatError(f"section {name!r} must be text; got {type(text).__name__}")
+            if str(name).strip().lower() in _KNOWN_UNLABELED:
+                continue  # never labeled: skip the cleaning work
             cleaned = clean_text(text)
             if cleaned and cleaned.lower() not in ("none", "none.", "n/a"):
                 out.append((str(name).strip().lower(), cleaned))
         return out
-    raise DataFormatError(f"a report must be a string or a mapping of section name -> text; got {type(report).__name__}")
+    raise DataFormatError(
+        f"a report must be a string or a mapping of section name -> text; got {type(report).__name__}"
+    )
 
 
 def label_report(report: str | Mapping[str, str], *, rules: Rules | None = None) -> ReportLabels:
@@ -172,21 +178,18 @@ def label_report(report: str | Mapping[str, str], *, rules: Rules | None = None)
         if len(_WORD.findall(joined)) >= 3 and not _ENGLISH.search(joined):
             # without this check a foreign-language report would be called "No Finding"
             return _empty(["report does not look like English radiology text; not labeled"])
+    for finding, targets in rules.implies.items():  # a nodule is also a lung lesion
+        carried = found.get(finding, set()) & {1, -1}
+        for target in targets if carried else ():
+            found.setdefault(target, set()).update(carried)
     values: dict[str, int | None] = {f: None for f in FINDINGS}
     for finding, vals in found.items():
-        v = 1 if 1 in vals else -1 if -1 in vals else 0 if 0 in vals else None
-        if finding in values:
-            values[finding] = v
-        for implied in rules.implies.get(finding, ()):
-            if v in (1, -1) and values.get(implied) != 1:
-                values[implied] = v
+        if finding in values:  # CheXpert: positive > uncertain > negative
+            values[finding] = 1 if 1 in vals else -1 if -1 in vals else 0 if 0 in vals else None
     blocking = any(v in (1, -1) for f, v in values.items() if f not in _NOT_BLOCKING)
     other = found.get(OTHER, set())
     values[_NO_FINDING] = None if blocking or 1 in other or -1 in other else 1
     return ReportLabels(values, evidence, warnings)
-
-
-_KNOWN_UNLABELED = frozenset({"indication", "history", "comparison", "technique", "recommendation"})
 
 
 def _label_section(

@@ -9,7 +9,7 @@ from cxrkit.text.rules import Rules
 __all__ = ["Mention", "find_mentions"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Mention:
     """One phrase that names a finding.
 

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import logging
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -17,13 +18,14 @@ from pathlib import Path
 
 from cxrkit.errors import DataFormatError
 
-__all__ = ["ReportRecord", "BadRecord", "decode_bytes", "read_openi_xml", "iter_reports", "REPORT_SUFFIXES", "expand_paths"]
+__all__ = [
+    "ReportRecord", "BadRecord", "decode_bytes", "read_openi_xml", "iter_reports", "REPORT_SUFFIXES", "expand_paths",
+]
 
 log = logging.getLogger(__name__)
 
 #: File suffixes picked up when a folder is given.
 REPORT_SUFFIXES: tuple[str, ...] = (".xml", ".txt", ".csv", ".jsonl", ".tsv")
-_ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
 _MAX_FILE_BYTES = 50_000_000
 
 
@@ -64,17 +66,29 @@ class BadRecord:
     error: str
 
 
-def decode_bytes(data: bytes) -> str:
-    """Text from bytes of unknown encoding: UTF-8 (with or without BOM), then cp1252, then latin-1.
+def _byte_char(b: int) -> str:
+    try:
+        return bytes([b]).decode("cp1252")
+    except UnicodeDecodeError:  # 0x81, 0x8d, 0x8f, 0x90, 0x9d are undefined in cp1252
+        return bytes([b]).decode("latin-1")
 
-    latin-1 maps every byte, so this never fails; mixed encodings keep their UTF-8 parts when UTF-8 is valid.
+
+_STRAY = re.compile("[\udc80-\udcff]")
+
+
+def decode_bytes(data: bytes) -> str:
+    """Text from bytes of unknown or mixed encoding.
+
+    Valid UTF-8 (with or without BOM) is decoded as UTF-8; any byte that is not part of valid UTF-8 is read
+    as cp1252 (latin-1 for the five bytes cp1252 leaves undefined). So a UTF-8 file with a few Windows
+    characters pasted in keeps both, and a pure cp1252 / latin-1 file reads correctly. Never fails.
     """
-    for enc in _ENCODINGS:
-        try:
-            return data.decode(enc)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1", errors="replace")  # pragma: no cover - latin-1 always succeeds
+    text = data.decode("utf-8", errors="surrogateescape")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if _STRAY.search(text):
+        text = _STRAY.sub(lambda m: _byte_char(ord(m.group()) - 0xDC00), text)
+    return text
 
 
 def read_openi_xml(path: str | Path, data: bytes | None = None) -> ReportRecord:

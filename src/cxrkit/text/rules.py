@@ -23,7 +23,7 @@ __all__ = ["CUE_KINDS", "OTHER", "lower_text", "FindingRules", "Rules", "load_ru
 
 #: Cue kinds of ``context.yaml``, in the order they are tried at one text position.
 CUE_KINDS: tuple[str, ...] = (
-    "pseudo", "uncertain_post", "negation_post", "uncertain_pre", "probable_pre", "negation_pre", "historical_pre",
+    "pseudo", "uncertain_post", "negation_post", "negation_bi", "uncertain_pre", "probable_pre", "negation_pre", "historical_pre",
     "terminate",
 )
 #: Evidence name of the abnormalities outside the canonical vocabulary (they only block ``No Finding``).
@@ -33,9 +33,11 @@ _FLAGS = 0  # texts are lower-cased first (see lower_text)
 _MACRO = re.compile(r"\{([A-Z_]+)\}")
 
 
-def _wrap(body: str) -> str:
-    """Whole-word matching around an alternation (texts are lower-cased first: no IGNORECASE needed)."""
-    return r"(?:\b|(?=[;:]))(?<!-)(?:" + body + r")(?![\w])"
+def _wrap(body: str, punctuation: bool = False) -> str:
+    """Whole-word matching around an alternation (texts are lower-cased first: no IGNORECASE needed);
+    ``punctuation`` also lets matches start at ";" or ":" (cue terminators)."""
+    start = r"(?:\b|(?=[;:]))" if punctuation else r"\b"
+    return start + r"(?<!-)(?:" + body + r")(?![\w])"
 
 
 def lower_text(text: str) -> str:
@@ -54,11 +56,6 @@ class FindingRules:
     positive: re.Pattern[str] | None
     uncertain: re.Pattern[str] | None
     normal: re.Pattern[str] | None
-    triggers: tuple[str, ...] = ()
-
-    def may_match(self, lowered: str) -> bool:
-        """Cheap pre-check on lower-cased text: False when no phrase of this finding can match."""
-        return not self.triggers or any(t in lowered for t in self.triggers)
 
 
 @dataclass(frozen=True)
@@ -154,7 +151,7 @@ def load_rules(findings_path: str | Path | None = None, context_path: str | Path
         if name not in FINDINGS:
             raise unknown_name("finding in rule file", name, FINDINGS)
         spec = spec or {}
-        extra = set(spec) - {"positive", "uncertain", "normal", "triggers"}
+        extra = set(spec) - {"positive", "uncertain", "normal"}
         if extra:
             raise DataFormatError(f"{fwhere}: finding {name!r} has unknown keys {sorted(extra)}")
         compiled[name] = FindingRules(
@@ -162,7 +159,6 @@ def load_rules(findings_path: str | Path | None = None, context_path: str | Path
             _compile(list(spec.get("positive") or []), macros, f"{fwhere} [{name}]"),
             _compile(list(spec.get("uncertain") or []), macros, f"{fwhere} [{name}]"),
             _compile(list(spec.get("normal") or []), macros, f"{fwhere} [{name}]"),
-            tuple(str(t).lower() for t in spec.get("triggers") or ()),
         )
     ordered = [compiled[f] for f in FINDINGS if f in compiled]
     other = list(fdata.get("other") or [])
@@ -181,8 +177,7 @@ def load_rules(findings_path: str | Path | None = None, context_path: str | Path
     except re.error as exc:  # pragma: no cover - each finding compiled fine above
         raise DataFormatError(f"{fwhere}: phrases do not combine into one pattern ({exc})") from exc
     if other:
-        ordered.append(FindingRules(OTHER, _compile(other, macros, f"{fwhere} [other]"), None, None,
-                                    tuple(str(t).lower() for t in fdata.get("other_triggers") or ())))
+        ordered.append(FindingRules(OTHER, _compile(other, macros, f"{fwhere} [other]"), None, None))
     implies: dict[str, tuple[str, ...]] = {}
     for src, targets in (fdata.get("implies") or {}).items():
         for name in [src, *targets]:
@@ -201,7 +196,7 @@ def load_rules(findings_path: str | Path | None = None, context_path: str | Path
             # longest first, so "no evidence of" is preferred to "no"
             groups.append((kind, sorted(frags, key=len, reverse=True)))
     try:
-        cue_re = re.compile(_wrap(bucketed(groups)), _FLAGS)
+        cue_re = re.compile(_wrap(bucketed(groups), punctuation=True), _FLAGS)
     except re.error as exc:
         raise DataFormatError(f"{cwhere}: a cue is not a valid regular expression ({exc})") from exc
     scope = cdata.get("scope_words") or {}

@@ -11,7 +11,8 @@ import re
 
 __all__ = ["LABELED_SECTIONS", "SECTION_ALIASES", "clean_text", "split_sections"]
 
-#: Canonical section name -> headings that introduce it (case-insensitive, followed by ":" or a newline).
+#: Canonical section name -> headings that introduce it: followed by ":" (any case), or alone on a line in
+#: upper case.
 SECTION_ALIASES: dict[str, tuple[str, ...]] = {
     "findings": ("findings", "finding", "report", "description", "discussion", "body"),
     "impression": ("impression", "impressions", "conclusion", "conclusions", "opinion", "summary",
@@ -31,6 +32,12 @@ _HEADING = re.compile(
     r"(?:^|(?<=\n)|(?<=\.\s)|(?<=\.\s\s))[ \t]*(" + "|".join(sorted(map(re.escape, _ALIAS), key=len, reverse=True))
     + r")[ \t]*:",
     re.IGNORECASE,
+)
+# an upper-case heading alone on its line, without a colon ("FINDINGS" then the text on the next line)
+_BARE_HEADING = re.compile(
+    r"^[ \t]*(" + "|".join(sorted((re.escape(a.upper()) for a in _ALIAS), key=len, reverse=True))
+    + r")[ \t]*\r?$",
+    re.MULTILINE,
 )
 _TAG = re.compile(r"<[^<>]{0,500}>")
 _RTF_CTRL = re.compile(r"\\[a-z]{1,32}-?\d{0,10} ?|\\'[0-9a-f]{2}|\\[{}\\]|[{}]", re.IGNORECASE)
@@ -71,7 +78,10 @@ def split_sections(text: str) -> list[tuple[str, str]]:
     """
     out: list[tuple[str, str]] = []
     last_name, last_end = "body", 0
-    for m in _HEADING.finditer(text):
+    heads = sorted([*_HEADING.finditer(text), *_BARE_HEADING.finditer(text)], key=lambda m: m.start())
+    for m in heads:
+        if m.start() < last_end:
+            continue  # overlapping matches of the two patterns
         chunk = text[last_end:m.start()].strip()
         if chunk:
             out.append((last_name, chunk))

@@ -7,10 +7,12 @@ import re
 __all__ = ["sentence_spans", "split_sentences"]
 
 # A boundary: ., ! or ? followed by space and then an upper-case letter, digit, quote or bracket (the
-# de-identification mark XXXX is upper case); or a line break. Abbreviations do not end sentences.
+# de-identification mark XXXX is upper case); or a line break before a line that does not start in lower
+# case. Abbreviations do not end sentences.
 _ALWAYS_ABBREV = frozenset({"dr", "mr", "mrs", "ms", "vs", "e.g", "i.e", "cf", "etc", "sr", "jr", "prof", "st"})
 _NUMBER_ABBREV = frozenset({"no", "approx", "fig", "vol", "nos", "ca"})
-_BOUNDARY = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n\s*")
+# A line break ends a sentence unless the next line starts in lower case (a wrapped line, as in MIMIC-CXR).
+_BOUNDARY = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n\s*(?=[^\sa-z])")
 _LAST_WORD = re.compile(r"([A-Za-z.]+)\.$")
 
 

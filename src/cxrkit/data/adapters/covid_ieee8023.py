@@ -59,7 +59,8 @@ PNEUMONIA_TYPES: dict[str, str] = {
     "pneumocystis": "fungal", "aspergillosis": "fungal", "fungal": "fungal",
     "lipoid": "lipoid", "aspiration": "aspiration", "pneumonia": "unspecified",
 }
-NON_PNEUMONIA = {"ards", "no finding", "tuberculosis", "todo", "unknown"}
+#: Known findings that are not a pneumonia type; any other token ("todo", "unknown", a new name) is unknown.
+NON_PNEUMONIA = {"ards", "no finding", "tuberculosis"}
 
 CARD = DatasetCard(
     name=NAME,
@@ -95,6 +96,8 @@ def parse_finding(text: object) -> tuple[dict[str, float], str | None]:
     tokens = [t.strip().lower() for t in re.split(r"[,/]", s) if t.strip()]
     if s.lower() in PNEUMONIA_TYPES:  # flat names that contain a slash (staphylococcus/mrsa)
         tokens.append(s.lower())
+    if not any(t in PNEUMONIA_TYPES or t in NON_PNEUMONIA for t in tokens):
+        return out, None  # "todo", "unknown" or a name this adapter does not know: all NaN
     if "no finding" in tokens:
         return {"Pneumonia": 0.0, "No Finding": 1.0, "COVID-19": 0.0, "Tuberculosis": 0.0}, "none"
     types = [PNEUMONIA_TYPES[t] for t in tokens if t in PNEUMONIA_TYPES]

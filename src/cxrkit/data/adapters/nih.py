@@ -83,8 +83,9 @@ def load(
 
     Args:
         root: folder with ``labels/`` and image folders (see module docstring).
-        images: image folder under ``root`` ("images_512", "images_1024_original", "images_64px", "images"),
-            or "all" for every one of those present (a row per file; ``folder`` names it).
+        images: image folder under ``root`` ("images_512", "images_1024_original", "images_64px", "images" —
+            the NIH release's folder, also found as ``images_001/images`` ... ``images_012/images`` in the Kaggle
+            copy), or "all" for every one of those present (a row per file; ``folder`` names it).
         images_only: True keeps only rows whose image is on disk; False keeps every row of the label table
             (``path`` None where the image is absent; boxes of such rows stay in 1024-pixel space).
         split: "train", "val" or "test" of the CheXNet random split, or None for all rows. The meta column
@@ -229,9 +230,13 @@ def _google_labels(root: Path, df: pd.DataFrame) -> tuple[list[str], np.ndarray,
 def _find_images(root: Path, images: str) -> pd.DataFrame:
     """Image files on disk: columns image_id, path, folder (+ 64 px split/class folders)."""
     folders = [f for f in IMAGE_FOLDERS if (root / f).is_dir()] if images == "all" else [images]
-    rows = []
+    bases = []
     for folder in folders:
-        base = root / folder
+        bases.append((folder, root / folder))
+        if folder == "images":  # the Kaggle layout: images_001/images/ ... images_012/images/
+            bases += [(folder, b) for b in sorted(root.glob("images_[0-9][0-9][0-9]/images")) if b.is_dir()]
+    rows = []
+    for folder, base in bases:
         if not base.is_dir():
             continue
         if folder == "images_64px":

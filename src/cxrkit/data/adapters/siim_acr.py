@@ -3,7 +3,8 @@
 Root layout (the original Kaggle/SIIM release)::
 
     train-rle.csv          ImageId, EncodedPixels (header " EncodedPixels" with a leading space in the
-                           original); one row per mask, "-1" = no pneumothorax
+                           original; stage_2_train.csv of the 2019 stage 2 release also works); one row per
+                           mask, "-1" = no pneumothorax
     dicom-images-train/<study>/<series>/<ImageId>.dcm   (any depth; .png conversions also found)
 """
 
@@ -15,14 +16,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cxrkit.data._masks import RleMask
+from cxrkit.data._masks import RleMask, load_mask, mask_boxes
+from cxrkit.data._pixels import image_size
 from cxrkit.data.adapters._common import check_no_extra, handle_missing, list_images, require_file, require_root
-from cxrkit.data.dataset import Dataset, DatasetCard
+from cxrkit.data.dataset import Dataset, DatasetCard, empty_boxes
 from cxrkit.errors import DataFormatError
 
 NAME = "siim_acr"
 FINDINGS = ("Pneumothorax",)
 TABLE = "train-rle.csv"
+#: Other names of the same table (the 2019 stage 2 release).
+TABLES = (TABLE, "stage_2_train.csv")
 IMAGE_DIRS = ("dicom-images-train", "images", "train")
 SIIM_SIZE = 1024
 
@@ -39,12 +43,14 @@ CARD = DatasetCard(
 )
 
 
-def load(root: str | os.PathLike, *, images_only: bool = True, **options: Any) -> Dataset:
+def load(root: str | os.PathLike, *, images_only: bool = True, boxes: bool = False, **options: Any) -> Dataset:
     """Load the SIIM-ACR training set.
 
     Args:
         root: folder with ``train-rle.csv`` and the DICOM folder.
         images_only: drop rows whose image is missing (warning with the count).
+        boxes: also derive Pneumothorax boxes (one per 8-connected mask region) by decoding every mask now
+            (a few ms per positive image); scaled to the image on disk for non-DICOM copies.
 
     Returns:
         Dataset with Pneumothorax (1 if any mask); ``masks[i]`` is ``{"pneumothorax": RleMask}`` for positive
@@ -53,7 +59,7 @@ def load(root: str | os.PathLike, *, images_only: bool = True, **options: Any) -
     check_no_extra(NAME, options)
     expected = [TABLE, "dicom-images-train/"]
     root = require_root(root, NAME, expected)
-    p = require_file(root, TABLE, NAME, expected)
+    p = next((root / t for t in TABLES if (root / t).is_file()), None) or require_file(root, TABLE, NAME, expected)
     try:
         raw = pd.read_csv(p, dtype=object, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -79,5 +85,23 @@ def load(root: str | os.PathLike, *, images_only: bool = True, **options: Any) -
     masks = [{"pneumothorax": RleMask(e, SIIM_SIZE, SIIM_SIZE)} if e else None for e in encs]
     keep = handle_missing(NAME, paths, images_only)
     lab = positive.astype(np.float32)[:, None]
-    return Dataset(FINDINGS, lab[keep], meta[keep].reset_index(drop=True),
-                   masks=[m for m, k in zip(masks, keep) if k], card=CARD)
+    meta = meta[keep].reset_index(drop=True)
+    masks = [m for m, k in zip(masks, keep) if k]
+    box_df = _boxes(meta, masks) if boxes else empty_boxes()
+    return Dataset(FINDINGS, lab[keep], meta, boxes=box_df, masks=masks, card=CARD)
+
+
+def _boxes(meta: pd.DataFrame, masks: list) -> pd.DataFrame:
+    rows = []
+    for i, (m, path) in enumerate(zip(masks, meta["path"])):
+        if m is None:
+            continue
+        sx = sy = 1.0
+        if path and not str(path).lower().endswith((".dcm", ".dicom")):
+            w, h = image_size(path)
+            sx, sy = w / SIIM_SIZE, h / SIIM_SIZE
+        for x0, y0, x1, y1 in mask_boxes(load_mask(m["pneumothorax"])):
+            rows.append((i, "Pneumothorax", x0 * sx, y0 * sy, x1 * sx, y1 * sy))
+    if not rows:
+        return empty_boxes()
+    return pd.DataFrame(rows, columns=["row", "finding", "x_min", "y_min", "x_max", "y_max"])

@@ -22,6 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-localize", action="store_true", help="skip heatmaps and boxes")
     p.add_argument("--no-segment", action="store_true", help="skip lung/heart segmentation and the CTR")
     p.add_argument("--workers", type=int, default=1, help="threads analyzing images in parallel (default 1)")
+    p.add_argument("--classifier", type=Path, metavar="PACKAGE",
+                   help="classifier package (model card + weights) instead of the shipped one")
+    p.add_argument("--segmenter", type=Path, metavar="PACKAGE",
+                   help="segmenter package instead of the shipped one")
     p.set_defaults(func=run)
 
 
@@ -47,7 +51,8 @@ def summary_table(items) -> str:
     return "\n".join(lines)
 
 
-def analyze_paths(paths, out: Path, *, dicom_out=False, localize=True, segment=True, workers=1, stream=None) -> int:
+def analyze_paths(paths, out: Path, *, dicom_out=False, localize=True, segment=True, workers=1, stream=None,
+                  classifier=None, segmenter=None) -> int:
     """Run the batch with a progress bar and print the summary; returns the exit code (1 if any error)."""
     from tqdm import tqdm
 
@@ -58,7 +63,8 @@ def analyze_paths(paths, out: Path, *, dicom_out=False, localize=True, segment=T
     inputs = collect_inputs(paths)
     if not inputs:
         raise InvalidImageError(f"no DICOM/PNG/JPEG images found in {', '.join(map(str, paths))}")
-    analyzer = Analyzer(segmenter="default" if segment else None, localize=localize)
+    analyzer = Analyzer(classifier=classifier or "default",
+                        segmenter=(segmenter or "default") if segment else None, localize=localize)
     with tqdm(total=len(inputs), unit="image", desc="analyze", file=sys.stderr) as bar:
         items = run_batch(analyzer, inputs, out, dicom_out=dicom_out, workers=max(1, workers),
                           progress=lambda _: bar.update(1))
@@ -76,4 +82,5 @@ def analyze_paths(paths, out: Path, *, dicom_out=False, localize=True, segment=T
 
 def run(args: argparse.Namespace) -> int:
     return analyze_paths(args.paths, args.out, dicom_out=args.dicom_out, localize=not args.no_localize,
-                         segment=not args.no_segment, workers=args.workers)
+                         segment=not args.no_segment, workers=args.workers, classifier=args.classifier,
+                         segmenter=args.segmenter)

@@ -43,6 +43,30 @@ def _query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _summary(args: argparse.Namespace) -> int:
+    from cxrkit.data.catalog import summarize_catalog
+
+    df = summarize_catalog(args.file, args.where, by=args.by)
+    if args.format == "json":
+        sys.stdout.write(df.to_json(orient="records", lines=True))
+    else:
+        df.to_csv(sys.stdout, index=False, float_format="%.4f")
+    return 0
+
+
+def _datasets(args: argparse.Namespace) -> int:
+    from cxrkit.data.registry import dataset_card, list_datasets
+
+    names = [args.name] if args.name else list_datasets()
+    cards = [dataset_card(n).to_dict() for n in names]
+    if args.name:
+        print(json.dumps(cards[0], indent=1))
+    else:
+        for c in cards:
+            print(f"{c['name']:<16} {c['title']}  [{c['license']}]")
+    return 0
+
+
 def _schema(args: argparse.Namespace) -> int:
     from cxrkit.data.catalog import catalog_schema
 
@@ -69,6 +93,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--columns", default=None, help="comma-separated columns to print")
     q.add_argument("--format", choices=("csv", "json"), default="csv", help="output format (json: one per line)")
     q.set_defaults(func=_query)
+    m = cmds.add_parser("summary", help="label counts and prevalence per finding (optionally per group)")
+    m.add_argument("file", help="catalog .parquet file")
+    m.add_argument("where", nargs="?", default=None, help="optional SQL WHERE clause")
+    m.add_argument("--by", default=None, help="group by this column (view, sex, source, ...)")
+    m.add_argument("--format", choices=("csv", "json"), default="csv")
+    m.set_defaults(func=_summary)
+    d = cmds.add_parser("datasets", help="list the dataset adapters, or print one dataset's card")
+    d.add_argument("name", nargs="?", default=None, help="dataset name: print its card (citation, license, limits)")
+    d.set_defaults(func=_datasets)
     s = cmds.add_parser("schema", help="columns and types of a catalog file")
     s.add_argument("file")
     s.set_defaults(func=_schema)

@@ -106,7 +106,9 @@ def _join_meta(df, path: Path, id_col: str, cols: list[str] | None):
     keep = cols or [c for c in meta.columns if c != id_col]
     missing = [c for c in keep if c not in meta.columns]
     if missing:
-        raise DataFormatError(f"{path}: no column(s) {missing}; columns found: {', '.join(map(str, meta.columns[:40]))}")
+        raise DataFormatError(
+            f"{path}: no column(s) {missing}; columns found: {', '.join(map(str, meta.columns[:40]))}"
+        )
     meta = meta[[id_col, *keep]].drop_duplicates(id_col).rename(columns={id_col: "image_id"})
     return df.merge(meta, on="image_id", how="left")
 

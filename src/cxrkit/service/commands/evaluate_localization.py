@@ -28,6 +28,9 @@ def register_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="classifier weights; default: the shipped model")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--limit", type=int, default=None, help="only the first N box images (smoke runs)")
+    p.add_argument("--exclude", type=Path, default=None,
+                   help="image names to leave out (e.g. those the classifier trained on): one per line, or a CSV "
+                        "with an image_id column (rows with split=train only, when it has a split column)")
     p.add_argument("--examples", type=int, default=16, help="example overlays on the HTML page")
     p.add_argument("--batch-size", type=int, default=8)
     p.set_defaults(func=run)
@@ -43,6 +46,27 @@ def _card_summary(classifier: object) -> dict:
     return {k: d[k] for k in keep if k in d}
 
 
+def read_exclude(path: Path) -> set[str]:
+    """Image names from a text file (one per line) or a CSV with ``image_id`` (and optional ``split``) columns."""
+    import pandas as pd
+
+    from cxrkit.errors import DataFormatError
+
+    if not path.is_file():
+        raise DataFormatError(f"--exclude file not found: {path}")
+    if path.suffix.lower() == ".csv":
+        df = pd.read_csv(path, dtype=str)
+        if "image_id" not in df.columns:
+            raise DataFormatError(f"{path} has no image_id column; columns: {list(df.columns)}")
+        if "split" in df.columns:
+            df = df[df["split"] == "train"]
+        ids = df["image_id"].dropna()
+    else:
+        ids = pd.Series([ln.strip() for ln in path.read_text().splitlines() if ln.strip()])
+    # accept names with or without the .png extension
+    return set(ids) | {i + ".png" for i in ids if not i.endswith(".png")}
+
+
 def run(args: argparse.Namespace) -> int:
     from cxrkit.data import load_dataset
     from cxrkit.localize.evaluate import evaluate_localization
@@ -50,11 +74,12 @@ def run(args: argparse.Namespace) -> int:
     from cxrkit.service.commands.localize import load_classifier_or_explain
 
     classifier = load_classifier_or_explain(args.model)
+    exclude = read_exclude(args.exclude) if args.exclude else None
     ds = load_dataset("nih", root=args.root, images=args.images)
     t0 = time.perf_counter()
     ev = evaluate_localization(
         classifier, ds, method=args.method, box_methods=[b.strip() for b in args.boxes.split(",") if b.strip()],
-        limit=args.limit, batch_size=args.batch_size, n_examples=args.examples, progress=True,
+        limit=args.limit, exclude=exclude, batch_size=args.batch_size, n_examples=args.examples, progress=True,
     )
     elapsed = time.perf_counter() - t0
     ev.protocol.update({
@@ -66,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         "seconds": round(elapsed, 1),
         "command": "cxrkit evaluate localization " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-            if k in ("root", "images", "method", "boxes", "model", "out", "limit") and v is not None),
+            if k in ("root", "images", "method", "boxes", "model", "exclude", "out", "limit") and v is not None),
     })
     args.out.mkdir(parents=True, exist_ok=True)
     md = markdown_report(ev)

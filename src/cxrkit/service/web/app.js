@@ -1,7 +1,7 @@
 // cxrkit viewer: upload a radiograph to POST /v1/analyze and draw the result. No build step, no dependencies.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const state = { result: null, base: null, heatmaps: {}, masks: {} };
+const state = { result: null, base: null, heatmaps: {}, masks: {}, ctrLines: {} };
 
 function loadImage(uri) {
   return new Promise((resolve, reject) => {
@@ -29,6 +29,21 @@ function draw() {
   ctx.drawImage(state.base, 0, 0);
   if ($("toggle-masks").checked) {
     for (const img of Object.values(state.masks)) ctx.drawImage(img, 0, 0);
+    // the cardiothoracic ratio's two width lines, as measured
+    const colors = { thorax_line: "#50e6ff", heart_line: "#ff5050" };
+    ctx.lineWidth = Math.max(2, canvas.width / 300);
+    for (const [key, line] of Object.entries(state.ctrLines)) {
+      const tick = Math.max(4, canvas.height / 60);
+      ctx.strokeStyle = colors[key] || "#fff";
+      ctx.beginPath();
+      ctx.moveTo(line.col_min, line.row);
+      ctx.lineTo(line.col_max, line.row);
+      for (const c of [line.col_min, line.col_max]) {
+        ctx.moveTo(c, line.row - tick);
+        ctx.lineTo(c, line.row + tick);
+      }
+      ctx.stroke();
+    }
   }
   const finding = $("heatmap-finding").value;
   if ($("toggle-heatmap").checked && state.heatmaps[finding]) ctx.drawImage(state.heatmaps[finding], 0, 0);
@@ -87,6 +102,13 @@ function renderTables(doc) {
   const ctr = doc.measurements.find((m) => m.name === "cardiothoracic_ratio");
   $("ctr").textContent = ctr ? `${fmt(ctr.value)}${ctr.reliable ? "" : " (unreliable: " + ctr.flags.join(", ") + ")"}`
                              : "not measured (no segmenter or image not usable)";
+  const comps = $("components");
+  comps.innerHTML = "";
+  for (const c of doc.components) {
+    const li = document.createElement("li");
+    li.textContent = `${c.name}: ${c.status}${c.detail ? " (" + c.detail + ")" : ""}`;
+    comps.appendChild(li);
+  }
   const report = $("report");
   report.innerHTML = "";
   if (doc.report) {
@@ -135,6 +157,7 @@ async function analyze(file) {
   for (const [k, v] of Object.entries(ov.heatmaps || {})) state.heatmaps[k] = await loadImage(v);
   state.masks = {};
   for (const [k, v] of Object.entries(ov.masks || {})) state.masks[k] = await loadImage(v);
+  state.ctrLines = ov.ctr_lines || {};
   const select = $("heatmap-finding");
   select.innerHTML = "";
   for (const k of Object.keys(state.heatmaps)) {

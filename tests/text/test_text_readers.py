@@ -45,14 +45,18 @@ def test_broken_xml_is_one_bad_record(tmp_path: Path, openi: Path) -> None:
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252", "latin-1"])
 def test_text_file_encodings(tmp_path: Path, encoding: str) -> None:
-    text = "FINDINGS: Small effusion – see Dr. Müller’s note." if encoding != "latin-1" else "Small effusion, Müller."
+    text = "FINDINGS: Small effusion – see Dr. Müller’s note."
+    if encoding == "latin-1":
+        text = "Small effusion, Müller."  # latin-1 has no dash or curly quote
     (tmp_path / "r.txt").write_bytes(text.encode(encoding))
     (rec,) = iter_reports([tmp_path / "r.txt"])
     assert rec.text == text and rec.report_id == "r"
 
 
-def test_mixed_bytes_never_fail() -> None:
-    assert "effusion" in decode_bytes("effusion ".encode() + b"\xff\xfe\x81")
+def test_mixed_encodings_keep_both_parts() -> None:
+    mixed = "Müller: effusion ".encode() + "– see note".encode("cp1252") + b"\x81"
+    assert decode_bytes(mixed) == "Müller: effusion – see note\x81"
+    assert decode_bytes("\ufeffNo effusion".encode()) == "No effusion"
 
 
 def test_csv_and_jsonl_tables(tmp_path: Path) -> None:

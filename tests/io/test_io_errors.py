@@ -193,3 +193,16 @@ def test_header_reader_rejects_the_same_bad_objects(tmp_path: Path) -> None:
         read_header(_dcm(modality="CT")(tmp_path))
     with pytest.raises(InvalidImageError, match="not an image"):
         read_header(_file("t.txt", b"plain text\n")(tmp_path))
+
+
+def test_png_with_flipped_bytes_is_refused_not_silently_wrong(tmp_path: Path) -> None:
+    """Pillow does not check chunk CRCs; cxrkit does, so a corrupted PNG never decodes to a wrong picture."""
+    data = PNG.read_bytes()
+    rng = np.random.default_rng(0)
+    for i in range(20):
+        mutant = bytearray(data)
+        mutant[int(rng.integers(100, len(data)))] ^= 0xFF
+        path = tmp_path / f"flip{i}.png"
+        path.write_bytes(bytes(mutant))
+        with pytest.raises(InvalidImageError, match="corrupt PNG"):
+            read_image(path)

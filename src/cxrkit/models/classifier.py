@@ -1,0 +1,183 @@
+"""The classification runtime: a model package (card + ONNX + safetensors) → probabilities per finding.
+
+>>> from cxrkit.models.classifier import load_classifier
+>>> clf = load_classifier()                      # the shipped default model  # doctest: +SKIP
+>>> probs = clf.predict([image.pixels])          # (1, len(clf.findings))      # doctest: +SKIP
+
+Only the card's ``reported_findings`` (validated ones) are exposed by :meth:`Classifier.predict`;
+:meth:`Classifier.predict_all` returns every output for evaluation. Outputs are probabilities (sigmoid of
+the logits), not a diagnosis.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from cxrkit.data.transforms import TransformSpec, preprocess
+from cxrkit.errors import InvalidImageError, ModelError
+from cxrkit.models.card import ModelCard
+from cxrkit.types import Finding
+
+__all__ = ["Classifier", "load_classifier", "DEFAULT_MODEL", "default_model_path"]
+
+log = logging.getLogger(__name__)
+
+#: File stem of the shipped default model in ``cxrkit/models/weights/``.
+DEFAULT_MODEL = "cxr-default-v1"
+
+
+def default_model_path() -> Path:
+    """The shipped default card: ``cxrkit/models/weights/cxr-default-v1.card.json``."""
+    return Path(__file__).resolve().parent / "weights" / f"{DEFAULT_MODEL}.card.json"
+
+
+def _resolve(path: str | Path | None) -> Path:
+    if path is None:
+        p = default_model_path()
+        if not p.is_file():
+            raise ModelError(f"the default model is not installed ({p} missing); reinstall cxrkit")
+        return p
+    p = Path(path)
+    if p.is_dir():
+        cards = sorted(p.glob("*.card.json"))
+        if len(cards) != 1:
+            raise ModelError(f"expected one *.card.json in {p}, found {len(cards)}")
+        return cards[0]
+    if p.suffix in (".safetensors", ".onnx"):
+        stem = p.name.rsplit(".", 1)[0]
+        p = p.with_name(f"{stem}.card.json")
+    if not p.is_file():
+        raise ModelError(f"model card not found: {p} (a model is a folder or a .card.json with its weights)")
+    return p
+
+
+class Classifier:
+    """A loaded, verified classifier.
+
+    Attributes:
+        card: the model card.
+        labels: every head output, in order.
+        findings: validated findings only (``card.reported_findings``), the columns of :meth:`predict`.
+        transform: the input transform.
+        thresholds: finding → default operating point (probability), for :attr:`findings`.
+    """
+
+    def __init__(self, card: ModelCard, *, threads: int | None = None) -> None:
+        self.card = card
+        self.labels: list[str] = list(card.labels)
+        self.findings: list[str] = list(card.reported_findings)
+        self.transform: TransformSpec = card.transform_spec
+        self.thresholds: dict[str, float] = {f: card.threshold(f) for f in self.findings}
+        self._threads = threads
+        self._session = None
+        self._torch = None
+        self._lock = threading.Lock()
+        self._cols = np.array([self.labels.index(f) for f in self.findings], dtype=np.int64)
+
+    def __repr__(self) -> str:
+        return f"Classifier({self.card.name!r}, findings={self.findings})"
+
+    # ------------------------------------------------------------------ inference
+    def _runner(self):
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    from cxrkit.models.onnx import OnnxRunner
+
+                    o = self.card.onnx_path()
+                    if o is None:
+                        raise ModelError(f"model {self.card.name!r} has no ONNX export in its card")
+                    self._session = OnnxRunner(o, threads=self._threads)
+        return self._session
+
+    def preprocess(self, pixels_list: Sequence[np.ndarray]) -> np.ndarray:
+        """Images → model input ``(N, C, S, S)`` float32 (the card's transform).
+
+        Raises:
+            InvalidImageError: an item is not a finite 2-D array (its index is named).
+        """
+        out = []
+        for i, px in enumerate(pixels_list):
+            arr = np.asarray(getattr(px, "pixels", px))
+            if arr.ndim != 2:
+                raise InvalidImageError(f"image {i}: expected a 2-D (H, W) array, got shape {arr.shape}")
+            if not np.issubdtype(arr.dtype, np.number) or not np.all(np.isfinite(arr)):
+                raise InvalidImageError(f"image {i}: pixels must be finite numbers")
+            out.append(preprocess(arr.astype(np.float32, copy=False), self.transform))
+        return np.stack(out) if out else np.zeros((0, self.transform.channels, self.transform.size,
+                                                   self.transform.size), np.float32)
+
+    def predict_all(self, pixels_list: Sequence[np.ndarray], *, batch_size: int = 16) -> np.ndarray:
+        """Probabilities of every head output: ``(N, len(labels))`` float32 in [0, 1].
+
+        Args:
+            pixels_list: images, each float32 ``(H, W)`` in [0, 1] (dark lungs), any size, or
+                :class:`cxrkit.types.Image` objects.
+            batch_size: images per ONNX Runtime call.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        runner = self._runner()
+        res = []
+        for s in range(0, len(pixels_list), batch_size):
+            x = self.preprocess(pixels_list[s : s + batch_size])
+            logits = runner(x)
+            res.append(1.0 / (1.0 + np.exp(-logits.astype(np.float64))))
+        if not res:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        return np.concatenate(res).astype(np.float32)
+
+    def predict(self, pixels_list: Sequence[np.ndarray], batch_size: int = 16) -> np.ndarray:
+        """Probabilities of the validated findings: ``(N, len(findings))`` float32 in [0, 1].
+
+        Not a diagnosis: compare with :attr:`thresholds` for the card's operating points.
+        """
+        return self.predict_all(pixels_list, batch_size=batch_size)[:, self._cols]
+
+    def to_findings(self, probs: np.ndarray, thresholds: dict[str, float] | None = None) -> list[Finding]:
+        """One image's :meth:`predict` row → :class:`~cxrkit.types.Finding` list (card thresholds by default)."""
+        p = np.asarray(probs, dtype=np.float64).ravel()
+        if p.shape[0] != len(self.findings):
+            raise ValueError(f"expected {len(self.findings)} probabilities, got {p.shape[0]}")
+        th = dict(self.thresholds)
+        th.update(thresholds or {})
+        return [Finding(name=f, probability=float(v), threshold=float(th[f]), positive=bool(v >= th[f]))
+                for f, v in zip(self.findings, p)]
+
+    def label_index(self, finding: str) -> int:
+        """Position of ``finding`` in the head (for CAMs on :meth:`torch_model`)."""
+        if finding not in self.labels:
+            from cxrkit.errors import unknown_name
+
+            raise unknown_name("finding of this model", finding, self.labels)
+        return self.labels.index(finding)
+
+    def torch_model(self):
+        """The PyTorch module (eval mode, float32) rebuilt from the safetensors weights: ``.features(x)`` gives
+        the last conv map, ``.classifier`` the linear head (outputs in :attr:`labels` order)."""
+        if self._torch is None:
+            from cxrkit.models.registry import create_model
+
+            self._torch = create_model(self.card.architecture, weights=self.card.weights_path(),
+                                       num_classes=len(self.labels), in_chans=self.transform.channels).eval()
+        return self._torch
+
+
+def load_classifier(path: str | Path | None = None, *, threads: int | None = None) -> Classifier:
+    """Load and verify a classifier package.
+
+    Args:
+        path: None for the shipped default model; a ``.card.json``, a folder holding one, or the
+            ``.safetensors`` / ``.onnx`` next to its card.
+        threads: ONNX Runtime intra-op threads (default: ``CXRKIT_THREADS`` or the usable CPUs, at most 8).
+
+    Raises:
+        ModelError: card or weights missing, corrupt, or not matching each other.
+    """
+    card = ModelCard.load(_resolve(path), verify=True)
+    return Classifier(card, threads=threads)
