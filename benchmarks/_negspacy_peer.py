@@ -1,7 +1,7 @@
 """Peer labeler for ``labeler_bench.py``: spaCy (blank English + sentencizer) + EntityRuler + negspacy NegEx.
 
 Runs in its own venv (see labeler_bench.py's docstring); does not import cxrkit. Reads JSON lines
-``{"id", "text"}`` on stdin, writes ``{"id", "positive": [labels]}`` lines and a final ``{"timing": ...}`` line.
+``{"id", "text"}`` from a file, then runs timed rounds on command (see :func:`main`).
 The phrase list is the literal equivalent of cxrkit's ``findings.yaml`` for the evaluated findings and for the
 words that make a report abnormal (NegEx has no uncertainty: hedged mentions count as present).
 """
@@ -53,25 +53,32 @@ def build():
 
 
 def main() -> None:
+    """``_negspacy_peer.py ITEMS.jsonl``: load the items, then obey stdin commands, one per line:
+    ``round`` (label every item, print ``{"wall_s", "cpu_s"}``), ``labels`` (print the last labels, then
+    ``{"done": true}``), ``quit``. Rounds driven one at a time let the caller interleave them with its own."""
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, as for cxrkit
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 1
-    items = [json.loads(line) for line in sys.stdin if line.strip()]
+    with open(sys.argv[1], encoding="utf-8") as f:
+        items = [json.loads(line) for line in f if line.strip()]
     nlp = build()
     nlp("warm up: no pneumothorax.")
-    times, cpu = [], []
-    out = None
-    for _ in range(rounds):
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = []
-        for it in items:
-            doc = nlp(it["text"])
-            out.append({"id": it["id"], "positive": sorted({e.label_ for e in doc.ents if not e._.negex})})
-        times.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    for o in out or []:
-        sys.stdout.write(json.dumps(o) + "\n")
-    sys.stdout.write(json.dumps({"timing": {"wall_s": times, "cpu_s": cpu, "n": len(items)}}) + "\n")
+    out: list[dict] = []
+    print(json.dumps({"ready": len(items)}), flush=True)
+    for command in sys.stdin:
+        command = command.strip()
+        if command == "round":
+            t0, c0 = time.perf_counter(), time.process_time()
+            out = []
+            for it in items:
+                doc = nlp(it["text"])
+                out.append({"id": it["id"], "positive": sorted({e.label_ for e in doc.ents if not e._.negex})})
+            print(json.dumps({"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}), flush=True)
+        elif command == "labels":
+            for o in out:
+                sys.stdout.write(json.dumps(o) + "\n")
+            print(json.dumps({"done": True}), flush=True)
+        elif command == "quit":
+            break
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,15 +51,49 @@ def pin_one_core() -> int:
     return cores[0]
 
 
-def time_cxrkit(contents: list, rounds: int) -> tuple[list[float], list[float], list[ReportLabels]]:
-    label_report("warm up: no pneumothorax.")
-    wall, cpu, labels = [], [], []
-    for _ in range(rounds):
-        t0, c0 = time.perf_counter(), time.process_time()
-        labels = [label_report(c) for c in contents]
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return wall, cpu, labels
+def cxrkit_round(contents: list) -> tuple[float, float, list[ReportLabels]]:
+    t0, c0 = time.perf_counter(), time.process_time()
+    labels = [label_report(c) for c in contents]
+    return time.perf_counter() - t0, time.process_time() - c0, labels
+
+
+class Peer:
+    """The negspacy process (its own venv), driven one round at a time."""
+
+    def __init__(self, python: str, items_path: Path) -> None:
+        self.proc = subprocess.Popen([python, str(PEER), str(items_path)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        json.loads(self._line())  # {"ready": n}: model built, items loaded
+
+    def _line(self) -> str:
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if not line:
+            raise RuntimeError(f"peer process ended (exit code {self.proc.poll()})")
+        return line
+
+    def _send(self, command: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+
+    def round(self) -> tuple[float, float]:
+        self._send("round")
+        t = json.loads(self._line())
+        return t["wall_s"], t["cpu_s"]
+
+    def labels(self) -> dict[str, list[str]]:
+        self._send("labels")
+        out = {}
+        while "done" not in (obj := json.loads(self._line())):
+            out[obj["id"]] = obj["positive"]
+        return out
+
+    def close(self) -> None:
+        try:
+            self._send("quit")
+        except (BrokenPipeError, OSError):
+            pass
+        self.proc.wait(timeout=60)
 
 
 def peer_labels(positive: list[str], text: str) -> ReportLabels:
@@ -73,26 +108,16 @@ def peer_labels(positive: list[str], text: str) -> ReportLabels:
     return ReportLabels(vals, [], [])
 
 
-def run_peer(python: str, records: list[ReportRecord], rounds: int) -> tuple[dict, list[ReportLabels]] | None:
-    if not Path(python).exists():
-        print(f"peer interpreter {python} not found; see this script's docstring to install negspacy",
-              file=sys.stderr)
-        return None
-    lines, texts = [], []
-    for r in records:
-        secs = r.sections or {}
-        text = " ".join(secs.get(k, "") for k in ("findings", "impression") if secs.get(k, "").lower() != "none")
-        texts.append(text)
-        lines.append(json.dumps({"id": r.report_id, "text": text}))
-    proc = subprocess.run([python, str(PEER), str(rounds)], input="\n".join(lines), capture_output=True,
-                          text=True, timeout=3600)
-    if proc.returncode != 0:
-        print(proc.stderr[-2000:], file=sys.stderr)
-        return None
-    out = [json.loads(x) for x in proc.stdout.splitlines() if x.strip()]
-    timing = out[-1]["timing"]
-    by_id = {o["id"]: o["positive"] for o in out[:-1]}
-    return timing, [peer_labels(by_id.get(r.report_id, []), t) for r, t in zip(records, texts)]
+def peer_inputs(records: list[ReportRecord], path: Path) -> list[str]:
+    """Write the peer's input (the same findings + impression text cxrkit labels); returns the texts."""
+    texts = []
+    with path.open("w", encoding="utf-8") as f:
+        for r in records:
+            secs = r.sections or {}
+            text = " ".join(secs.get(k, "") for k in ("findings", "impression") if secs.get(k, "").lower() != "none")
+            texts.append(text)
+            f.write(json.dumps({"id": r.report_id, "text": text}) + "\n")
+    return texts
 
 
 def version(python: str, pkg: str) -> str:
@@ -117,7 +142,25 @@ def main() -> int:
     info = machine_info(("numpy",))
     load0 = os.getloadavg()[0]
 
-    wall, cpu, labels = time_cxrkit(contents, args.rounds)
+    peer = None
+    if Path(args.peer_python).exists():
+        items_path = Path(tempfile.mkdtemp(prefix="labeler_bench_")) / "items.jsonl"
+        texts = peer_inputs(records, items_path)
+        peer = Peer(args.peer_python, items_path)
+    else:
+        print(f"peer interpreter {args.peer_python} not found; see this script's docstring", file=sys.stderr)
+    label_report("warm up: no pneumothorax.")
+    wall, cpu, pwall, pcpu, ratios = [], [], [], [], []
+    labels: list[ReportLabels] = []
+    for _ in range(args.rounds):  # interleaved, so both see the same machine load
+        w, c, labels = cxrkit_round(contents)
+        wall.append(w)
+        cpu.append(c)
+        if peer is not None:
+            pw, pc = peer.round()
+            pwall.append(pw)
+            pcpu.append(pc)
+            ratios.append(pc / c)
     items = [(r.report_id, r.mesh_major, lab) for r, lab in zip(records, labels)]
     s_neg = score_labeler(items, uncertain="negative")
     s_pos = score_labeler(items, uncertain="positive")
@@ -130,19 +173,23 @@ def main() -> int:
         "reports_per_s_cpu": n / statistics.median(cpu), "precision": s_pos.micro.precision,
         "recall": s_pos.micro.recall, "f1": s_pos.micro.f1, "n_scored": s_pos.n_reports,
     }]
-    peer = run_peer(args.peer_python, records, args.rounds)
     peer_desc = "negspacy not installed"
+    speedup = ""
     if peer is not None:
-        timing, plabels = peer
+        by_id = peer.labels()
+        peer.close()
+        plabels = [peer_labels(by_id.get(r.report_id, []), t) for r, t in zip(records, texts)]
         sp = score_labeler([(r.report_id, r.mesh_major, lab) for r, lab in zip(records, plabels)])
         rows.append({
             "labeler": "negspacy NegEx + spaCy blank('en') + EntityRuler (same phrases)",
-            "reports_per_s_wall": n / statistics.median(timing["wall_s"]),
-            "reports_per_s_cpu": n / statistics.median(timing["cpu_s"]), "precision": sp.micro.precision,
-            "recall": sp.micro.recall, "f1": sp.micro.f1, "n_scored": sp.n_reports,
+            "reports_per_s_wall": n / statistics.median(pwall), "reports_per_s_cpu": n / statistics.median(pcpu),
+            "precision": sp.micro.precision, "recall": sp.micro.recall, "f1": sp.micro.f1, "n_scored": sp.n_reports,
         })
         peer_desc = (f"negspacy {version(args.peer_python, 'negspacy')}, spaCy {version(args.peer_python, 'spacy')} "
                      f"({args.peer_python})")
+        per_round = ", ".join(f"{r:.2f}" for r in ratios)
+        speedup = (f"cxrkit / negspacy speed (CPU time), median of per-round ratios: "
+                   f"{statistics.median(ratios):.2f}x (rounds: {per_round}).\n")
     load1 = os.getloadavg()[0]
     stamp = time.strftime("%Y-%m-%d %H:%M")
     append_jsonl("labeler", [{**r, "n_reports": n, "rounds": args.rounds, "core": core, "when": stamp,
@@ -159,11 +206,12 @@ def main() -> int:
         f"Data: all {n} Open-i report XMLs in `../shared/data/openi-reports/reports`; quality = micro P/R/F1 over "
         "ChestX-ray8's 8 findings + Normal against the human MeSH major codes (protocol and per-finding table: "
         "`cxrkit evaluate labeler`, docs/labeler.md). Speed: the labeling call only (XML parsed beforehand), "
-        f"process pinned to one core, median of {args.rounds} rounds; CPU time is less sensitive to other jobs.\n"
+        f"process pinned to one core (the peer's process too), {args.rounds} rounds interleaved with the peer's, "
+        "medians; CPU time is less sensitive to other jobs.\n"
         f"Machine: {machine_line(info)}, {load1:.2f} at end.\n"
         f"Peer: {peer_desc}; NegEx has no uncertainty class, so hedged mentions count as present.\n"
         "Command: `.venv/bin/python benchmarks/labeler_bench.py` (peer install steps in its docstring).\n\n"
-        + "\n".join(table) + "\n"
+        + "\n".join(table) + "\n\n" + speedup
     )
     print(md)
     if not args.no_write:

@@ -8,7 +8,7 @@ tag removed), so the figures measure the image-based layout and intensity cues a
 were chosen by looking at covid-ieee8023 frontal/lateral and 200 NIH images: this is NOT a held-out
 evaluation for those sets (covid-hannover is untouched by the tuning).
 
-    .venv/bin/python benchmarks/qc_eval.py [--data ../shared/data]
+    .venv/bin/python benchmarks/qc_eval.py [--data ../shared/data] [--segmenter]
 """
 
 from __future__ import annotations
@@ -49,7 +49,14 @@ def sets(root: Path) -> dict[str, list[Path]]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    ap.add_argument("--segmenter", action="store_true", help="also use the shipped segmenter's lung masks")
     args = ap.parse_args()
+    seg = None
+    if args.segmenter:
+        from cxrkit.anatomy.segment import load_segmenter
+
+        seg = load_segmenter(None)
+    mode = "image cues + shipped segmenter's lungs" if seg else "image-only cues"
     rows, records = [], []
     for name, paths in sets(args.data).items():
         verdicts: Counter = Counter()
@@ -60,25 +67,25 @@ def main() -> int:
                 verdicts["unreadable"] += 1
                 continue
             img = Image(img.pixels, replace(img.meta, view=None))  # image-only check
-            q = check_quality(img)
+            q = check_quality(img, seg.predict(img.pixels) if seg else None)
             verdicts["refused" if not q.usable else ("warned" if q.warnings else "accepted")] += 1
         n = sum(verdicts.values()) - verdicts["unreadable"]
         refused = verdicts["refused"] / n if n else float("nan")
         flagged = (verdicts["refused"] + verdicts["warned"]) / n if n else float("nan")
         rows.append((name, n, verdicts["refused"], refused, flagged, verdicts["unreadable"]))
-        records.append({"bench": "qc", "set": name, "n": n, **verdicts, "refused_rate": refused, "flagged_rate": flagged})
+        records.append({"bench": "qc", "mode": mode, "set": name, "n": n, **verdicts, "refused_rate": refused, "flagged_rate": flagged})
         print(rows[-1], flush=True)
     info = machine_info()
     append_jsonl("qc", records)
     table = "\n".join(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.1%} | {r[4]:.1%} | {r[5]} |" for r in rows)
-    write_section("qc", f"""## Input quality check (image-only cues)
+    write_section("qc-segmenter" if seg else "qc", f"""## Input quality check ({mode})
 
-`cxrkit.qc.check_quality` on pixels only (view tag removed; no segmenter), real images from `../shared/data`.
+`cxrkit.qc.check_quality` on pixels (view tag removed){"; lung masks from the shipped segmenter" if seg else "; no segmenter"}, real images from `../shared/data`.
 "refused" = not usable (no findings reported); "flagged" = refused or usable with a layout/aspect warning.
 Thresholds were chosen on covid-ieee8023 and 200 NIH images (not held out for them; covid-hannover was not
 used for tuning). DICOM tags (modality, body part, view) and the lung segmentation, when present, are the
 stronger checks; these figures are the fallback for PNG/JPEG without metadata.
-Machine: {machine_line(info)}. Rerun: `.venv/bin/python benchmarks/qc_eval.py`.
+Machine: {machine_line(info)}. Rerun: `.venv/bin/python benchmarks/qc_eval.py{" --segmenter" if seg else ""}`.
 
 | set | n | refused | refused rate | flagged rate | unreadable |
 |---|---:|---:|---:|---:|---:|

@@ -89,8 +89,11 @@ def test_lung_masks_check(siim):
     assert check_quality(siim, {"left_lung": left, "right_lung": right}).usable
     q = check_quality(siim, {"left_lung": right, "right_lung": left})
     assert not q.usable and "opposite sides" in q.reasons[-1]
+    # one lung field missing (white-out, effusion): still read, with a warning
     q = check_quality(siim, {"left_lung": np.zeros((h, w), bool), "right_lung": right})
-    assert not q.usable and "lung areas" in q.reasons[-1]
+    assert q.usable and any("left lung field is missing" in w for w in q.warnings)
+    q = check_quality(siim, {"left_lung": np.zeros((h, w), bool), "right_lung": np.zeros((h, w), bool)})
+    assert not q.usable and "lung fields cover 0.0%" in q.reasons[-1]
 
 
 def test_noise_is_refused(rng):

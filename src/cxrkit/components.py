@@ -15,6 +15,9 @@ from cxrkit.types import Measurement
 
 __all__ = ["load_default_classifier", "load_default_segmenter", "load_from_path", "card_info", "operating_points", "to_measurements"]
 
+# descriptive fields of cxrkit.anatomy.measure's dict that are not measurements
+_NOT_MEASUREMENTS = frozenset({"flags", "flag_details", "reliable", "view", "pixel_spacing_mm", "image_size",
+                               "definition", "heart_line", "thorax_line"})
 _UNITS = (("_mm2", "mm2"), ("_mm", "mm"), ("_px2", "px2"), ("_px", "px"), ("ratio", "ratio"))
 
 
@@ -102,7 +105,7 @@ def to_measurements(raw: Any) -> list[Measurement]:
     reliable = bool(raw.get("reliable", not flags))
     out = []
     for key, value in raw.items():
-        if key in ("flags", "reliable"):
+        if key in _NOT_MEASUREMENTS or not _unit(key):
             continue
         if isinstance(value, Measurement):
             out.append(value)

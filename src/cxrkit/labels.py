@@ -88,6 +88,12 @@ SYNONYMS: dict[str, str] = {
     "Enlarged Heart": "Cardiomegaly",
     "Nodules": "Nodule",
     "Masses": "Mass",
+    # VinDr-CXR / Open-i MeSH names (added for the dataset adapters)
+    "Clavicle fracture": "Fracture",
+    "Lung tumor": "Lung Lesion",
+    "Lung cavity": "Lung Lesion",
+    "Calcinosis": "Calcification",
+    "Lung Diseases, Interstitial": "ILD",
 }
 
 

@@ -11,7 +11,8 @@
   lung fields; three layout cues (left-right symmetry, side-to-side imbalance, dark fraction) that fire
   together mark the image as "probably lateral or not a chest radiograph"; thresholds and their measured
   error rates are in ``docs/delivery.md`` (``benchmarks/qc_eval.py``);
-* **lungs** (when a segmenter ran): two lung fields of plausible size, on the expected sides.
+* **lungs** (when a segmenter ran): lung fields of plausible total size on the expected sides (one missing
+  lung field is a warning only: white-outs and large effusions must still be read).
 
 Arrays in, a :class:`cxrkit.result.Quality` out; nothing here opens files.
 """
@@ -44,7 +45,9 @@ DARK_FRACTION_MAX = 0.10
 ASPECT_RANGE_OK = (0.75, 1.35)  # rows / columns giving no warning
 ASPECT_RANGE_USABLE = (0.5, 2.0)
 MIN_SIDE_PX = 64
-LUNG_AREA_RANGE = (0.03, 0.40)  # each lung, fraction of the image
+LUNG_TOTAL_RANGE = (0.05, 0.70)  # both lungs together, fraction of the image
+LUNG_MAX_EACH = 0.45
+LUNG_MIN_EACH = 0.01  # below: warning only (white-out, effusion, pneumonectomy)
 
 
 def _check(passed: bool | None, value, detail: str) -> dict:
@@ -120,7 +123,7 @@ def check_quality(image: Image, masks: Mapping[str, np.ndarray] | None = None) -
     -------
     Quality
         ``usable`` False with ``reasons`` for CT/MR/other modalities, non-chest body parts, lateral views,
-        degenerate images, extreme aspect ratios and images without two plausible lung fields; ``warnings``
+        degenerate images, extreme aspect ratios and images without plausible lung fields; ``warnings``
         for usable images with caveats.
     """
     meta: ImageMeta = image.meta
@@ -212,10 +215,12 @@ def check_quality(image: Image, masks: Mapping[str, np.ndarray] | None = None) -
             warnings.append("image layout is atypical for a frontal chest radiograph; check the view")
 
     if masks is not None and {"left_lung", "right_lung"} <= set(masks):
-        ok, value, why = _lungs_plausible(masks["left_lung"], masks["right_lung"])
+        ok, value, why, warning = _lungs_plausible(masks["left_lung"], masks["right_lung"])
         checks["lungs"] = _check(ok, value, why)
         if not ok:
-            reasons.append(f"the lung segmentation does not show two plausible lung fields ({why})")
+            reasons.append(f"the lung segmentation does not show plausible lung fields ({why})")
+        if warning:
+            warnings.append(warning)
     else:
         checks["lungs"] = _check(None, None, "no lung segmentation available")
 
@@ -225,20 +230,31 @@ def check_quality(image: Image, masks: Mapping[str, np.ndarray] | None = None) -
     return quality
 
 
-def _lungs_plausible(left: np.ndarray, right: np.ndarray) -> tuple[bool, dict, str]:
-    """Two lung fields of plausible size, the patient's right lung on the image's left half."""
+def _lungs_plausible(left: np.ndarray, right: np.ndarray) -> tuple[bool, dict, str, str | None]:
+    """Lung fields of plausible total size on the expected sides.
+
+    Returns ``(passed, values, detail, warning)``. A single missing or very small lung field is only a
+    warning: a white-out, a large effusion or a pneumonectomy removes one, and those films must still be read.
+    """
     left = np.asarray(left, dtype=bool)
     right = np.asarray(right, dtype=bool)
     total = float(left.size)
     a_left, a_right = left.sum() / total, right.sum() / total
     value = {"left_area_fraction": round(float(a_left), 4), "right_area_fraction": round(float(a_right), 4)}
-    lo, hi = LUNG_AREA_RANGE
-    if not (lo <= a_left <= hi and lo <= a_right <= hi):
-        return False, value, f"lung areas {a_right:.1%} (right) and {a_left:.1%} (left) of the image, expected {lo:.0%}-{hi:.0%} each"
+    lo, hi = LUNG_TOTAL_RANGE
+    if not lo <= a_left + a_right <= hi:
+        return False, value, (f"lung fields cover {a_left + a_right:.1%} of the image, expected {lo:.0%}-{hi:.0%}"), None
+    if max(a_left, a_right) > LUNG_MAX_EACH:
+        return False, value, f"one lung field covers {max(a_left, a_right):.0%} of the image", None
+    if min(a_left, a_right) < LUNG_MIN_EACH:
+        side = "left" if a_left < a_right else "right"
+        return True, value, "one lung field missing or very small", (
+            f"the {side} lung field is missing or very small on the segmentation "
+            "(white-out, large effusion, pneumonectomy, or not a frontal film?)")
     cols = left.shape[1]
     c_left = float(np.nonzero(left)[1].mean()) / cols
     c_right = float(np.nonzero(right)[1].mean()) / cols
     value.update(left_centroid_x=round(c_left, 3), right_centroid_x=round(c_right, 3))
     if not c_right < 0.5 < c_left:
-        return False, value, "lung fields are not on opposite sides of the midline"
-    return True, value, "two lung fields of plausible size and position"
+        return False, value, "lung fields are not on opposite sides of the midline", None
+    return True, value, "two lung fields of plausible size and position", None

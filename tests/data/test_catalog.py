@@ -121,3 +121,17 @@ def test_cli_datasets_and_cards(capsys):
     assert card["name"] == "jsrt" and "Shiraishi" in card["citation"] and card["cannot_provide"]
     with pytest.raises(UnknownNameError, match="did you mean 'jsrt'"):
         main(["catalog", "datasets", "jsr"])
+
+
+def test_cli_options(fixtures_dir, tmp_path, capsys):
+    out = tmp_path / "c.parquet"
+    with pytest.warns(UserWarning, match="missing on disk"):
+        assert main(["catalog", "build", "--dataset", "covid_ieee8023", "--root",
+                     str(fixtures_dir / "data/covid_ieee8023"), "--out", str(out), "--images-only",
+                     "--option", "views=PA,AP", "--option", "masks=none"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == 3
+    with pytest.raises(DataFormatError, match="--images-only"):
+        main(["catalog", "build", "--dataset", "kermany", "--root", ".", "--out", str(out),
+              "--option", "images_only=true"])
+    with pytest.raises(DataFormatError, match="KEY=VALUE"):
+        main(["catalog", "build", "--dataset", "kermany", "--root", ".", "--out", str(out), "--option", "x"])

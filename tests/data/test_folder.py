@@ -44,7 +44,7 @@ def test_headers_become_meta(archive):
 
 def test_labels_csv_and_split(archive, tmp_path):
     csv = tmp_path / "labels.csv"
-    pd.DataFrame({"image_id": ["P1/study0/img0.dcm", "img2.dcm", "gone.dcm"], "Pleural Effusion": [1, 0, 1],
+    pd.DataFrame({"image_id": ["P1/study0/img0.dcm", "img2", "gone.dcm"], "Pleural Effusion": [1, 0, 1],
                   "Cardiomegaly": [None, -1, 0], "reader": ["a", "b", "c"]}).to_csv(csv, index=False)
     with pytest.warns(UserWarning):
         ds = load_dataset("folder", root=archive, labels=csv)

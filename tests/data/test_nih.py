@@ -168,3 +168,15 @@ def test_kaggle_layout_images_folders(tmp_path, nih_root):
     assert ds.meta["chexnet_split"].isna().all()  # no split lists in this root
     with pytest.raises(DataFormatError, match="needs splits/chexnet_random"):
         load_dataset("nih", root=tmp_path, images="images", split="train")
+
+
+def test_rsna_labels_and_boxes(nih_root):
+    ds = load_dataset("nih", root=nih_root, labels="rsna")
+    assert ds.findings == ["Pneumonia", "Lung Opacity", "No Finding"]
+    np.testing.assert_array_equal(ds.labels, [[0, 0, 0], [1, 1, 0]])
+    assert ds.meta["rsna_class"].tolist() == ["No Lung Opacity / Not Normal", "Lung Opacity"]
+    b = ds.boxes[ds.boxes["finding"] == "Lung Opacity"].sort_values("x_min")
+    assert (b["row"] == 1).all()
+    np.testing.assert_allclose(b[["x_min", "y_min", "x_max", "y_max"]].to_numpy(float),
+                               np.array([[200, 320, 380, 700], [600, 300, 800, 700]]) / 2)  # 1024 → 512 px
+    assert set(ds.boxes["finding"]) == {"Pneumonia", "Lung Opacity"}

@@ -127,3 +127,9 @@ def test_folder_on_dicom_samples(shared_data):
     assert m.loc["siim/Fake_MONOHR1.dcm", "photometric"] == "MONOCHROME1"
     assert np.isnan(m.loc["nema_wg04/RG1_J2KI", "spacing_x_mm"])  # PixelSpacing [0, 0] → unknown
     assert m.loc["rsna/c64d5667-a776-4f95-9e21-bfabafb07740.dcm", "view"] == "AP"
+
+
+def test_nih_rsna_labels_real(shared_data):
+    ds = load_dataset("nih", root=shared_data / "nih-cxr14", labels="rsna")
+    assert len(ds) == 281 and int(ds.column("Pneumonia").sum()) == 104
+    assert len(ds.boxes) == 2 * 157 and (ds.boxes[["x_max", "y_max"]].to_numpy() <= 512).all()

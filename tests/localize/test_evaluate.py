@@ -70,3 +70,13 @@ def test_helpers() -> None:
     assert lo == pytest.approx(0.2366, abs=1e-3) and hi == pytest.approx(0.7634, abs=1e-3)
     prior = centre_prior((100, 60))
     assert np.unravel_index(np.argmax(prior), prior.shape) in {(49, 29), (49, 30), (50, 29), (50, 30)}
+
+
+def test_unreported_outputs_only_with_all_outputs(synthetic) -> None:
+    only_effusion = ExplainTarget(LesionNet().eval(), TransformSpec(size=64), ("Nodule", "Effusion"), ("Effusion",))
+    ev = evaluate_localization(only_effusion, synthetic, n_examples=0)
+    assert ev.protocol["evaluable_findings"] == [] and ev.protocol["n_cases"] == 0
+    assert ev.protocol["not_evaluable_findings"]["Nodule"] == "not reported by the model"
+    ev = evaluate_localization(only_effusion, synthetic, n_examples=0, all_outputs=True)
+    assert ev.protocol["evaluable_findings"] == ["Nodule"] and ev.protocol["unvalidated_findings_scored"] == ["Nodule"]
+    assert "Nodule †" in markdown_report(ev)

@@ -21,8 +21,9 @@ TINY = ExplainTarget(LesionNet().eval(), TransformSpec(size=64), LesionNet.label
 
 
 def test_read_exclude_text_and_csv(tmp_path) -> None:
-    (tmp_path / "a.txt").write_text("00000001_000.png\n00000002_000\n\n")
-    assert ev_cmd.read_exclude(tmp_path / "a.txt") >= {"00000001_000.png", "00000002_000.png"}
+    (tmp_path / "a.txt").write_text("# comment\n00000001_000.png\n00000002_000\n\n")
+    got = ev_cmd.read_exclude(tmp_path / "a.txt")
+    assert got >= {"00000001_000.png", "00000002_000.png"} and not any(g.startswith("#") for g in got)
     (tmp_path / "b.csv").write_text("image_id,split\nx.png,train\ny.png,val\n")
     assert ev_cmd.read_exclude(tmp_path / "b.csv") == {"x.png"}
 

@@ -110,6 +110,8 @@ CASES = [
     ("Trace bilateral pleural effusions.", {"Effusion": 1}),
     ("Lungs are clear without infiltrate or effusion.", {"Infiltration": 0, "Effusion": 0}),
     ("Borderline heart size.", {"Cardiomegaly": 1}),
+    ("XXXX tip at the cavoatrial junction.", {"Support Devices": 1}),  # device name redacted
+    ("The right chest XXXX tip is visualized in the mid SVC.", {"Support Devices": 1}),
 ]
 
 
@@ -127,6 +129,9 @@ def test_sentence_case(text: str, expected: dict[str, int | None]) -> None:
         ("No acute cardiopulmonary disease.", 1),
         ("Lungs clear. Left PICC line tip in the SVC.", 1),  # devices do not block No Finding (CheXpert)
         ("Lungs clear. Mild degenerative changes of the thoracic spine.", None),  # other abnormality
+        ("Lower lung volumes. No focal opacity.", None),
+        ("Mild dextro curvature of the thoracic spine.", None),
+        ("The pulmonary markings appear slightly prominent.", None),
         ("Mild cardiomegaly.", None),
         ("Possible small effusion.", None),  # uncertain blocks too
     ],

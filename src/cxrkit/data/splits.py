@@ -28,7 +28,8 @@ from cxrkit.labels import NIH_FINDINGS
 if TYPE_CHECKING:
     from cxrkit.data.dataset import Dataset
 
-__all__ = ["patient_split", "split_dataset", "patient_keys", "load_chexnet_split", "CHEXNET_SPLIT_FILES"]
+__all__ = ["patient_split", "split_dataset", "patient_keys", "load_chexnet_split", "chexnet_split_of",
+           "CHEXNET_SPLIT_FILES"]
 
 log = logging.getLogger(__name__)
 
@@ -119,34 +120,36 @@ def patient_split(
     pat_pos = pat_count > 0
     rng = np.random.default_rng(seed)
     frac = np.array([fr[k] for k in names])
-    cap = frac * images_per_pat.sum()  # remaining image capacity per part
+    cap = (frac * images_per_pat.sum()).tolist()  # remaining image capacity per part
     need = frac[:, None] * pat_count.sum(0)[None, :]  # remaining positive images per part and label
     assign = np.full(n_pat, -1, dtype=np.int64)
     order = rng.permutation(n_pat)
     remaining = pat_pos.copy()
-    active = frac > 0
+    active = [f for f in range(len(names)) if frac[f] > 0]
+    imgs = images_per_pat.tolist()
     while True:
         counts = remaining[order].sum(0) if remaining.shape[1] else np.zeros(0)
         todo = np.flatnonzero(counts > 0)
         if not len(todo):
             break
-        j = todo[np.argmin(counts[todo])]  # rarest remaining label first
+        j = int(todo[np.argmin(counts[todo])])  # rarest remaining label first
+        need_j = need[:, j].tolist()  # kept in step with need[:, j] below (plain floats: fast in this loop)
         for p in order[remaining[order, j]]:
-            score = np.where(active, need[:, j], -np.inf)
-            best = np.flatnonzero(score == score.max())
+            top = max(need_j[f] for f in active)
+            best = [f for f in active if need_j[f] == top]
             if len(best) > 1:
-                c = cap[best]
-                best = best[c == c.max()]
-            f = int(best[0]) if len(best) == 1 else int(rng.choice(best))
+                room = max(cap[f] for f in best)
+                best = [f for f in best if cap[f] == room]
+            f = best[0] if len(best) == 1 else best[int(rng.integers(len(best)))]
             assign[p] = f
-            cap[f] -= images_per_pat[p]
+            cap[f] -= imgs[p]
             need[f] -= pat_count[p]
+            need_j[f] = float(need[f, j])
             remaining[p] = False
     for p in order[assign[order] < 0]:
-        score = np.where(active, cap, -np.inf)
-        f = int(np.argmax(score))
+        f = max(active, key=lambda k: cap[k])
         assign[p] = f
-        cap[f] -= images_per_pat[p]
+        cap[f] -= imgs[p]
     row_part = assign[codes]
     return {k: np.flatnonzero(row_part == i).astype(np.int64) for i, k in enumerate(names)}
 
@@ -196,4 +199,26 @@ def load_chexnet_split(root: str | Path) -> pd.DataFrame:
     dup = out["image_id"].duplicated()
     if dup.any():
         raise DataFormatError(f"CheXNet split lists name {int(dup.sum())} images more than once")
+    return out
+
+
+def chexnet_split_of(root: str | Path) -> dict[str, str]:
+    """Image name → "train" / "val" / "test" from the CheXNet split lists (names only, without parsing the
+    label vectors: fast enough to run on every NIH load)."""
+    root = Path(root)
+    folder = root if (root / "train_list.txt").exists() else root / "splits" / "chexnet_random"
+    out: dict[str, str] = {}
+    for split, fname in CHEXNET_SPLIT_FILES.items():
+        p = folder / fname
+        if not p.is_file():
+            names = ", ".join(CHEXNET_SPLIT_FILES.values())
+            raise DataFormatError(f"CheXNet split list {p} not found; expected {names} in {folder}")
+        with open(p, encoding="utf-8") as fh:
+            for line in fh:
+                name = line.split(None, 1)[0] if line.strip() else None
+                if name is None:
+                    continue
+                if name in out:
+                    raise DataFormatError(f"CheXNet split lists name {name} more than once")
+                out[name] = split
     return out

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -117,6 +117,7 @@ def evaluate_localization(
     thresholds: Sequence[float] = THRESHOLDS,
     limit: int | None = None,
     exclude: Collection[str] | None = None,
+    all_outputs: bool = False,
     batch_size: int = 8,
     n_examples: int = 16,
     progress: bool = False,
@@ -131,6 +132,8 @@ def evaluate_localization(
         thresholds: T values for IoBB and IoU.
         limit: evaluate only the first ``limit`` images (by row) — for smoke runs.
         exclude: image ids (``meta["image_id"]``) to leave out, e.g. the images the classifier trained on.
+        all_outputs: also score head outputs the classifier does not report (not validated); they are listed
+            in ``protocol["unvalidated_findings_scored"]`` and must not be read as product claims.
         batch_size: images per forward pass.
         n_examples: cases kept with heatmaps for the overlay page (two per finding, first by image id).
         progress: show a tqdm progress bar.
@@ -139,6 +142,9 @@ def evaluate_localization(
         :class:`LocalizationEvaluation`.
     """
     target = resolve_target(classifier)
+    validated = set(target.reported)
+    if all_outputs:
+        target = replace(target, reported=target.outputs)
     in_data = set(dataset.boxes["finding"]) if len(dataset.boxes) else set()
     evaluable = [f for f in BOX_FINDINGS if f in target.reported and f in in_data]
     not_evaluable = {f: ("not reported by the model" if f not in target.reported else "no boxes in the data")
@@ -198,6 +204,7 @@ def evaluate_localization(
         "n_truth_boxes": int(cases["n_truth"].sum()) if len(cases) else 0,
         "evaluable_findings": evaluable,
         "not_evaluable_findings": not_evaluable,
+        "unvalidated_findings_scored": [f for f in evaluable if f not in validated],
         "thresholds": list(thresholds),
         "transform": target.transform.to_dict(),
     }

@@ -43,7 +43,7 @@ def _table(ev: LocalizationEvaluation, source: str, measure: str, what: str, wit
                 key = "acc" if what == "accuracy" else "afp"
                 cell += f" ({_f(PAPER_TABLE4[t][key][BOX_FINDINGS.index(f)], 3)})"
             cells.append(cell)
-        name = "**pooled cases**" if f == "all" else f
+        name = "**pooled cases**" if f == "all" else f + (" †" if f in ev.protocol.get("unvalidated_findings_scored", []) else "")
         lines.append(f"| {name} | {n} | " + " | ".join(cells) + " |")
     # unweighted class mean, as the paper's "mean accuracy"
     cells = []
@@ -71,7 +71,8 @@ def markdown_report(ev: LocalizationEvaluation, *, title: str = "Localization on
         "boxes matching no ground-truth box, per case. Boxes are made for every case whatever the probability. "
         "Accuracy cells give a 95% Wilson interval in brackets; values in parentheses are ChestX-ray8 Table 4 "
         "(ResNet-50, their own test images, T(IoBB) only); the paper's mean in the class-mean row is over the same "
-        "findings as ours. `control` is a data-free centred Gaussian heatmap.",
+        "findings as ours. `control` is a data-free centred Gaussian heatmap. † = a head output the classifier does "
+        "not report to users (not validated for classification); scored for research only.",
         "",
     ]
     for bm in p["box_methods"]:

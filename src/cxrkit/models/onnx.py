@@ -18,7 +18,7 @@ from torch import nn
 
 from cxrkit.errors import ModelError
 
-__all__ = ["export_onnx", "ort_session", "OnnxRunner", "default_threads"]
+__all__ = ["export_onnx", "ort_session", "OnnxRunner", "default_threads", "store_weights_fp16"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,47 @@ def export_onnx(model: nn.Module, path: str | Path, *, input_shape: tuple[int, i
             os.unlink(tmp)
         model.train(was_training)
     log.info("exported ONNX model to %s", path)
+    return path
+
+
+def store_weights_fp16(path: str | Path, *, min_elements: int = 16) -> Path:
+    """Rewrite an ONNX file so that float32 weights are stored as float16 and cast back at load.
+
+    Halves the file size. Each large float32 initializer ``W`` becomes a float16 initializer plus a
+    ``Cast(to=float)`` node producing ``W``; ONNX Runtime folds these casts when it builds the session, so
+    inference runs in float32 at the same speed, with weights rounded to float16 (the same rounding as
+    float16 safetensors). Written atomically.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    path = Path(path)
+    model = onnx.load(str(path))
+    graph = model.graph
+    casts, keep = [], []
+    for init in graph.initializer:
+        if init.data_type == TensorProto.FLOAT and int(np.prod(init.dims)) >= min_elements:
+            arr = numpy_helper.to_array(init).astype(np.float16)
+            half = numpy_helper.from_array(arr, name=init.name + "__fp16")
+            keep.append(half)
+            casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT,
+                                          name=init.name + "__cast"))
+        else:
+            keep.append(init)
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(casts + nodes)
+    onnx.checker.check_model(model)
+    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
+    os.close(fd)
+    try:
+        onnx.save(model, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return path
 
 

@@ -16,7 +16,7 @@ from torch import nn
 
 from cxrkit import __version__
 from cxrkit.models.card import ModelCard, sha256_file
-from cxrkit.models.onnx import export_onnx
+from cxrkit.models.onnx import export_onnx, store_weights_fp16
 
 __all__ = ["write_model_package"]
 
@@ -34,7 +34,7 @@ def write_model_package(model: nn.Module, out_dir: str | Path, *, name: str, arc
         labels: head outputs in order.
         transform: the input transform dict (``TransformSpec.to_dict()``).
         onnx: also export ``<name>.onnx`` (float32).
-        half: store the safetensors weights as float16 (half the size; loaded back as float32).
+        half: store weights as float16 in both files (half the size; computed in float32 at load).
         **card_fields: the other :class:`ModelCard` fields (validation, operating points, limits...).
 
     Returns:
@@ -60,6 +60,8 @@ def write_model_package(model: nn.Module, out_dir: str | Path, *, name: str, arc
         size = int(transform["size"])
         chans = int(getattr(model, "in_chans", 1))
         o = export_onnx(model, out / f"{name}.onnx", input_shape=(1, chans, size, size))
+        if half:
+            store_weights_fp16(o)
         onnx_file, onnx_sha = o.name, sha256_file(o)
     card_fields.setdefault("created", _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
     card_fields.setdefault("cxrkit_version", __version__)

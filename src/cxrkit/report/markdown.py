@@ -29,7 +29,9 @@ def result_markdown(result: AnalysisResult, *, overlay_name: str | None = None) 
     if doc["measurements"]:
         lines += ["## Measurements", "", "| measurement | value | unit | reliable |", "|---|---:|---|---|"]
         for m in doc["measurements"]:
-            v = "n/a" if m["value"] is None else f"{m['value']:.3f}"
+            if m["value"] is None:
+                continue  # e.g. millimetres without pixel spacing
+            v = str(int(m["value"])) if float(m["value"]).is_integer() else f"{m['value']:.3f}"
             lines.append(f"| {m['name']} | {v} | {m['unit']} | {'yes' if m['reliable'] else 'no: ' + ', '.join(m['flags'])} |")
         lines.append("")
     if overlay_name:

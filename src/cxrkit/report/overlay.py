@@ -16,12 +16,12 @@ from cxrkit.types import Box
 
 __all__ = ["gray_to_rgb", "heatmap_overlay", "mask_overlay", "draw_boxes", "compose_overlay", "mask_rgba", "heatmap_rgba"]
 
-MASK_COLORS = {
-    "right_lung": (64, 160, 255),
-    "left_lung": (64, 220, 160),
-    "heart": (255, 96, 96),
-    "right_clavicle": (255, 200, 64),
-    "left_clavicle": (200, 120, 255),
+MASK_COLORS = {  # the same colours as cxrkit.anatomy.overlay.COLORS
+    "right_lung": (66, 135, 245),
+    "left_lung": (60, 200, 90),
+    "heart": (235, 64, 52),
+    "right_clavicle": (245, 200, 40),
+    "left_clavicle": (245, 140, 30),
 }
 BOX_COLOR = (255, 230, 0)
 

@@ -39,7 +39,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cxrkit import __version__
-from cxrkit.errors import InvalidImageError, UnsupportedImageError
+from cxrkit.errors import InvalidImageError, NotAChestXrayError, UnsupportedImageError
 from cxrkit.pipeline import Analyzer
 from cxrkit.report.overlay import compose_overlay, gray_to_rgb, heatmap_rgba, mask_rgba
 from cxrkit.result import AnalysisResult, box_id
@@ -239,7 +239,7 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
         except InvalidImageError as exc:
             log.info("request %s: 415 not a readable image (%s)", request_id, type(exc).__name__)
             raise HTTPException(415, f"not a readable image: {_strip(exc)}") from None
-        except UnsupportedImageError as exc:
+        except (UnsupportedImageError, NotAChestXrayError) as exc:
             log.info("request %s: 422 unsupported image", request_id)
             raise HTTPException(422, f"not a chest radiograph cxrkit can analyze: {_strip(exc)}") from None
         doc = result.to_dict()
@@ -253,7 +253,7 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
         if overlays is not None:
             doc["overlays"] = overlays
         log.info("request %s: analyzed in %.0f ms", request_id, result.timings_ms.get("total", 0.0))
-        return JSONResponse(doc)
+        return JSONResponse(doc, headers={"X-Request-ID": request_id})
 
     web = _web_dir()
     if (web / "index.html").is_file():

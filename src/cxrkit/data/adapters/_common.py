@@ -139,5 +139,14 @@ def norm_view(values: pd.Series) -> pd.Series:
     return values.map(one).astype(object)
 
 
+def as_list(value: str | Sequence[str] | None) -> list[str] | None:
+    """A list option given as a list or as a comma-separated string (from the CLI): ``"PA,AP"`` → [PA, AP]."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return list(value)
+
+
 def str_path(p: Path | None) -> str | None:
     return None if p is None else str(p)

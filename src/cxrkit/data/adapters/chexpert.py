@@ -19,6 +19,7 @@ import pandas as pd
 
 from cxrkit.data.adapters._chexpert_labels import CHEXPERT_COLUMNS, CHEXPERT_FINDINGS, chexpert_matrix
 from cxrkit.data.adapters._common import (
+    as_list,
     check_no_extra,
     check_options,
     handle_missing,
@@ -72,6 +73,7 @@ def load(
         ("Frontal"/"Lateral"), ``split``.
     """
     check_no_extra(NAME, options)
+    views = as_list(views)
     check_options(NAME, "split", split, ("train", "valid", None))
     root = require_root(root, NAME, list(TABLES.values()))
     splits = list(TABLES) if split is None else [split]

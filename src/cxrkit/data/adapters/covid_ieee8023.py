@@ -30,6 +30,7 @@ import pandas as pd
 from cxrkit.data._masks import ZipMember
 from cxrkit.data._pixels import image_size
 from cxrkit.data.adapters._common import (
+    as_list,
     check_no_extra,
     check_options,
     handle_missing,
@@ -135,6 +136,7 @@ def load(
         the image on disk.
     """
     check_no_extra(NAME, options)
+    views = as_list(views)
     check_options(NAME, "masks", masks, ("v7labs", "lungvae", None))
     if views is not None:
         for v in views:

@@ -5,7 +5,8 @@ Root layout: any tree of image files (``*.dcm``, ``*.dicom``, ``*.png``, ``*.jpg
 :func:`cxrkit.io.read_header` (no pixel decoding), in parallel with ``workers > 1``.
 
 Labels CSV (optional, ``labels=PATH``): a ``path`` column (relative to the root, or absolute) or an
-``image_id`` column (the path relative to the root, or the bare file name), then any columns: those whose name
+``image_id`` column (the path relative to the root, the bare file name, or the file name without its suffix, as
+``cxrkit data from-reports`` writes it), then any columns: those whose name
 is a finding (:func:`cxrkit.labels.canonical`, e.g. ``Pleural Effusion``) become label columns with values
 1 / 0 / -1 / blank; the others are added to ``meta``.
 """
@@ -142,6 +143,12 @@ def load(
     return _with_labels(root, meta, Path(labels), images_only)
 
 
+def _unique_map(names: list[str]) -> dict[str, int]:
+    """name → position, for names that occur once."""
+    counts = pd.Series(names).value_counts()
+    return {n: i for i, n in enumerate(names) if counts[n] == 1}
+
+
 def _with_labels(root: Path, meta: pd.DataFrame, path: Path, images_only: bool) -> Dataset:
     if not path.is_file():
         raise DataFormatError(f"{NAME}: labels file {path} not found")
@@ -162,14 +169,14 @@ def _with_labels(root: Path, meta: pd.DataFrame, path: Path, images_only: bool) 
     # match each label row to a file: absolute path, path relative to the root, or bare file name
     by_rel = {r: i for i, r in enumerate(meta["image_id"])}
     by_abs = {str(Path(p).resolve()): i for i, p in enumerate(meta["path"])}
-    names = pd.Series([Path(r).name for r in meta["image_id"]])
-    by_name = {n: i for i, n in enumerate(names) if not names.duplicated(keep=False).iloc[i]}
+    by_name = _unique_map([Path(r).name for r in meta["image_id"]])
+    by_stem = _unique_map([Path(r).stem for r in meta["image_id"]])
     rows = []
     for v in t[key].astype(str):
         p = Path(v)
         i = by_abs.get(str(p.resolve())) if p.is_absolute() else by_rel.get(p.as_posix())
-        if i is None and key == "image_id":
-            i = by_name.get(v)
+        if i is None and key == "image_id":  # a bare file name, or an id without suffix (cxrkit data from-reports)
+            i = by_name.get(v, by_stem.get(v))
         rows.append(i)
     found = np.array([r is not None for r in rows])
     vals = t[list(finding_cols)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float32)

@@ -21,6 +21,7 @@ import pandas as pd
 
 from cxrkit.data.adapters._chexpert_labels import CHEXPERT_COLUMNS, CHEXPERT_FINDINGS, chexpert_matrix
 from cxrkit.data.adapters._common import (
+    as_list,
     check_no_extra,
     check_options,
     handle_missing,
@@ -86,6 +87,7 @@ def load(
         ``study_id``, ``split``, ``rows``, ``columns``, ``study_date``. Images without a label row get NaN.
     """
     check_no_extra(NAME, options)
+    views = as_list(views)
     check_options(NAME, "labeler", labeler, ("chexpert", "negbio"))
     check_options(NAME, "split", split, ("train", "validate", "test", None))
     expected = [f"{PREFIXES[0]}-metadata.csv.gz", f"{PREFIXES[0]}-{labeler}.csv.gz", "files/"]

@@ -5,6 +5,7 @@ Root layout (as released by NIH, plus the copies in ``../shared/data/nih-cxr14``
     labels/Data_Entry_2017_v2020.csv.gz   (or Data_Entry_2017.csv[.gz] with table="2017")
     labels/BBox_List_2017.csv.gz          optional: official boxes, [x, y, w, h] in 1024x1024 pixels
     labels/google2019_nih-chest-xray-labels.csv.gz   optional: labels="google2019"
+    labels/rsna_pneumonia_boxes_on_nih.csv            optional: labels="rsna"
     splits/chexnet_random/{train,val,test}_list.txt   optional: split="train"|"val"|"test"
     images_512/ | images_1024_original/ | images_64px/ | images/   PNG files named by "Image Index"
 """
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from cxrkit.data._pixels import image_size
+from cxrkit.data.adapters._nih_extra import google_labels, rsna_boxes, rsna_labels
 from cxrkit.data.adapters._common import (
     check_no_extra,
     check_options,
@@ -28,7 +30,7 @@ from cxrkit.data.adapters._common import (
     require_root,
 )
 from cxrkit.data.dataset import Dataset, DatasetCard, empty_boxes
-from cxrkit.data.splits import load_chexnet_split
+from cxrkit.data.splits import chexnet_split_of
 from cxrkit.errors import DataFormatError
 from cxrkit.labels import NIH_FINDINGS, canonical
 
@@ -36,14 +38,11 @@ NAME = "nih"
 FINDINGS: tuple[str, ...] = NIH_FINDINGS + ("No Finding",)
 TABLES = {"v2020": "labels/Data_Entry_2017_v2020.csv.gz", "2017": "labels/Data_Entry_2017.csv.gz"}
 BBOX = "labels/BBox_List_2017.csv.gz"
-GOOGLE = "labels/google2019_nih-chest-xray-labels.csv.gz"
 IMAGE_FOLDERS = ("images_512", "images_1024_original", "images_64px", "images")
 TABLE_COLUMNS = [
     "Image Index", "Finding Labels", "Follow-up #", "Patient ID", "Patient Age", "Patient Gender",
     "View Position", "OriginalImage[Width", "Height]", "OriginalImagePixelSpacing[x", "y]",
 ]
-GOOGLE_COLUMNS = {"Fracture": "Fracture", "Pneumothorax": "Pneumothorax", "Airspace opacity": "Lung Opacity",
-                  "Nodule or mass": "Lung Lesion"}
 #: Pixel size of the released NIH PNGs, in which the official boxes are given.
 NIH_RELEASE_SIZE = 1024
 
@@ -90,8 +89,10 @@ def load(
             (``path`` None where the image is absent; boxes of such rows stay in 1024-pixel space).
         split: "train", "val" or "test" of the CheXNet random split, or None for all rows. The meta column
             ``chexnet_split`` is filled whenever the split lists are present.
-        labels: "nih" (the text-mined 14 findings + No Finding) or "google2019" (4 expert findings; rows
-            restricted to the 4,376 adjudicated images).
+        labels: "nih" (the text-mined 14 findings + No Finding), "google2019" (4 expert findings; rows
+            restricted to the 4,376 adjudicated images) or "rsna" (RSNA Pneumonia Challenge labels and boxes of
+            the NIH images it re-used, from ``labels/rsna_pneumonia_boxes_on_nih.csv``: Pneumonia = Lung
+            Opacity = Target, No Finding = class "Normal").
         table: "v2020" (default; ages in years) or "2017" (the original table).
         read_sizes: read each image's size from its header (needed to scale boxes to the file on disk).
 
@@ -104,7 +105,7 @@ def load(
     check_no_extra(NAME, options)
     check_options(NAME, "images", images, (*IMAGE_FOLDERS, "all"))
     check_options(NAME, "split", split, ("train", "val", "test", None))
-    check_options(NAME, "labels", labels, ("nih", "google2019"))
+    check_options(NAME, "labels", labels, ("nih", "google2019", "rsna"))
     check_options(NAME, "table", table, tuple(TABLES))
     root = require_root(root, NAME, [TABLES[table], "images_512/ (or another image folder)"])
     df = read_label_table(root, table)
@@ -114,25 +115,23 @@ def load(
     df, lab, unlisted = _attach_paths(df, full, files, images_only)
     findings = list(FINDINGS)
     if labels == "google2019":
-        findings, lab, df = _google_labels(root, df)
+        findings, lab, df = google_labels(root, df)
+    elif labels == "rsna":
+        findings, lab, df = rsna_labels(root, df)
     if unlisted:
         warnings.warn(f"{NAME}: {unlisted} image files under {root} are not in the label table; ignored",
                       UserWarning, stacklevel=2)
-    chex = None
-    if (root / "splits" / "chexnet_random").is_dir():
-        chex = load_chexnet_split(root)
-        where = pd.Index(chex["image_id"].to_numpy(dtype=object)).get_indexer(df["image_id"].to_numpy(dtype=object))
-        split_names = np.asarray(chex["split"].to_numpy(dtype=object).tolist() + [None], dtype=object)
-        df["chexnet_split"] = pd.Series(split_names[where], dtype=object)
-    else:
-        df["chexnet_split"] = None
+    chex = chexnet_split_of(root) if (root / "splits" / "chexnet_random").is_dir() else None
+    df["chexnet_split"] = pd.Series([chex.get(i) for i in df["image_id"]] if chex is not None else None,
+                                    index=df.index, dtype=object)
     if split is not None:
         if chex is None:
             raise DataFormatError(f"{NAME}: split={split!r} needs splits/chexnet_random/ under {root}")
         keep = (df["chexnet_split"] == split).to_numpy()
         df, lab = df[keep].reset_index(drop=True), lab[keep]
     _sizes(df, read_sizes)
-    boxes = _boxes(root, df) if labels == "nih" else empty_boxes()
+    boxes = {"nih": _boxes, "rsna": lambda r, d: rsna_boxes(r, d, NIH_RELEASE_SIZE)}.get(labels, lambda r, d: empty_boxes())(
+        root, df)
     if len(df) == 0:
         warnings.warn(f"{NAME}: no rows left (images={images!r}, split={split!r}, images_only={images_only})",
                       UserWarning, stacklevel=2)
@@ -206,25 +205,6 @@ def nih_label_matrix(finding_labels: pd.Series) -> np.ndarray:
         raise DataFormatError(f"{NAME}: unknown names in Finding Labels: {sorted(unknown)}; expected "
                               f"'|'-separated names from {list(FINDINGS)}")
     return per_combo[codes]
-
-
-def _google_labels(root: Path, df: pd.DataFrame) -> tuple[list[str], np.ndarray, pd.DataFrame]:
-    g = read_table(root / GOOGLE, NAME, ["Image Index", *GOOGLE_COLUMNS, "Set Id"]) if (root / GOOGLE).exists() \
-        else None
-    if g is None:
-        raise DataFormatError(f"{NAME}: labels='google2019' needs {GOOGLE} under {root}")
-    g = g.drop_duplicates("Image Index").set_index("Image Index")
-    df = df[df["image_id"].isin(g.index)].reset_index(drop=True)
-    g = g.loc[df["image_id"]]
-    lab = np.full((len(df), len(GOOGLE_COLUMNS)), np.nan, dtype=np.float32)
-    for j, col in enumerate(GOOGLE_COLUMNS):
-        v = g[col].astype(str).str.strip().str.upper()
-        bad = ~v.isin(["YES", "NO", "NAN"])
-        if bad.any():
-            raise DataFormatError(f"{NAME}: {GOOGLE} column {col!r} must be YES/NO; found {sorted(set(v[bad]))[:5]}")
-        lab[:, j] = np.where(v == "YES", 1.0, np.where(v == "NO", 0.0, np.nan))
-    df["google2019_set"] = g["Set Id"].to_numpy()
-    return list(GOOGLE_COLUMNS.values()), lab, df
 
 
 def _find_images(root: Path, images: str) -> pd.DataFrame:

@@ -23,8 +23,10 @@ def _parse_options(items: list[str] | None) -> dict[str, object]:
 def _build(args: argparse.Namespace) -> int:
     from cxrkit.data.catalog import build_catalog
 
-    info = build_catalog(args.dataset, args.root, args.out, images_only=args.images_only,
-                         **_parse_options(args.option))
+    options = _parse_options(args.option)
+    if "images_only" in options:
+        raise DataFormatError("use the --images-only flag instead of --option images_only=...")
+    info = build_catalog(args.dataset, args.root, args.out, images_only=args.images_only, **options)
     print(json.dumps({"path": str(info.path), "rows": info.rows, "images_on_disk": info.images_on_disk,
                       "findings": list(info.findings), "load_seconds": round(info.load_seconds, 3),
                       "write_seconds": round(info.write_seconds, 3)}))

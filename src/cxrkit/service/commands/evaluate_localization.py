@@ -31,6 +31,8 @@ def register_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exclude", type=Path, default=None,
                    help="image names to leave out (e.g. those the classifier trained on): one per line, or a CSV "
                         "with an image_id column (rows with split=train only, when it has a split column)")
+    p.add_argument("--all-outputs", action="store_true",
+                   help="also score head outputs the model does not report (not validated; marked as such)")
     p.add_argument("--examples", type=int, default=16, help="example overlays on the HTML page")
     p.add_argument("--batch-size", type=int, default=8)
     p.set_defaults(func=run)
@@ -47,7 +49,8 @@ def _card_summary(classifier: object) -> dict:
 
 
 def read_exclude(path: Path) -> set[str]:
-    """Image names from a text file (one per line) or a CSV with ``image_id`` (and optional ``split``) columns."""
+    """Image names from a text file (one per line, ``#`` comments) or a CSV with ``image_id`` (and optional
+    ``split``) columns."""
     import pandas as pd
 
     from cxrkit.errors import DataFormatError
@@ -62,7 +65,7 @@ def read_exclude(path: Path) -> set[str]:
             df = df[df["split"] == "train"]
         ids = df["image_id"].dropna()
     else:
-        ids = pd.Series([ln.strip() for ln in path.read_text().splitlines() if ln.strip()])
+        ids = pd.Series([ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")])
     # accept names with or without the .png extension
     return set(ids) | {i + ".png" for i in ids if not i.endswith(".png")}
 
@@ -79,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     ev = evaluate_localization(
         classifier, ds, method=args.method, box_methods=[b.strip() for b in args.boxes.split(",") if b.strip()],
-        limit=args.limit, exclude=exclude, batch_size=args.batch_size, n_examples=args.examples, progress=True,
+        limit=args.limit, exclude=exclude, all_outputs=args.all_outputs, batch_size=args.batch_size,
+        n_examples=args.examples, progress=True,
     )
     elapsed = time.perf_counter() - t0
     ev.protocol.update({
