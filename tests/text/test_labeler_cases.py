@@ -75,6 +75,7 @@ CASES = [
     # high-probability hedges stay positive
     ("Opacity most likely atelectasis.", {"Atelectasis": 1}),
     ("Probable small right effusion.", {"Effusion": 1}),
+    ("Atelectasis is likely.", {"Atelectasis": 1}),
     # history / not current
     ("History of pneumonia.", {"Pneumonia": None}),
     ("Interval resolution of the pneumothorax.", {"Pneumothorax": 0}),

@@ -51,6 +51,7 @@ def test_custom_rule_file(tmp_path: Path) -> None:
         ("findings:\n  Pneumonia:\n    positive: ['(unclosed']\n", DataFormatError, "not a valid regular"),
         ("findings:\n  Pneumonia:\n    positives: [x]\n", DataFormatError, "unknown keys"),
         ("findings:\n  Pneumonia:\n    positive: ['{NOPE}']\n", DataFormatError, "unknown macro"),
+        ("findings:\n  Pneumonia:\n    positive: ['Pneumonia']\n", DataFormatError, "lower case"),
         ("- just a list\n", DataFormatError, "mapping"),
         ("findings: [unclosed\n", DataFormatError, "not valid YAML"),
     ],

@@ -1,11 +1,11 @@
 """Negation, uncertainty and history of a mention from the cues around it (NegEx / ConText style).
 
-A cue reaches mentions in its own sentence, within ``scope_pre`` words after it (``*_pre`` cues) or
-``scope_post`` words before it (``*_post`` cues), and never across a ``terminate`` cue. A negation or
-uncertainty cue that lies inside the mention ("heart is *not* enlarged") always applies. When several cues
-reach a mention, negation beats uncertainty, which beats a high-probability hedge ("probable"), which beats
-history; a negation that reaches an uncertainty cue
-negates what that cue reaches ("no pleural line to suggest pneumothorax").
+A cue reaches mentions in its own sentence, within ``scope_pre`` words after it (``*_pre`` cues),
+``scope_post`` words before it (``*_post`` cues) or either (``*_bi``), and never across a ``terminate`` cue.
+A negation or uncertainty cue that lies inside the mention ("heart is *not* enlarged") always applies. When
+several cues reach a mention, negation beats uncertainty, which beats a high-probability hedge ("probable"),
+which beats history; a negation that reaches an uncertainty cue negates what that cue reaches ("no pleural
+line to suggest pneumothorax").
 """
 
 from __future__ import annotations

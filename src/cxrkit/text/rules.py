@@ -23,7 +23,8 @@ __all__ = ["CUE_KINDS", "OTHER", "lower_text", "FindingRules", "Rules", "load_ru
 
 #: Cue kinds of ``context.yaml``, in the order they are tried at one text position.
 CUE_KINDS: tuple[str, ...] = (
-    "pseudo", "uncertain_post", "negation_post", "negation_bi", "uncertain_pre", "probable_pre", "negation_pre", "historical_pre",
+    "pseudo", "uncertain_post", "negation_post", "negation_bi", "uncertain_pre", "probable_pre", "negation_pre",
+    "historical_pre",
     "terminate",
 )
 #: Evidence name of the abnormalities outside the canonical vocabulary (they only block ``No Finding``).
@@ -114,10 +115,20 @@ def _expand(fragment: str, macros: dict[str, str], where: str) -> str:
     return _MACRO.sub(sub, str(fragment))
 
 
+_ESCAPE = re.compile(r"\\.|\(\?P<\w+>|\(\?P=\w+\)")
+
+
+def _check_lower(fragment: str, where: str) -> str:
+    """Texts are lower-cased before matching, so an upper-case letter in a phrase could never match."""
+    if any(c.isupper() for c in _ESCAPE.sub("", fragment)):
+        raise DataFormatError(f"{where}: write phrases in lower case (texts are lower-cased): {fragment!r}")
+    return fragment
+
+
 def _compile(fragments: list[str], macros: dict[str, str], where: str) -> re.Pattern[str] | None:
     if not fragments:
         return None
-    expanded = [_expand(f, macros, where) for f in fragments]
+    expanded = [_check_lower(_expand(f, macros, where), where) for f in fragments]
     try:
         return re.compile(_wrap(bucketed([(None, expanded)])), _FLAGS)
     except re.error as exc:
@@ -191,7 +202,9 @@ def load_rules(findings_path: str | Path | None = None, context_path: str | Path
         raise DataFormatError(f"{cwhere}: unknown cue kinds {sorted(unknown)}; expected {list(CUE_KINDS)}")
     groups = []
     for kind in CUE_KINDS:
-        frags = [p for f in (cues.get(kind) or []) for p in split_top(_expand(f, macros, cwhere))]
+        frags = [
+            p for f in (cues.get(kind) or []) for p in split_top(_check_lower(_expand(f, macros, cwhere), cwhere))
+        ]
         if frags:
             # longest first, so "no evidence of" is preferred to "no"
             groups.append((kind, sorted(frags, key=len, reverse=True)))
