@@ -30,7 +30,6 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("CXRKIT_THREADS", "1")  # both ONNX Runtime sessions (classifier and CAM) single-threaded
 
-import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import append_jsonl, machine_info, machine_line, write_section  # noqa: E402

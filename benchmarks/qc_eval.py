@@ -67,7 +67,11 @@ def main() -> int:
                 verdicts["unreadable"] += 1
                 continue
             img = Image(img.pixels, replace(img.meta, view=None))  # image-only check
-            q = check_quality(img, seg.predict(img.pixels) if seg else None)
+            if seg is not None:
+                s = seg.segment(img.pixels)
+                q = check_quality(img, s.masks, s.confidence)
+            else:
+                q = check_quality(img)
             verdicts["refused" if not q.usable else ("warned" if q.warnings else "accepted")] += 1
         n = sum(verdicts.values()) - verdicts["unreadable"]
         refused = verdicts["refused"] / n if n else float("nan")

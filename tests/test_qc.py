@@ -100,3 +100,20 @@ def test_noise_is_refused(rng):
     q = check_quality(Image(rng.random((400, 400), dtype=np.float32)))
     assert not q.usable and any("noise" in r for r in q.reasons)
     assert q.checks["structure"]["passed"] is False
+
+
+def test_no_heart_with_low_confidence_looks_lateral(siim):
+    h, w = siim.shape
+    right = np.zeros((h, w), bool)
+    left = np.zeros((h, w), bool)
+    right[200:800, 150:450] = True
+    left[200:800, 574:874] = True
+    no_heart = {"left_lung": left, "right_lung": right, "heart": np.zeros((h, w), bool)}
+    q = check_quality(siim, no_heart, {"left_lung": 0.6, "right_lung": 0.7, "heart": 0.3})
+    assert not q.usable and "lateral" in q.reasons[-1]
+    q = check_quality(siim, no_heart, {"left_lung": 0.95, "right_lung": 0.95, "heart": 0.9})
+    assert q.usable  # a confident segmentation without heart is not refused on that cue alone
+    heart = np.zeros((h, w), bool)
+    heart[500:750, 380:700] = True
+    q = check_quality(siim, {**no_heart, "heart": heart}, {"left_lung": 0.6, "right_lung": 0.6, "heart": 0.6})
+    assert q.usable and q.checks["frontal_anatomy"]["passed"]

@@ -189,7 +189,7 @@ class Analyzer:
             timings["segment"] = (time.perf_counter() - t) * 1e3
 
         t = time.perf_counter()
-        quality = check_quality(image, masks or None)
+        quality = check_quality(image, masks or None, seg_confidence)
         timings["qc"] = (time.perf_counter() - t) * 1e3
 
         findings: list[Finding] = []

@@ -48,6 +48,8 @@ MIN_SIDE_PX = 64
 LUNG_TOTAL_RANGE = (0.05, 0.70)  # both lungs together, fraction of the image
 LUNG_MAX_EACH = 0.45
 LUNG_MIN_EACH = 0.01  # below: warning only (white-out, effusion, pneumonectomy)
+HEART_MIN_FRACTION = 0.02  # frontal films: heart >= 5.9 % of the image (5th pct., covid-ieee8023 PA), laterals ~1 %
+SEG_CONFIDENCE_MIN = 0.75  # minimum of lungs/heart confidence; frontal >= 0.84 (5th pct.), lateral median 0.62
 
 
 def _check(passed: bool | None, value, detail: str) -> dict:
@@ -108,7 +110,11 @@ def age_in_years(age: str | None) -> float | None:
     return n / {"D": 365.25, "W": 52.18, "M": 12.0, "Y": 1.0}[unit]
 
 
-def check_quality(image: Image, masks: Mapping[str, np.ndarray] | None = None) -> Quality:
+def check_quality(
+    image: Image,
+    masks: Mapping[str, np.ndarray] | None = None,
+    confidence: Mapping[str, float] | None = None,
+) -> Quality:
     """Decide whether ``image`` is a usable frontal chest radiograph.
 
     Parameters
@@ -117,7 +123,9 @@ def check_quality(image: Image, masks: Mapping[str, np.ndarray] | None = None) -
         the radiograph (pixels float32 ``(H, W)`` in [0, 1]) with its metadata.
     masks:
         optional segmenter output, structure name → bool ``(H, W)``; ``left_lung`` and ``right_lung`` are
-        used (patient's left lung appears on the image's right on a frontal film).
+        used (patient's left lung appears on the image's right on a frontal film), and ``heart``.
+    confidence:
+        optional segmenter confidence per structure in [0, 1] (``Segmentation.confidence``).
 
     Returns
     -------
@@ -221,6 +229,16 @@ def check_quality(image: Image, masks: Mapping[str, np.ndarray] | None = None) -
             reasons.append(f"the lung segmentation does not show plausible lung fields ({why})")
         if warning:
             warnings.append(warning)
+        if ok and "heart" in masks:
+            heart = float(np.asarray(masks["heart"], dtype=bool).mean())
+            conf = min((float(confidence[k]) for k in ("left_lung", "right_lung", "heart") if confidence and k in confidence),
+                       default=None)
+            cues = {"heart_area_fraction": round(heart, 4), "min_confidence": None if conf is None else round(conf, 3)}
+            atypical = heart < HEART_MIN_FRACTION and (conf is None or conf < SEG_CONFIDENCE_MIN)
+            checks["frontal_anatomy"] = _check(not atypical, cues, "heart found and segmentation confident")
+            if atypical:
+                reasons.append("the segmentation finds no heart shadow with confidence: probably a lateral view "
+                               "or not a frontal chest radiograph")
     else:
         checks["lungs"] = _check(None, None, "no lung segmentation available")
 

@@ -118,6 +118,12 @@ def test_analyze_cli_dicom_out(tmp_path):
 @pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dciodvfy (Debian dicom3tools) not installed")
 def test_dciodvfy_finds_no_errors(tmp_path):
     result, image, overlay = _analysis(SIIM)
+    h, w = image.shape
+    masks = {k: np.zeros((h, w), bool) for k in ("right_lung", "left_lung", "heart")}
+    masks["right_lung"][200:800, 150:450] = True
+    masks["left_lung"][200:800, 574:874] = True
+    masks["heart"][500:750, 380:700] = True
+    result.masks = masks  # the SEG (engineer "anatomy"'s writer) is validated too when available
     for name, ds in write_dicom_outputs(result, image, source=SIIM, overlay=overlay).items():
         path = tmp_path / name
         ds.save_as(path, enforce_file_format=True)

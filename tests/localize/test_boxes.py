@@ -91,3 +91,11 @@ def test_label_and_nms() -> None:
     assert b.label == "Mass"
     kept = nms([Box(0, 0, 10, 10, 0.9), Box(1, 1, 10, 10, 0.8), Box(20, 20, 30, 30, 0.5)], 0.5)
     assert [k.score for k in kept] == [0.9, 0.5]
+
+
+@pytest.mark.parametrize("method", ["default", "chestxray8"])
+def test_subsampled_box_touching_the_edge_reaches_it(method) -> None:
+    m = np.zeros((1000, 770), np.float32)
+    m[600:, 500:] = 1.0  # bottom-right corner region
+    b = boxes_from_heatmap(m, method)[0]
+    assert (b.x_max, b.y_max) == (770.0, 1000.0) and abs(b.x_min - 500) <= 8 and abs(b.y_min - 600) <= 8

@@ -285,7 +285,10 @@ def _seg(result: AnalysisResult, image: Image, ref: Dataset) -> Dataset | None:
     try:
         with warnings.catch_warnings():  # the source's own PatientName style is not ours to judge
             warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
-            return write_seg(ref, result.masks)
+            seg = write_seg(ref, result.masks)
     except CxrkitError as exc:
         log.warning("DICOM SEG not written: %s", exc)
         return None
+    if "PatientOrientation" not in seg:  # type 2C in General Image; same orientation as the source image
+        seg.PatientOrientation = ref.get("PatientOrientation", "") or ""
+    return seg

@@ -52,13 +52,18 @@ def _work_grid(m: np.ndarray, work_side: int | None) -> tuple[np.ndarray, int]:
     return m[k // 2 :: k, k // 2 :: k], k
 
 
-def _scale(boxes: list[Box], k: int, shape: tuple[int, int]) -> list[Box]:
-    """Boxes found on a ``k``-strided grid → original pixel edges, clipped to the image."""
+def _scale(boxes: list[Box], k: int, shape: tuple[int, int], sub_shape: tuple[int, int]) -> list[Box]:
+    """Boxes found on a ``k``-strided grid → original pixel edges, clipped to the image; a box reaching the last
+    sampled row/column extends to the image edge."""
     if k == 1:
         return boxes
     h, w = shape
-    return [Box(b.x_min * k, b.y_min * k, min(float(w), b.x_max * k), min(float(h), b.y_max * k), score=b.score)
-            for b in boxes]
+    sh, sw = sub_shape
+    return [
+        Box(b.x_min * k, b.y_min * k, float(w) if b.x_max >= sw else min(float(w), b.x_max * k),
+            float(h) if b.y_max >= sh else min(float(h), b.y_max * k), score=b.score)
+        for b in boxes
+    ]
 
 
 def _region_boxes(mask: np.ndarray, score_map: np.ndarray, min_area: int = 1) -> list[tuple[Box, int]]:
@@ -111,7 +116,7 @@ def chestxray8_boxes(
     boxes: list[Box] = []
     for t in thresholds:
         boxes.extend(b for b, _ in _region_boxes(scaled >= float(t), unit))
-    return _scale(sorted(boxes, key=lambda b: -(b.score or 0.0)), k, shape)
+    return _scale(sorted(boxes, key=lambda b: -(b.score or 0.0)), k, shape, m.shape)
 
 
 def _iou(a: Box, b: Box) -> float:
@@ -182,7 +187,7 @@ def default_boxes(
         cands.extend(b for b, _ in _region_boxes(unit >= float(level), unit, min_area) if (b.score or 0) >= min_peak)
     if not cands:  # every region was a speck: keep the one holding the peak
         cands = [b for b, _ in _region_boxes(unit >= float(max(levels)), unit) if (b.score or 0) >= 1.0 - 1e-9]
-    return _scale(nms(cands, iou_threshold)[: max(1, int(max_boxes))], k, shape)
+    return _scale(nms(cands, iou_threshold)[: max(1, int(max_boxes))], k, shape, m.shape)
 
 
 BOX_METHODS: dict[str, Callable[..., list[Box]]] = {"default": default_boxes, "chestxray8": chestxray8_boxes}

@@ -170,10 +170,11 @@ class ModelCard:
         if missing:
             raise ModelError(f"model card is missing {missing}")
         d = dict(d)
-        d["operating_points"] = {k: OperatingPoint(**v) for k, v in (d.get("operating_points") or {}).items()}
+        d["operating_points"] = {k: v if isinstance(v, OperatingPoint) else OperatingPoint(**v)
+                                 for k, v in (d.get("operating_points") or {}).items()}
         vals = {}
         for k, v in (d.get("validation") or {}).items():
-            v = dict(v)
+            v = asdict(v) if isinstance(v, FindingValidation) else dict(v)
             v["auroc_ci"] = tuple(_opt_float(x) for x in v.get("auroc_ci", (None, None)))
             vals[k] = FindingValidation(**v)
         d["validation"] = vals

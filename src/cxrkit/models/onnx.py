@@ -65,6 +65,7 @@ def export_onnx(model: nn.Module, path: str | Path, *, input_shape: tuple[int, i
             torch.onnx.export(model, (x,), tmp, input_names=[input_name], output_names=[output_name],
                               dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}},
                               opset_version=opset, dynamo=False)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -108,6 +109,7 @@ def store_weights_fp16(path: str | Path, *, min_elements: int = 16) -> Path:
     os.close(fd)
     try:
         onnx.save(model, tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

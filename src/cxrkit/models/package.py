@@ -54,6 +54,7 @@ def write_model_package(model: nn.Module, out_dir: str | Path, *, name: str, arc
     w = out / f"{name}.safetensors"
     tmp = out / f".{name}.safetensors.tmp"
     save_file(sd, str(tmp), metadata={"name": name, "architecture": architecture})
+    os.chmod(tmp, 0o644)
     os.replace(tmp, w)
     onnx_file = onnx_sha = None
     if onnx:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from cxrkit.data.transforms import TransformSpec
-from cxrkit.train.assemble import TrainingTable, assemble
+from cxrkit.train.assemble import TrainingTable, assemble, read_table, write_table
 from cxrkit.train.cache import build_feature_cache, build_image_cache
 from cxrkit.train.config import TrainConfig, save_config
 from cxrkit.train.loop import FeatureSource, FitResult, ImageSource, fit
@@ -48,19 +48,45 @@ def train_classifier(cfg: TrainConfig, *, resume: bool = False) -> FitResult:
     from cxrkit.models import create_model
     from cxrkit.models.onnx import OnnxRunner, export_onnx
 
+    from cxrkit.train.distributed import cleanup, setup, wrap
+
+    dist_info = setup()
+    try:
+        return _train(cfg, resume, dist_info, wrap)
+    finally:
+        cleanup()
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def _train(cfg: TrainConfig, resume: bool, dist_info, wrap) -> FitResult:
+    from cxrkit.models import create_model
+    from cxrkit.models.onnx import OnnxRunner, export_onnx
+
     seed = int(cfg.run.seed)
     torch.manual_seed(seed)
     random.seed(seed)
     torch.set_num_threads(max(1, int(cfg.run.threads)))
     out = Path(cfg.run.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.yaml")
-    table = assemble_from_config(cfg)
-    table.meta.assign(**{f"label:{f}": table.labels[:, j] for j, f in enumerate(table.findings)}).to_csv(
-        out / "data.csv", index=False)
+    main = dist_info.rank == 0
+    if resume and (out / "data.csv").is_file():
+        table = read_table(out / "data.csv", cfg.data.findings)  # the split this run started with
+    else:
+        table = assemble_from_config(cfg)
+        if main:
+            save_config(cfg, out / "config.yaml")
+            write_table(table, out / "data.csv")
     spec = transform_of(cfg)
     cache_dir = Path(cfg.data.cache_dir) if cfg.data.cache_dir else out / "cache"
-    images = build_image_cache(table.meta["path"].tolist(), spec, cache_dir, progress=cfg.run.progress)
+    if not main:
+        _barrier()  # rank 0 builds the caches first
+    images = build_image_cache(table.meta["path"].tolist(), spec, cache_dir, progress=cfg.run.progress and main)
     tr, va = table.part("train"), table.part("val")
     log.info("training on %d images, validating on %d", len(tr), len(va))
     m = cfg.model
@@ -85,13 +111,17 @@ def train_classifier(cfg: TrainConfig, *, resume: bool = False) -> FitResult:
                 rows_views.append((int(i), v))
         feats = build_feature_cache(images, rows_views, runner, spec, cache_dir,
                                     key_parts=[m.name, m.pretrained, m.frozen_blocks, m.size, "imagenet-lite0"],
-                                    seed=seed, progress=cfg.run.progress)
+                                    seed=seed, progress=cfg.run.progress and main)
+        if main:
+            _barrier()
         source = FeatureSource(feats, views, table.labels, seed=seed)
-        return fit(top, source, source, findings=table.findings, optim_cfg=cfg.optim, out_dir=out, seed=seed,
+        return fit(wrap(top, dist_info), source, source, rank=dist_info.rank, world_size=dist_info.world_size, findings=table.findings, optim_cfg=cfg.optim, out_dir=out, seed=seed,
                    save_model=model, frozen=[trunk], resume=resume, progress=cfg.run.progress, extra=extra,
                    train_rows=tr, val_rows=va)
+    if main:
+        _barrier()
     frozen = model.freeze_early(int(m.frozen_blocks)) if int(m.frozen_blocks) > 0 else []
     source = ImageSource(images, table.labels, spec, seed=seed)
-    return fit(model, source, source, findings=table.findings, optim_cfg=cfg.optim, out_dir=out, seed=seed,
+    return fit(wrap(model, dist_info), source, source, rank=dist_info.rank, world_size=dist_info.world_size, findings=table.findings, optim_cfg=cfg.optim, out_dir=out, seed=seed,
                save_model=model, frozen=frozen, resume=resume, progress=cfg.run.progress, extra=extra,
                train_rows=tr, val_rows=va)

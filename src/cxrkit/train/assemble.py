@@ -15,9 +15,11 @@ Each source is loaded with :func:`cxrkit.data.load_dataset`, moved onto the mode
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,7 +27,7 @@ import pandas as pd
 from cxrkit.errors import DataFormatError
 from cxrkit.labels import canonical, relabel
 
-__all__ = ["TrainingTable", "assemble", "PRE_COVID_SOURCES"]
+__all__ = ["TrainingTable", "assemble", "PRE_COVID_SOURCES", "read_table", "write_table"]
 
 log = logging.getLogger(__name__)
 
@@ -159,3 +161,29 @@ def assemble(
         raise DataFormatError(f"no training images found under {dict(roots)} for findings {target}")
     return TrainingTable(findings=target, labels=np.concatenate(labels).astype(np.float32),
                          meta=pd.concat(metas, ignore_index=True))
+
+
+def write_table(table: TrainingTable, path: str | Path) -> None:
+    """Save a table as CSV (meta columns + ``label:<finding>`` columns), atomically."""
+    p = Path(path)
+    tmp = p.with_name(p.name + ".tmp")
+    table.meta.assign(**{f"label:{f}": table.labels[:, j] for j, f in enumerate(table.findings)}).to_csv(tmp, index=False)
+    os.replace(tmp, p)
+
+
+def read_table(path: str | Path, findings: Sequence[str]) -> TrainingTable:
+    """Read a table written by :func:`write_table` (the exact split a run used).
+
+    Raises:
+        DataFormatError: missing file or label columns.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataFormatError(f"training table not found: {p}")
+    df = pd.read_csv(p, dtype={"patient_id": str, "image_id": str})
+    cols = [f"label:{f}" for f in findings]
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise DataFormatError(f"{p} lacks the label columns {missing}")
+    return TrainingTable(findings=list(findings), labels=df[cols].to_numpy(np.float32),
+                         meta=df.drop(columns=cols).reset_index(drop=True))

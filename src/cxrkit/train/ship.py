@@ -101,7 +101,7 @@ def ship(run_dir: str | Path, out_dir: str | Path, name: str, *, config_path: st
     from cxrkit.models.card import FindingValidation, ModelCard, OperatingPoint
     from cxrkit.models.classifier import Classifier
     from cxrkit.models.package import write_model_package
-    from cxrkit.train.api import assemble_from_config, transform_of
+    from cxrkit.train.api import transform_of
     from cxrkit.train.config import config_from_dict
     from cxrkit.train.loop import load_checkpoint
 
@@ -109,9 +109,9 @@ def ship(run_dir: str | Path, out_dir: str | Path, name: str, *, config_path: st
     ck = load_checkpoint(run / checkpoint)
     cfg = config_from_dict(ck["extra"]["config"])
     findings = list(ck["findings"])
-    table = assemble_from_config(cfg)
-    if table.findings != findings:
-        raise RuntimeError(f"rebuilt findings {table.findings} differ from the checkpoint's {findings}")
+    from cxrkit.train.assemble import read_table
+
+    table = read_table(run / "data.csv", findings)
     va = table.part("val")
     model = create_model(cfg.model.name, num_classes=len(findings), in_chans=1)
     model.load_state_dict(ck["model"])
@@ -133,11 +133,16 @@ def ship(run_dir: str | Path, out_dir: str | Path, name: str, *, config_path: st
                                transform=spec.to_dict(), half=True, reported_findings=[], **common)
     clf = Classifier(card, threads=threads)
     meta = table.meta.iloc[va].reset_index(drop=True)
-    probs = []
-    for s in range(0, len(meta), 32):
-        imgs = [read_image(p).pixels for p in meta["path"].iloc[s : s + 32]]
-        probs.append(clf.predict_all(imgs, batch_size=32))
-    probs = np.concatenate(probs)
+    cached = run / f"val_probs_onnx_{card.onnx_sha256[:16]}.npy"
+    if cached.is_file():
+        probs = np.load(cached)
+    else:
+        chunks = []
+        for s in range(0, len(meta), 32):
+            imgs = [read_image(p).pixels for p in meta["path"].iloc[s : s + 32]]
+            chunks.append(clf.predict_all(imgs, batch_size=32))
+        probs = np.concatenate(chunks)
+        np.save(cached, probs)
     y = table.labels[va]
     sources = meta["source"].to_numpy().astype(str)
     val = validate_findings(y, probs, sources, findings, n_boot=n_boot, seed=0)
