@@ -89,10 +89,15 @@ def test_dicom_without_spacing_keeps_ctr_drops_mm(seg, fixtures_dir, tmp_path):
     assert no_sp["heart_width_mm"] is None and no_sp["thorax_width_mm"] is None and no_sp["pixel_spacing_mm"] is None
 
 
-def test_flipped_image_is_flagged(seg, fixtures_dir):
+@pytest.mark.parametrize("transform", ["mirror", "upside_down", "inverted", "rotated_90"])
+def test_wrongly_oriented_or_inverted_image_is_flagged(seg, fixtures_dir, transform):
     pixels = read_image(fixtures_dir / NORMAL).pixels
-    upside_down = analyze_anatomy(pixels[::-1].copy(), seg).measurements
-    assert upside_down["reliable"] is False
+    assert analyze_anatomy(pixels, seg).measurements["reliable"] is True
+    bad = {"mirror": pixels[:, ::-1], "upside_down": pixels[::-1], "inverted": 1.0 - pixels,
+           "rotated_90": pixels.T}[transform]
+    meas = analyze_anatomy(np.ascontiguousarray(bad), seg).measurements
+    assert meas["reliable"] is False
+    assert {"implausible_anatomy", "missing_structure"} & set(meas["flags"])
 
 
 def test_tiny_and_bad_images_raise(seg):

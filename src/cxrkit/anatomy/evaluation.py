@@ -113,6 +113,9 @@ def summarize(per_image: list[dict[str, Any]], *, seed: int = 0) -> dict[str, An
         a = np.array(pairs)
         out["ctr_pearson_r"] = float(np.corrcoef(a[:, 0], a[:, 1])[0, 1])
         out["ctr_bias"] = float(np.mean(a[:, 0] - a[:, 1]))
+    if per_image and "flags_pred" in per_image[0]:
+        out["fraction_reliable_pred"] = float(np.mean([not r["flags_pred"] for r in per_image]))
+        out["fraction_reliable_expert"] = float(np.mean([not r["flags_expert"] for r in per_image]))
     out["n_images"] = len(per_image)
     return out
 
@@ -144,8 +147,10 @@ def evaluate_jsrt(root: str | Path, segmenter, *, fold: str = "test", batch: int
                 d, j = overlap(seg.masks[s], truth[s])
                 mbd, hd95 = boundary_distances(seg.masks[s], truth[s])
                 row["structures"][s] = {"dice": d, "jaccard": j, "mean_boundary_px": mbd, "hd95_px": hd95}
-            ctr_p = measure(seg.masks)["cardiothoracic_ratio"]
-            ctr_t = measure(truth)["cardiothoracic_ratio"]
+            m_pred = measure(seg.masks, confidence=seg.confidence)
+            m_true = measure(truth)
+            ctr_p, ctr_t = m_pred["cardiothoracic_ratio"], m_true["cardiothoracic_ratio"]
+            row["flags_pred"], row["flags_expert"] = m_pred["flags"], m_true["flags"]
             row["ctr_pred"], row["ctr_true"] = ctr_p, ctr_t
             row["ctr_abs_error"] = abs(ctr_p - ctr_t) if (ctr_p is not None and ctr_t is not None) else None
             row["confidence"] = seg.confidence

@@ -49,7 +49,7 @@ def clean_masks(
 ) -> dict[str, np.ndarray]:
     """Post-process raw thresholded masks of the five structures.
 
-    Lungs keep components of at least 15 % of their largest one (a lung split by an opacity stays whole);
+    Lungs keep components of at least 30 % of their largest one (a lung split by an opacity stays whole);
     heart and clavicles keep their largest component; holes are filled; a pixel claimed by both lungs goes
     to the lung with the higher probability (or stays with the larger lung without probabilities).
 
@@ -67,7 +67,7 @@ def clean_masks(
     """
     out = {}
     for name, m in masks.items():
-        out[name] = keep_components(m, min_fraction=0.15 if name in _LUNGS else 1.0)
+        out[name] = keep_components(m, min_fraction=0.3 if name in _LUNGS else 1.0)
     if all(k in out for k in _LUNGS):
         both = out["right_lung"] & out["left_lung"]
         if both.any():

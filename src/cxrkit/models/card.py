@@ -247,6 +247,31 @@ class ModelCard:
             if self.onnx_sha256 and sha256_file(o) != self.onnx_sha256:
                 raise ModelError(f"model card {self.name!r}: checksum mismatch for {o.name}")
 
+    def to_markdown(self) -> str:
+        """A human-readable summary: validation table (every finding tried), operating points, data, limits."""
+
+        def f3(v: Any) -> str:
+            return "n/a" if v is None else f"{float(v):.3f}"
+
+        lines = [f"### Model card: {self.name}", "", f"- Architecture: `{self.architecture}`; input: {self.transform}",
+                 f"- Reported findings: {', '.join(self.reported_findings) or 'none'}",
+                 f"- Intended use: {self.intended_use}", f"- Reproduce: `{self.reproduce}`", "",
+                 f"Validation protocol: {self.validation_protocol}", "",
+                 "| finding | n | positives | AUROC | 95% CI | AUPRC | per-source AUROC | reported | threshold (Youden) | sens / spec |",
+                 "| --- | ---: | ---: | ---: | --- | ---: | --- | --- | ---: | --- |"]
+        for name in self.labels:
+            v = self.validation.get(name)
+            if v is None:
+                continue
+            per = ", ".join(f"{s} {f3(e.get('auroc'))} (n={e.get('n')}, pos={e.get('positives')})"
+                            for s, e in v.per_source.items() if not s.startswith("_") and e.get("auroc") is not None)
+            op = self.operating_points.get(name)
+            ops = (f"{op.threshold:.3f}", f"{f3(op.sensitivity)} / {f3(op.specificity)}") if op else ("n/a", "n/a")
+            lines.append(f"| {name} | {v.n} | {v.positives} | {f3(v.auroc)} | {f3(v.auroc_ci[0])}-{f3(v.auroc_ci[1])} | "
+                         f"{f3(v.auprc)} | {per} | {'yes' if v.reported else 'no'} | {ops[0]} | {ops[1]} |")
+        lines += ["", "Limits:", ""] + [f"- {x}" for x in self.limits]
+        return "\n".join(lines) + "\n"
+
     def threshold(self, finding: str) -> float:
         """The default operating point of a reported finding."""
         if finding not in self.operating_points:

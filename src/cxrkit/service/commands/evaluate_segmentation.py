@@ -45,6 +45,8 @@ def jsrt_markdown(res: dict) -> str:
         f"CTR absolute error vs CTR of the expert masks: mean {_fmt(c)}, median {c['median']:.4f}, max "
         f"{c['max']:.4f}, within 0.02: {c['fraction_within_0.02']:.0%}; bias {s.get('ctr_bias', float('nan')):+.4f}, "
         f"Pearson r {s.get('ctr_pearson_r', float('nan')):.3f}",
+        f"Measurements without any flag (`reliable`): {s.get('fraction_reliable_pred', float('nan')):.0%} of images "
+        f"with the predicted masks, {s.get('fraction_reliable_expert', float('nan')):.0%} with the expert masks.",
         "",
         "Reference points (other data splits, not a head-to-head): SCR human second observer Jaccard lungs 0.946, "
         "heart 0.878, clavicles 0.896 (van Ginneken et al. 2006); HybridGNet Dice ~0.97 lungs, ~0.93 heart.",
