@@ -102,7 +102,7 @@ def test_noise_is_refused(rng):
     assert q.checks["structure"]["passed"] is False
 
 
-def test_no_heart_with_low_confidence_looks_lateral(siim):
+def test_no_heart_with_low_confidence_is_a_warning(siim):
     h, w = siim.shape
     right = np.zeros((h, w), bool)
     left = np.zeros((h, w), bool)
@@ -111,10 +111,6 @@ def test_no_heart_with_low_confidence_looks_lateral(siim):
     no_heart = {"left_lung": left, "right_lung": right, "heart": np.zeros((h, w), bool)}
     q = check_quality(siim, no_heart, {"left_lung": 0.6, "right_lung": 0.7, "heart": 0.3})
     assert q.usable and any("no clear heart shadow" in w for w in q.warnings)  # alone: a warning
-    half_black = siim.pixels.copy()
-    half_black[:, w // 2:] = 0.0  # asymmetric, one side dark: the layout cues fire too
-    q = check_quality(Image(half_black, siim.meta), no_heart, {"left_lung": 0.6, "right_lung": 0.7, "heart": 0.3})
-    assert not q.usable and any("no clear heart shadow" in r for r in q.reasons)
     q = check_quality(siim, no_heart, {"left_lung": 0.95, "right_lung": 0.95, "heart": 0.9})
     assert q.usable  # a confident segmentation without heart is not refused on that cue alone
     heart = np.zeros((h, w), bool)

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT = "default"
 MAX_BOXES_PER_FINDING = 3
+NOT_LOCALIZED = frozenset({"No Finding"})  # whole-image outputs: no heatmap, no box
 
 
 def read_input(source: str | Path | bytes | Image | np.ndarray, *, max_pixels: int | None = None) -> Image:
@@ -235,7 +236,7 @@ class Analyzer:
         return [Finding(n, float(p), float(th), bool(p >= th)) for n, p, th in zip(names, probs[0], ths)]
 
     def _localize(self, image, findings, components, timings):
-        positives = [f.name for f in findings if f.positive]
+        positives = [f.name for f in findings if f.positive and f.name not in NOT_LOCALIZED]
         if not self.localize:
             components.append(Component("localize", "skipped", "disabled (--no-localize)"))
             return findings, {}

@@ -47,3 +47,17 @@ def test_side_consistency():
     assert side_consistency({"right_lung": rl, "left_lung": ll}) is True
     assert side_consistency({"right_lung": ll, "left_lung": rl}) is False
     assert side_consistency({"right_lung": rl, "left_lung": np.zeros_like(rl)}) is None
+
+
+def test_fast_hole_filling_equals_scipy(rng):
+    from scipy import ndimage
+
+    from cxrkit.anatomy.postprocess import _fill_holes
+
+    for _ in range(30):
+        m = ndimage.binary_opening(rng.random((60, 70)) > 0.45)
+        assert np.array_equal(_fill_holes(m), ndimage.binary_fill_holes(m))
+    ring = np.zeros((20, 20), bool)
+    ring[5:15, 5:15] = True
+    ring[8:12, 8:12] = False
+    assert _fill_holes(ring)[10, 10] and not _fill_holes(ring)[0, 0]

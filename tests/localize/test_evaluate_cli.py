@@ -44,3 +44,15 @@ def test_evaluate_localization_on_nih(shared_data, tmp_path, monkeypatch, capsys
     assert protocol["not_evaluable_findings"]["Pneumonia"] == "not reported by the model"
     assert (out / "examples.html").exists() and (out / "scores.csv").exists()
     assert "00000344_003" not in (out / "cases.csv").read_text()
+
+
+def test_holdout_file_beside_the_card(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    (tmp_path / "m.card.json").write_text("{}")
+    clf = SimpleNamespace(card=SimpleNamespace(name="m", path=tmp_path / "m.card.json"))
+    assert ev_cmd.holdout_file(clf) is None
+    (tmp_path / "m.holdout.csv").write_text("image_id,source\n00000001_000.png,nih\nabc,jsrt\n")
+    assert ev_cmd.holdout_file(clf) == tmp_path / "m.holdout.csv"
+    assert ev_cmd.read_holdout(tmp_path / "m.holdout.csv") >= {"00000001_000.png", "abc"}
+    assert ev_cmd.holdout_file(SimpleNamespace()) is None

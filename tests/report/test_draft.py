@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from cxrkit.report import DRAFT_NOTICE, draft_report
@@ -88,3 +90,25 @@ def test_markdown_renders_tables_and_disclaimer():
     assert md.startswith("# cxrkit draft report: 00000002_000.png")
     assert "| Effusion | 0.900 | 0.400 | positive | - |" in md
     assert "not a diagnosis" in md and "![overlay](overlay.png)" in md
+
+
+def test_no_finding_output_is_never_called_a_possible_finding():
+    nf = Finding("No Finding", 0.3, 0.1, True)
+    rep = draft_report([nf, Finding("Nodule", 0.2, 0.4, False)], quality=Quality(True))
+    assert rep.sentences[0].text.startswith("None of the assessed findings reached its operating point (nodule)")
+    assert rep.sentences[0].evidence["no_finding"]["positive"] is True
+    assert "Possible no finding" not in rep.text
+    rep = draft_report([nf, Finding("Nodule", 0.6, 0.4, True)], quality=Quality(True))
+    assert rep.sentences[0].evidence["finding"] == "Nodule"
+    assert "findings above are uncertain" in rep.sentences[1].text
+
+
+def test_classifier_and_measured_ctr_disagreement_is_pointed_out():
+    ctr = Measurement("cardiothoracic_ratio", 0.44, "ratio", True)
+    rep = draft_report([Finding("Cardiomegaly", 0.35, 0.24, True)], [ctr], Quality(True))
+    assert "disagrees with the measured cardiothoracic ratio (0.44)" in rep.sentences[-1].text
+    assert rep.sentences[-1].evidence["measurement"] == "cardiothoracic_ratio"
+    agree = draft_report([Finding("Cardiomegaly", 0.8, 0.24, True)], [replace(ctr, value=0.6)], Quality(True))
+    assert "disagrees" not in agree.text
+    unreliable = draft_report([Finding("Cardiomegaly", 0.8, 0.24, True)], [replace(ctr, reliable=False)], Quality(True))
+    assert "disagrees" not in unreliable.text

@@ -25,6 +25,7 @@ __all__ = [
     "summarize",
     "evaluate_jsrt",
     "evaluate_cardiomegaly",
+    "evaluate_covid_lungs",
     "PUBLISHED",
 ]
 
@@ -174,12 +175,14 @@ def evaluate_jsrt(root: str | Path, segmenter, *, fold: str = "test", batch: int
 
 
 def evaluate_cardiomegaly(root: str | Path, segmenter, *, classifier=None, batch: int = 8, seed: int = 0,
-                          limit: int | None = None) -> dict[str, Any]:
+                          limit: int | None = None, only_images: set[str] | None = None) -> dict[str, Any]:
     """AUROC of the CTR as a Cardiomegaly score on NIH ChestX-ray14 images with a Cardiomegaly label.
 
     Every labelled image is scored (CTR withheld -> ranked lowest, counted in ``n_no_ctr``); AUROCs are also
     given on PA films only and on images whose measurement is ``reliable``. With a ``classifier`` whose
-    findings include Cardiomegaly, its AUROC on the same images is reported next to it.
+    findings include Cardiomegaly, its AUROC on the same images is reported next to it. ``only_images``
+    (NIH image names, e.g. the classifier's hold-out list) restricts the evaluation to those images, so that a
+    classifier is never scored on its own training images.
     """
     from sklearn.metrics import roc_auc_score
 
@@ -189,6 +192,9 @@ def evaluate_cardiomegaly(root: str | Path, segmenter, *, classifier=None, batch
     k = list(ds.findings).index("Cardiomegaly")
     y_all = ds.labels[:, k]
     idx = [i for i in range(len(ds)) if np.isfinite(y_all[i])]
+    if only_images is not None:
+        names = ds.meta["image_id"].astype(str)
+        idx = [i for i in idx if names.iloc[i] in only_images]
     if limit is not None:
         idx = idx[:limit]
     meta = ds.meta
@@ -239,6 +245,7 @@ def evaluate_cardiomegaly(root: str | Path, segmenter, *, classifier=None, batch
             "data": f"{root} (NIH ChestX-ray14 images_512 copies; labels text-mined from reports, noisy)",
             "n_images": len(rows),
             "score": "cardiothoracic ratio from the segmenter's masks (images without a CTR ranked lowest)",
+            "subset": "all labelled images" if only_images is None else f"restricted to {len(only_images)} listed images",
             "ci": f"95% percentile bootstrap over images, 2000 resamples, seed {seed}",
             "seconds": round(time.time() - t0, 1),
         },
@@ -255,3 +262,62 @@ def evaluate_cardiomegaly(root: str | Path, segmenter, *, classifier=None, batch
         result["classifier"] = {"name": getattr(getattr(classifier, "card", None), "name", "classifier"),
                                 "all": auc_ci(everything, cs), "pa_only": auc_ci(pa, cs)}
     return result
+
+
+def evaluate_covid_lungs(root: str | Path, segmenter, *, batch: int = 8, seed: int = 0, limit: int | None = None
+                         ) -> dict[str, Any]:
+    """Out-of-distribution check: both lungs together vs the V7 Labs lung masks of the COVID-19 collection.
+
+    Uses ``load_dataset("covid_ieee8023", masks="v7labs")`` (frontal X-rays with a mask only). The V7 masks
+    cover both lungs in one mask and follow their own protocol (they usually include the lung behind the heart
+    and below the dome, which SCR's masks exclude), so this measures robustness on AP / ICU / figure-cropped
+    films, not agreement with SCR-style expert outlines.
+    """
+    from cxrkit.data import load_dataset
+
+    ds = load_dataset("covid_ieee8023", root=str(root), masks="v7labs")
+    views = ds.meta["view"].astype(str)
+    idx = [i for i in range(len(ds)) if ds.masks[i] and views.iloc[i] in ("PA", "AP", "AP Supine")]
+    if limit is not None:
+        idx = idx[:limit]
+    t0 = time.time()
+    rows = []
+    for b in range(0, len(idx), batch):
+        chunk = idx[b : b + batch]
+        samples = [ds[i] for i in chunk]
+        segs = segmenter.segment_batch([s.image.pixels for s in samples])
+        for i, s, seg in zip(chunk, samples, segs, strict=True):
+            pred = seg.masks["right_lung"] | seg.masks["left_lung"]
+            truth = np.asarray(s.masks["lungs"], bool)
+            d, j = overlap(pred, truth)
+            mbd, hd95 = boundary_distances(pred, truth)
+            m = measure(seg.masks, None, views.iloc[i], confidence=seg.confidence)
+            rows.append({"image": str(ds.meta["image_id"].iloc[i]), "view": views.iloc[i], "dice": d,
+                         "jaccard": j, "mean_boundary_px": mbd, "hd95_px": hd95, "flags": m["flags"],
+                         "size": list(truth.shape)})
+    out: dict[str, Any] = {
+        "protocol": {
+            "data": f"{root} (COVID-19 image data collection, V7 Labs lung masks; frontal X-rays with a mask)",
+            "n_images": len(rows),
+            "metric": "Dice / Jaccard / boundary distance (px of the stored image) of both lungs together",
+            "ci": f"95% percentile bootstrap over images, 2000 resamples, seed {seed}",
+            "seconds": round(time.time() - t0, 1),
+        },
+        "groups": {},
+        "rows": rows,
+    }
+    groups = {"all frontal": rows, "PA": [r for r in rows if r["view"] == "PA"],
+              "AP / AP supine": [r for r in rows if r["view"] != "PA"]}
+    for g, rr in groups.items():
+        out["groups"][g] = {"n": len(rr)} | {
+            metric: dict(zip(("mean", "ci_low", "ci_high"), bootstrap_ci([r[metric] for r in rr], seed=seed),
+                             strict=True))
+            for metric in ("dice", "jaccard", "mean_boundary_px")}
+        out["groups"][g]["median_dice"] = float(np.median([r["dice"] for r in rr])) if rr else float("nan")
+        flagged = [r for r in rr if set(r["flags"]) - {"ap_view_magnifies_heart"}]
+        out["groups"][g]["fraction_flagged"] = len(flagged) / len(rr) if rr else float("nan")
+        low = [r for r in rr if r["dice"] < 0.8]
+        out["groups"][g]["n_dice_below_0.8"] = len(low)
+        out["groups"][g]["flagged_among_dice_below_0.8"] = (
+            sum(bool(set(r["flags"]) - {"ap_view_magnifies_heart"}) for r in low) / len(low) if low else float("nan"))
+    return out

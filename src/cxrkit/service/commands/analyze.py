@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from cxrkit.errors import InvalidImageError
+from cxrkit.report.draft import NO_FINDING
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +38,7 @@ def summary_table(items) -> str:
             rows.append((it.name, it.status, "-", it.error[:60] if it.error else "-", "-"))
             continue
         r = it.result
-        pos = ", ".join(f"{f.name} ({f.probability:.2f})" for f in r.positive_findings)
+        pos = ", ".join(f"{f.name} ({f.probability:.2f})" for f in r.positive_findings if f.name != NO_FINDING)
         if not r.quality.usable:
             pos = "not analyzed: " + "; ".join(r.quality.reasons)[:60]
         elif r.model is None:

@@ -31,6 +31,8 @@ def register_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exclude", type=Path, default=None,
                    help="image names to leave out (e.g. those the classifier trained on): one per line, or a CSV "
                         "with an image_id column (rows with split=train only, when it has a split column)")
+    p.add_argument("--no-holdout", action="store_true",
+                   help="do not restrict to the classifier's held-out images (<card name>.holdout.csv beside its card)")
     p.add_argument("--all-outputs", action="store_true",
                    help="also score head outputs the model does not report (not validated; marked as such)")
     p.add_argument("--examples", type=int, default=16, help="example overlays on the HTML page")
@@ -70,6 +72,29 @@ def read_exclude(path: Path) -> set[str]:
     return set(ids) | {i + ".png" for i in ids if not i.endswith(".png")}
 
 
+def holdout_file(classifier: object) -> Path | None:
+    """``<card name>.holdout.csv`` beside the classifier's card (its validation images), if there is one."""
+    card = getattr(classifier, "card", None)
+    path = getattr(card, "path", None)
+    if card is None or path is None:
+        return None
+    f = Path(path).parent / f"{card.name}.holdout.csv"
+    return f if f.is_file() else None
+
+
+def read_holdout(path: Path) -> set[str]:
+    """Image ids of a hold-out CSV (column ``image_id``)."""
+    import pandas as pd
+
+    from cxrkit.errors import DataFormatError
+
+    df = pd.read_csv(path, dtype=str)
+    if "image_id" not in df.columns:
+        raise DataFormatError(f"{path} has no image_id column; columns: {list(df.columns)}")
+    ids = set(df["image_id"].dropna())
+    return ids | {i + ".png" for i in ids if not i.endswith(".png")}
+
+
 def run(args: argparse.Namespace) -> int:
     from cxrkit.data import load_dataset
     from cxrkit.localize.evaluate import evaluate_localization
@@ -77,8 +102,12 @@ def run(args: argparse.Namespace) -> int:
     from cxrkit.service.commands.localize import load_classifier_or_explain
 
     classifier = load_classifier_or_explain(args.model)
-    exclude = read_exclude(args.exclude) if args.exclude else None
+    exclude = read_exclude(args.exclude) if args.exclude else set()
     ds = load_dataset("nih", root=args.root, images=args.images)
+    holdout = None if args.no_holdout else holdout_file(classifier)
+    if holdout is not None:  # keep only images the classifier held out (never trained on)
+        kept = read_holdout(holdout)
+        exclude |= set(ds.meta["image_id"].astype(str)) - kept
     t0 = time.perf_counter()
     ev = evaluate_localization(
         classifier, ds, method=args.method, box_methods=[b.strip() for b in args.boxes.split(",") if b.strip()],
@@ -91,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
                 "from 1024 px to the stored size",
         "model": str(args.model or "shipped default"),
         "model_card": _card_summary(classifier),
+        "holdout_file": str(holdout) if holdout is not None else None,
         "machine": f"{platform.machine()} {platform.processor() or ''} ({platform.system()}), CPU".strip(),
         "seconds": round(elapsed, 1),
         "command": "cxrkit evaluate localization " + " ".join(

@@ -62,7 +62,7 @@ def nih_markdown(res: dict) -> str:
     """The cardiomegaly AUROC table as markdown."""
     p = res["protocol"]
     lines = [
-        f"Data: {p['data']} | n = {p['n_images']} | score: {p['score']} | CI: {p['ci']}",
+        f"Data: {p['data']} | {p.get('subset', '')} | n = {p['n_images']} | score: {p['score']} | CI: {p['ci']}",
         "",
         "| score | subset | n (positives) | AUROC [95% CI] |",
         "| --- | --- | --- | --- |",
@@ -84,6 +84,25 @@ def nih_markdown(res: dict) -> str:
     return "\n".join(lines)
 
 
+def covid_markdown(res: dict) -> str:
+    """The COVID-19 V7 lung-mask check as markdown."""
+    p = res["protocol"]
+    lines = [
+        f"Data: {p['data']} | n = {p['n_images']} | metric: {p['metric']} | CI: {p['ci']}",
+        "",
+        "| views | n | Dice [95% CI] | median Dice | Jaccard | mean boundary dist. (px) | flagged | Dice < 0.8 (flagged) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for g, r in res["groups"].items():
+        if not r["n"]:
+            continue
+        lines.append(f"| {g} | {r['n']} | {_fmt(r['dice'])} | {r['median_dice']:.3f} | {_fmt(r['jaccard'])} | "
+                     f"{_fmt(r['mean_boundary_px'])} | {r['fraction_flagged']:.0%} | {r['n_dice_below_0.8']} "
+                     f"({r['flagged_among_dice_below_0.8']:.0%}) |")
+    lines += ["", "flagged = any flag other than ap_view_magnifies_heart (which every AP film gets)."]
+    return "\n".join(lines)
+
+
 def _load_classifier():
     try:
         from cxrkit.models.classifier import load_classifier
@@ -97,7 +116,7 @@ def _load_classifier():
 
 
 def run(args: argparse.Namespace) -> int:
-    from cxrkit.anatomy.evaluation import evaluate_cardiomegaly, evaluate_jsrt
+    from cxrkit.anatomy.evaluation import evaluate_cardiomegaly, evaluate_covid_lungs, evaluate_jsrt
     from cxrkit.anatomy.segment import load_segmenter
 
     seg = load_segmenter(args.model, threads=args.threads)
@@ -113,14 +132,33 @@ def run(args: argparse.Namespace) -> int:
             (out / f"segmentation_jsrt_{args.fold}.md").write_text(md + "\n")
     if args.cardiomegaly_nih:
         cls = None if args.no_classifier else _load_classifier()
-        res = evaluate_cardiomegaly(args.cardiomegaly_nih, seg, classifier=cls, limit=args.limit)
+        only = None
+        if args.images_csv:
+            import pandas as pd
+
+            from cxrkit.errors import DataFormatError
+
+            table = pd.read_csv(args.images_csv)
+            if "image_id" not in table:
+                raise DataFormatError(f"{args.images_csv} has no image_id column")
+            if "source" in table:
+                table = table[table["source"] == "nih"]
+            only = set(table["image_id"].astype(str))
+        res = evaluate_cardiomegaly(args.cardiomegaly_nih, seg, classifier=cls, limit=args.limit, only_images=only)
         md = nih_markdown(res)
         print("\n## CTR as a cardiomegaly score on NIH ChestX-ray14\n\n" + md)
         if out:
             (out / "cardiomegaly_nih.json").write_text(json.dumps(res, indent=1))
             (out / "cardiomegaly_nih.md").write_text(md + "\n")
-    if not args.root and not args.cardiomegaly_nih:
-        print("nothing to evaluate: give --root and/or --cardiomegaly-nih")
+    if args.covid_lungs:
+        res = evaluate_covid_lungs(args.covid_lungs, seg, limit=args.limit)
+        md = covid_markdown(res)
+        print("\n## Lungs on COVID-19 films (V7 Labs masks, out of distribution)\n\n" + md)
+        if out:
+            (out / "covid_lungs.json").write_text(json.dumps(res, indent=1))
+            (out / "covid_lungs.md").write_text(md + "\n")
+    if not args.root and not args.cardiomegaly_nih and not args.covid_lungs:
+        print("nothing to evaluate: give --root, --cardiomegaly-nih and/or --covid-lungs")
         return 2
     return 0
 
@@ -131,8 +169,13 @@ def register_evaluate(kinds: argparse._SubParsersAction) -> None:
     p.add_argument("--root", default=None, help="JSRT/SCR folder (images/, masks/)")
     p.add_argument("--fold", default="test", choices=["test", "val", "train", "all"])
     p.add_argument("--cardiomegaly-nih", default=None, metavar="NIH_ROOT", help="NIH ChestX-ray14 folder")
-    p.add_argument("--limit", type=int, default=None, help="at most this many NIH images")
+    p.add_argument("--covid-lungs", default=None, metavar="COVID_ROOT",
+                   help="COVID-19 image data collection folder: lungs vs its V7 Labs lung masks")
+    p.add_argument("--limit", type=int, default=None, help="at most this many NIH / COVID images")
     p.add_argument("--no-classifier", action="store_true", help="skip the classifier comparison")
+    p.add_argument("--images-csv", default=None,
+                   help="CSV with an image_id column (rows with source != nih ignored): evaluate NIH only on "
+                        "these, e.g. the classifier's hold-out list, so it is not scored on its training images")
     p.add_argument("--model", default=None, help="segmentation model card or folder (default: shipped)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", default=None, help="folder for JSON + markdown results")
