@@ -1,3 +1,4 @@
+# bench-env: bench
 """End-to-end inference throughput: image file → probabilities, cxrkit's default model vs TorchXRayVision.
 
 * ``cxrkit``: ``cxrkit.io.read_image`` → ``Classifier.predict`` (the shipped EfficientNet-Lite0 package:
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         "normalize, XRayCenterCrop, XRayResizer 224) + `xrv.models.DenseNet(weights=None)` in PyTorch (no_grad). "
         f"Same run, {args.threads} threads each, {args.rounds} interleaved rounds, medians; ratio = median of "
         "per-round ratios (wall). CPU time = this process's CPU seconds (less sensitive to other jobs).",
-        f"Machine: {machine_line(info)}, load average {load1:.2f} at start.",
+        f"Machine: {machine_line(info)}.",
         "Command: `/work/benchvenv/bin/python benchmarks/inference_bench.py`.",
         "",
         "| pipeline | batch | images/s (wall) | vs xrv (wall) | images/s (CPU time) | vs xrv (CPU time) |",
@@ -143,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         *rows,
         "",
         "Note: the models differ (DenseNet-121 ~2.9 GFLOPs vs EfficientNet-Lite0 ~0.4 GFLOPs at 224 px); the speed "
-        "comes from the smaller network, ONNX Runtime, and cxrkit's faster decode + resize (see Decode + preprocess).",
+        "comes from the smaller network, ONNX Runtime (eager PyTorch convolutions are slow on this CPU, most at "
+        "batch 1), and cxrkit's faster decode + resize (see Decode + preprocess).",
     ])
     write_section("inference", md, info=info)
     return 0

@@ -168,9 +168,23 @@ def ship(run_dir: str | Path, out_dir: str | Path, name: str, *, config_path: st
                                                    "_alternative_operating_points": alts.get(f, {})},
                                        reported=sel[f][0], reason=sel[f][1]) for f, v in val.items()}
     counts = table.counts()
+    nih = table.meta["source"] == "nih"
+    boxed = table.meta["has_boxes"].astype(bool)
+    n_box_val = int((nih & boxed & (table.meta["split"] == "val")).sum())
+    n_box_train = int((nih & boxed & (table.meta["split"] == "train")).sum())
+    full_history = history
+    mpath = run / "metrics.jsonl"
+    if mpath.is_file():
+        import json as _json
+
+        full_history = [_json.loads(x) for x in mpath.read_text().splitlines() if x.strip()]
+    common["training"]["history"] = [{k: h[k] for k in ("epoch", "train_loss", "val_mean_auroc", "seconds")}
+                                     for h in full_history]
+    common["training"]["epochs_run"] = len(full_history)
     hold = meta[["image_id", "source", "patient_id", "has_boxes"]]
     hold.to_csv(Path(out_dir) / f"{name}.holdout.csv", index=False)
     d = card.to_dict()
+    d["training"] = common["training"]
     d.update(
         reported_findings=reported,
         operating_points={f: ops[f] for f in findings if f in ops},
@@ -194,6 +208,10 @@ def ship(run_dir: str | Path, out_dir: str | Path, name: str, *, config_path: st
             "AUROC).",
             "Only 336 NIH ChestX-ray14 images were trained on; the NIH findings (Effusion, Cardiomegaly, Nodule, ...) "
             "are weak and most are not reported.",
+            "Almost no normal adult radiographs were trained on (the local NIH images are a boxed, mostly abnormal "
+            "subset: 2 of 710 are 'No Finding'; the normals are Kermany children). On normal adult images the adult "
+            "findings' probabilities run high and false positives at the card's thresholds are common; 'No Finding' "
+            "is learned from pediatric normals.",
             "Dataset shortcut risk: each finding's positives come from few sources, and source-specific appearance "
             "(pediatric anatomy, paper-figure crops in the COVID collection, CLAHE in Hannover) can be learned "
             "instead of disease. Per-source AUROCs are in the card; a finding is reported only if it also "
@@ -205,9 +223,10 @@ def ship(run_dir: str | Path, out_dir: str | Path, name: str, *, config_path: st
             "Backbone blocks 0-10 keep ImageNet weights (CPU budget); 224 px input limits small-nodule detection.",
             "Lateral views, pediatric patients outside 1-5 years, CT/MR and non-chest images are out of scope; the "
             "pipeline's quality checks must reject them before this model.",
-            f"NIH images with official boxes: {int(meta['has_boxes'].sum())} are in the hold-out (never trained "
-            "on; use them for CAM-box evaluation); the NIH images in training also had boxes (692 of the 710 local "
-            "NIH images are boxed).",
+            f"NIH images with official boxes: {n_box_val} are in the hold-out (never trained on; use only those for "
+            f"CAM-box evaluation, listed in {name}.holdout.csv); {n_box_train} boxed NIH images were trained on "
+            "(692 of the 710 local NIH images are boxed, so keeping all of them out would leave 18 NIH images to "
+            "train on).",
         ],
     )
     final = ModelCard.from_dict({k: v for k, v in d.items()}, path=None)

@@ -146,6 +146,9 @@ def run(args: argparse.Namespace) -> int:
             only = set(table["image_id"].astype(str))
         res = evaluate_cardiomegaly(args.cardiomegaly_nih, seg, classifier=cls, limit=args.limit, only_images=only)
         md = nih_markdown(res)
+        if "classifier" in res and only is None:
+            md += ("\n\nWARNING: the classifier was scored on every labelled image, possibly including its own "
+                   "training images; pass its hold-out list with --images-csv for a fair comparison.")
         print("\n## CTR as a cardiomegaly score on NIH ChestX-ray14\n\n" + md)
         if out:
             (out / "cardiomegaly_nih.json").write_text(json.dumps(res, indent=1))
