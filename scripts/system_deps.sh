@@ -7,6 +7,7 @@ command -v Orthanc >/dev/null 2>&1 || need+=(orthanc orthanc-dicomweb)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v dciodvfy >/dev/null 2>&1 || need+=(dicom3tools)  # DICOM SR/SC validation (tests/io/test_dicom_out.py)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)  # REST API load benchmark (benchmarks/api_bench.py)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)  # brings up loopback in the Orthanc test's network namespace
 if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing system packages: ${need[*]}"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}") >/tmp/cxrkit-apt.log 2>&1 \

@@ -125,7 +125,9 @@ def test_array_input_and_unreadable_file(tmp_path):
         Analyzer(classifier=None, segmenter=None).analyze(bad)
 
 
-def _real_classifier():
+@pytest.fixture(scope="module")
+def real_classifier():
+    """The shipped classifier, loaded once for this module."""
     try:
         from cxrkit.models.classifier import load_classifier
 
@@ -134,20 +136,53 @@ def _real_classifier():
         pytest.skip(f"shipped classifier not available: {exc}")
 
 
-def test_shipped_classifier_end_to_end_with_boxes():
-    clf = _real_classifier()
-    result = analyze(NIH, classifier=clf)
+def test_shipped_classifier_end_to_end_with_boxes(real_classifier, tmp_path):
+    """The real runtime (ONNX Runtime probabilities, CAM heatmaps on the PyTorch module, boxes) with the
+    operating points overridden so that exactly one finding is positive: only it gets a heatmap and boxes."""
+    from cxrkit.service.batch import write_outputs
+
+    clf = real_classifier
+    target = next(f for f in clf.findings if f != "No Finding")
+    thresholds = {f: (0.0 if f == target else 1.0) for f in clf.findings}
+    result, image = Analyzer(clf, None, thresholds=thresholds).analyze_with_image(NIH)
     doc = result.to_dict()
     validate_result(doc)
-    assert [f["name"] for f in doc["findings"]] == list(clf.findings)
+    assert [f["name"] for f in doc["findings"]] == list(clf.findings)  # validated findings only, card order
     for f in doc["findings"]:
         assert 0.0 <= f["probability"] <= 1.0 and f["positive"] == (f["probability"] >= f["threshold"])
+        assert f["positive"] == (f["name"] == target) or f["probability"] == 1.0
         if not f["positive"]:
             assert f["boxes"] == []
-        for b in f["boxes"]:
-            assert 0 <= b["x_min"] < b["x_max"] <= 512 and 0 <= b["y_min"] < b["y_max"] <= 512
-    for name, hm in result.heatmaps.items():
-        assert hm.shape == (512, 512) and result.findings[[f.name for f in result.findings].index(name)].positive
+    boxes = next(f for f in doc["findings"] if f["name"] == target)["boxes"]
+    assert 1 <= len(boxes) <= 3
+    for b in boxes:
+        assert 0 <= b["x_min"] < b["x_max"] <= 512 and 0 <= b["y_min"] < b["y_max"] <= 512
+    assert set(result.heatmaps) == {target} and result.heatmaps[target].shape == (512, 512)
+    assert doc["model"]["name"] == clf.card.name and len(doc["model"]["checksum"]) == 64
+    assert doc["report"]["sentences"][0]["evidence"]["boxes"] == [b["id"] for b in boxes]
+    assert f"heatmap_{target.replace(' ', '_')}.png" in write_outputs(result, image, tmp_path / "out")
+
+
+def test_classifier_package_path_in_cli_and_api(real_classifier, tmp_path, capsys):
+    """--classifier / CXRKIT_CLASSIFIER load a package from a path (here the shipped one's card)."""
+    from fastapi.testclient import TestClient
+
+    from cxrkit.errors import ModelError
+    from cxrkit.service.api import create_app
+    from cxrkit.service.cli import main
+    from cxrkit.service.settings import Settings
+
+    clf = real_classifier
+    card = clf.card.path or __import__("cxrkit.models.classifier", fromlist=["x"]).default_model_path()
+    assert main(["analyze", str(NIH), "--out", str(tmp_path), "--classifier", str(card),
+                 "--no-segment", "--no-localize"]) == 0
+    capsys.readouterr()
+    doc = json.loads((tmp_path / NIH.stem / "result.json").read_text())
+    assert doc["model"]["name"] == clf.card.name
+    with TestClient(create_app(Settings(classifier=str(card), segment=False, localize=False))) as c:
+        assert c.get("/v1/models").json()["classifier_card"]["name"] == clf.card.name
+    with pytest.raises(ModelError):
+        Analyzer(classifier=tmp_path / "no-such-package")
 
 
 class StubSegmenter:
@@ -242,70 +277,3 @@ def test_anatomy_outputs_in_batch_and_api(tmp_path):
     assert set(lines) == {"heart_line", "thorax_line"}
     assert lines["thorax_line"]["col_max"] - lines["thorax_line"]["col_min"] > lines["heart_line"]["col_max"] - lines["heart_line"]["col_min"]
     assert set(doc["overlays"]["masks"]) == {"right_lung", "left_lung", "heart"}
-
-
-@pytest.fixture(scope="module")
-def tiny_package(tmp_path_factory):
-    """A real classifier package (seeded random EfficientNet-Lite0 weights, ONNX export, card) with operating
-    points that force one positive (threshold 0) and one negative (threshold 1) finding."""
-    pytest.importorskip("cxrkit.models.package")
-    import torch
-
-    from cxrkit.models.card import OperatingPoint
-    from cxrkit.models.package import write_model_package
-    from cxrkit.models.registry import create_model
-
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("pkg")
-    write_model_package(
-        create_model("efficientnet_lite0", num_classes=3, in_chans=1), out, name="test-tiny",
-        architecture="efficientnet_lite0", labels=["Effusion", "Cardiomegaly", "Pneumonia"],
-        transform={"size": 96, "geometry": "resize", "intensity": "unit", "channels": 1},
-        reported_findings=["Effusion", "Cardiomegaly"],
-        operating_points={"Effusion": OperatingPoint(0.0, "user"), "Cardiomegaly": OperatingPoint(1.0, "user")},
-    )
-    return out
-
-
-@pytest.mark.slow
-def test_real_classifier_package_runs_onnx_cams_and_boxes(tiny_package, tmp_path):
-    """The pipeline with the real runtime (ONNX Runtime probabilities, CAM heatmaps on the PyTorch module,
-    boxes): only reported findings appear, only positive ones get heatmaps and boxes, in image pixels."""
-    from cxrkit.models.classifier import load_classifier
-    from cxrkit.service.batch import write_outputs
-
-    clf = load_classifier(tiny_package)
-    result, image = Analyzer(clf, None).analyze_with_image(NIH)
-    doc = result.to_dict()
-    validate_result(doc)
-    assert [f["name"] for f in doc["findings"]] == ["Effusion", "Cardiomegaly"]  # Pneumonia not reported
-    eff, card = doc["findings"]
-    assert eff["positive"] and not card["positive"] and card["boxes"] == []
-    assert set(result.heatmaps) == {"Effusion"} and result.heatmaps["Effusion"].shape == (512, 512)
-    assert 1 <= len(eff["boxes"]) <= 3
-    for b in eff["boxes"]:
-        assert 0 <= b["x_min"] < b["x_max"] <= 512 and 0 <= b["y_min"] < b["y_max"] <= 512
-    assert doc["model"]["name"] == "test-tiny" and len(doc["model"]["checksum"]) == 64
-    assert doc["report"]["sentences"][0]["evidence"]["boxes"] == [b["id"] for b in eff["boxes"]]
-    files = write_outputs(result, image, tmp_path / "out")
-    assert "heatmap_Effusion.png" in files
-
-
-@pytest.mark.slow
-def test_classifier_package_path_in_cli_and_api(tiny_package, tmp_path, capsys):
-    from fastapi.testclient import TestClient
-
-    from cxrkit.errors import ModelError
-    from cxrkit.service.api import create_app
-    from cxrkit.service.cli import main
-    from cxrkit.service.settings import Settings
-
-    assert main(["analyze", str(NIH), "--out", str(tmp_path), "--classifier", str(tiny_package),
-                 "--no-segment", "--no-localize"]) == 0
-    assert "Effusion (" in capsys.readouterr().out
-    doc = json.loads((tmp_path / NIH.stem / "result.json").read_text())
-    assert doc["model"]["name"] == "test-tiny"
-    with TestClient(create_app(Settings(classifier=str(tiny_package), segment=False, localize=False))) as c:
-        assert c.get("/v1/models").json()["classifier_card"]["name"] == "test-tiny"
-    with pytest.raises(ModelError):
-        Analyzer(classifier=tmp_path / "no-such-package")

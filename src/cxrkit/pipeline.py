@@ -133,6 +133,25 @@ class Analyzer:
             "notes": dict(self.notes),
         }
 
+    def warm_up(self) -> float:
+        """Run every loaded component once on a bundled example radiograph (first-call costs such as ONNX
+        Runtime and PyTorch initialisation are paid here, not by the first user); returns seconds taken.
+        Failures are logged, never raised."""
+        from importlib import resources
+
+        t = time.perf_counter()
+        try:
+            image = read_input(Path(str(resources.files("cxrkit").joinpath("examples/00000002_000.png"))))
+            forced = None
+            if self.classifier is not None and self.localize:
+                targets = [f for f in self.classifier.findings if f not in NOT_LOCALIZED][:1]
+                forced = {f: (0.0 if f in targets else 1.0) for f in self.classifier.findings}
+            Analyzer(self.classifier, self.segmenter, localize=self.localize, explain_method=self.explain_method,
+                     box_method=self.box_method, thresholds=forced).analyze(image)
+        except (CxrkitError, OSError) as exc:
+            log.warning("warm-up failed: %s", exc)
+        return time.perf_counter() - t
+
     def __call__(self, source: str | Path | Image | np.ndarray) -> AnalysisResult:
         return self.analyze(source)
 

@@ -109,7 +109,7 @@ def test_non_dicom_input_gets_a_new_study():
 def test_analyze_cli_dicom_out(tmp_path):
     from cxrkit.service.cli import main
 
-    assert main(["analyze", str(SIIM), "--out", str(tmp_path), "--dicom-out", "--no-segment"]) == 0
+    assert main(["analyze", str(SIIM), "--out", str(tmp_path), "--dicom-out", "--no-segment", "--no-localize"]) == 0
     folder = tmp_path / "siim_pa_chest"
     assert {"sr.dcm", "sc.dcm", "result.json", "report.md", "overlay.png"} <= {p.name for p in folder.iterdir()}
     assert pydicom.dcmread(folder / "sr.dcm").Modality == "SR"

@@ -19,7 +19,7 @@ def test_unknown_model_name_suggests_closest():
         create_model("densnet121")
 
 
-@pytest.mark.parametrize("name,size,feat_ch", [("efficientnet_lite0", 64, 1280), ("densenet121", 64, 1024)])
+@pytest.mark.parametrize("name,size,feat_ch", [("efficientnet_lite0", 64, 1280), ("densenet121", 32, 1024)])
 def test_every_model_offers_features_classifier_reset(name, size, feat_ch):
     torch.manual_seed(0)
     m = create_model(name, num_classes=3).eval()

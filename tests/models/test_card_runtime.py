@@ -144,14 +144,17 @@ def test_classify_cli_folder_with_a_bad_file(package, tmp_path, capsys):
     for i, img in enumerate(_images(3)):
         PILImage.fromarray((img * 255).astype(np.uint8)).save(folder / f"x{i}.png")
     (folder / "broken.png").write_bytes(b"not an image")
+    PILImage.fromarray(np.full((64, 64), 128, np.uint8)).save(folder / "flat.png")  # not a radiograph
     out = tmp_path / "res.csv"
     rc = main(["classify", str(tmp_path / "imgs"), "--out", str(out), "--model", str(package), "--batch-size", "2"])
     assert rc == 0
     df = pd.read_csv(out)
     assert list(df.columns) == ["path", "Pneumonia", "Effusion", "error"]
-    assert len(df) == 4
+    assert len(df) == 5
     bad = df[df["path"].str.endswith("broken.png")]
     assert bad["error"].str.len().iloc[0] > 0 and bad["Pneumonia"].isna().all()
-    good = df[~df["path"].str.endswith("broken.png")]
+    flat = df[df["path"].str.endswith("flat.png")]
+    assert flat["error"].str.contains("Error").all() and flat["Pneumonia"].isna().all()
+    good = df[~df["path"].str.endswith(("broken.png", "flat.png"))]
     assert good["error"].isna().all() and good["Pneumonia"].between(0, 1).all()
     assert not list(tmp_path.glob("*.tmp"))

@@ -29,7 +29,7 @@ def inputs(tmp_path, examples):
 
 def test_analyze_writes_results_errors_and_resumes(tmp_path, inputs, capsys):
     out = tmp_path / "out"
-    code = main(["analyze", str(inputs), "--out", str(out), "--no-segment"])
+    code = main(["analyze", str(inputs), "--out", str(out), "--no-segment", "--no-localize"])
     assert code == 1  # one file failed; the run went on
     text = capsys.readouterr().out
     assert "a " in text and "siim" in text and "1 errors" in text and "not a diagnosis" in text
@@ -51,7 +51,7 @@ def test_analyze_writes_results_errors_and_resumes(tmp_path, inputs, capsys):
     # resume: finished images are skipped, a corrupt result.json is redone
     (out / "a" / "result.json").write_text("{ half written")
     mtime = (out / "siim" / "result.json").stat().st_mtime_ns
-    main(["analyze", str(inputs), "--out", str(out), "--no-segment"])
+    main(["analyze", str(inputs), "--out", str(out), "--no-segment", "--no-localize"])
     text = capsys.readouterr().out
     assert "1 analyzed, 2 already done (skipped), 1 errors" in text
     assert (out / "siim" / "result.json").stat().st_mtime_ns == mtime
@@ -84,7 +84,7 @@ def test_colliding_stems_get_distinct_folders(tmp_path, examples):
 
 def test_workers_and_missing_path(tmp_path, examples, capsys):
     out = tmp_path / "out"
-    assert main(["analyze", str(examples), "--out", str(out), "--workers", "2", "--no-segment"]) == 0
+    assert main(["analyze", str(examples), "--out", str(out), "--workers", "2", "--no-segment", "--no-localize"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["00000002_000", "00000377_004", "00001437_012", "siim_pa_chest"]
     assert main(["analyze", str(tmp_path / "nope"), "--out", str(out)]) == 1
     assert "does not exist" in capsys.readouterr().err

@@ -161,6 +161,8 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
                                  segmenter=(settings.segmenter or "default") if settings.segment else None,
                                  localize=settings.localize, max_pixels=settings.max_pixels)
             )
+            seconds = await anyio.to_thread.run_sync(app.state.analyzer.warm_up)
+            log.info("models loaded and warmed up (%.1f s)", seconds)
         app.state.limiter = anyio.CapacityLimiter(settings.inference_threads)
         log.info("cxrkit API ready: %s", app.state.analyzer.describe())
         yield

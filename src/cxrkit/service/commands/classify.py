@@ -2,7 +2,8 @@
 
 Files or folders (recursive; DICOM, PNG, JPEG). One row per image: ``path``, one probability column per
 finding the model is validated for (its card's ``reported_findings``), and ``error`` (empty when the image
-was classified; otherwise why not — the run continues). The CSV is written atomically. Probabilities are
+was classified; otherwise why not — unreadable files, and images that :func:`cxrkit.qc.check_quality` finds
+are not frontal chest radiographs; the run continues). The CSV is written atomically. Probabilities are
 model outputs, not a diagnosis.
 """
 
@@ -89,6 +90,13 @@ def _run(args: argparse.Namespace) -> int:
         if not np.all(np.isfinite(img.pixels)):
             row["error"] = "InvalidImageError: non-finite pixel values"
             continue
+        if not args.no_qc:
+            from cxrkit.qc import check_quality
+
+            q = check_quality(img)
+            if not q.usable:
+                row["error"] = "NotAChestXrayError: " + "; ".join(q.reasons)
+                continue
         batch.append((len(rows) - 1, img.pixels))
         ok += 1
         if len(batch) >= args.batch_size:
@@ -120,4 +128,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="model card or folder (default: the shipped model)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--threads", type=int, help="ONNX Runtime threads (default: CXRKIT_THREADS or the CPUs)")
+    p.add_argument("--no-qc", action="store_true",
+                   help="classify every readable image (default: images failing cxrkit.qc get an error row)")
     p.set_defaults(func=_run)
