@@ -11,7 +11,7 @@ Outputs are measurements for review, not a diagnosis.
 
 from __future__ import annotations
 
-from cxrkit.anatomy.unet import STRUCTURES
+from cxrkit.anatomy.structures import STRUCTURES
 
 __all__ = ["STRUCTURES", "load_segmenter", "measure", "analyze_anatomy", "draw_overlay"]
 

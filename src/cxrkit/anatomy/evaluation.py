@@ -16,7 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from cxrkit.anatomy.measure import measure
-from cxrkit.anatomy.unet import STRUCTURES
+from cxrkit.anatomy.structures import STRUCTURES
 
 __all__ = [
     "overlap",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cxrkit.anatomy.unet import STRUCTURES
+from cxrkit.anatomy.structures import STRUCTURES
 from cxrkit.errors import DataFormatError
 
 __all__ = ["list_ids", "split_ids", "read_case", "SPLIT_SEED", "N_TEST", "N_VAL"]

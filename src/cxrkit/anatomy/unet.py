@@ -15,11 +15,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from cxrkit.anatomy.structures import STRUCTURES
+
 __all__ = ["STRUCTURES", "CompactUNet", "count_parameters"]
 
 #: Output channels, in order. "left"/"right" are the PATIENT's sides: on a PA film the patient's right lung
 #: is on the image's left.
-STRUCTURES: tuple[str, ...] = ("right_lung", "left_lung", "heart", "right_clavicle", "left_clavicle")
 
 
 class _SepConv(nn.Module):

@@ -12,7 +12,7 @@ import json
 import logging
 from pathlib import Path
 
-from cxrkit.anatomy.unet import STRUCTURES
+from cxrkit.anatomy.structures import STRUCTURES
 
 log = logging.getLogger(__name__)
 
