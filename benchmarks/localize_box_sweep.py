@@ -42,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     from cxrkit.service.commands.localize import load_classifier_or_explain
     from cxrkit.types import Box
 
+    from dataclasses import replace
+
     target = resolve_target(load_classifier_or_explain(args.model))
+    target = replace(target, reported=target.outputs)  # research sweep: every head output with boxes
     ds = load_dataset("nih", root=args.root, images="images_512")
     ex = read_exclude(args.exclude) if args.exclude else set()
     findings = [f for f in BOX_FINDINGS if f in target.outputs]

@@ -15,7 +15,6 @@ import logging
 import random
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from cxrkit.data.transforms import TransformSpec

@@ -248,7 +248,8 @@ def fit(
         save_model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
-        scaler.load_state_dict(ck.get("scaler", {})) if use_amp and ck.get("scaler") else None
+        if use_amp and ck.get("scaler"):
+            scaler.load_state_dict(ck["scaler"])
         start_epoch, best, best_epoch, bad = ck["epoch"] + 1, ck["best_metric"], ck["best_epoch"], ck["bad_epochs"]
         history = list(ck.get("history", []))
         log.info("resumed from %s at epoch %d (best %.4f at epoch %d)", last_path, start_epoch, best, best_epoch)

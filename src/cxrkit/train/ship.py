@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from cxrkit.evaluate.calibration import expected_calibration_error
 from cxrkit.evaluate.classification import auprc, bootstrap_auroc
@@ -94,7 +93,6 @@ def select_findings(validation: dict[str, dict[str, Any]]) -> dict[str, tuple[bo
 def ship(run_dir: str | Path, out_dir: str | Path, name: str, *, config_path: str | None = None, n_boot: int = 2000,
          threads: int = 1, checkpoint: str = "best.pt") -> Path:
     """Write the package for the best checkpoint of ``run_dir``; returns the card path."""
-    import torch
 
     from cxrkit.io import read_image
     from cxrkit.models import create_model

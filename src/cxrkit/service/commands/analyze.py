@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from cxrkit.errors import InvalidImageError
-from cxrkit.report.draft import NO_FINDING
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def summary_table(items) -> str:
     """A plain-text table: one row per image with status, usability, positive findings and CTR."""
+    from cxrkit.report.draft import NO_FINDING  # lazy: keeps `cxrkit --help` free of numpy
+
     rows = [("image", "status", "usable", "positive findings (probability)", "CTR")]
     for it in items:
         if it.result is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from cxrkit.io import DEFAULT_MAX_PIXELS, read_image, write_png
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,13 +16,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("input", help="DICOM, PNG, JPEG, TIFF or BMP file")
     p.add_argument("output", help="PNG file to write (parent folders are created)")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images (rows*columns)")
+    p.add_argument("--max-pixels", type=int, default=None,
+                   help="refuse larger images (rows*columns; default: the reader's limit, 80 million)")
     p.add_argument("--notes", action="store_true", help="also print the conversion notes as JSON")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    image = read_image(args.input, max_pixels=args.max_pixels)
+    from cxrkit.io import DEFAULT_MAX_PIXELS, read_image, write_png  # lazy: light CLI start-up
+
+    max_pixels = DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels
+    image = read_image(args.input, max_pixels=max_pixels)
     path = write_png(args.output, image)
     print(f"{path}  ({image.shape[0]}x{image.shape[1]}, {image.meta.format}, {image.meta.photometric})")
     if args.notes:

@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from cxrkit.errors import CxrkitError
-from cxrkit.io import DEFAULT_MAX_PIXELS, read_header, read_image
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,16 +19,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="DICOM, PNG, JPEG, TIFF or BMP files")
     p.add_argument("--header-only", action="store_true", help="do not decode pixels (faster; no displayed shape)")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images (rows*columns)")
+    p.add_argument("--max-pixels", type=int, default=None,
+                   help="refuse larger images (rows*columns; default: the reader's limit, 80 million)")
     p.set_defaults(func=run)
 
 
-def describe(path: str, *, header_only: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, Any]:
-    """JSON-ready metadata of one file: ``ImageMeta.to_dict()`` plus ``shape`` (displayed rows, columns)."""
+def describe(path: str, *, header_only: bool = False, max_pixels: int | None = None) -> dict[str, Any]:
+    """JSON-ready metadata of one file: ``ImageMeta.to_dict()`` plus ``shape`` (displayed rows, columns).
+
+    ``max_pixels`` None means the reader's default limit (``cxrkit.io.DEFAULT_MAX_PIXELS``).
+    """
+    from cxrkit.io import DEFAULT_MAX_PIXELS, read_header, read_image  # lazy: light CLI start-up
+
     if header_only:
         meta = read_header(path)
         return {**meta.to_dict(), "shape": None}
-    image = read_image(path, max_pixels=max_pixels)
+    image = read_image(path, max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
     return {**image.meta.to_dict(), "shape": list(image.shape)}
 
 

@@ -18,13 +18,8 @@ import tempfile
 from pathlib import Path
 
 from cxrkit.errors import DataFormatError
-from cxrkit.labels import FINDINGS
 
 log = logging.getLogger(__name__)
-
-#: CSV columns after ``report_id``.
-COLUMNS: tuple[str, ...] = FINDINGS
-
 
 def _cell(v: int | None) -> str:
     return "" if v is None else str(int(v))
@@ -69,6 +64,7 @@ def _count_inputs(paths: list[str]) -> int | None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from cxrkit.labels import FINDINGS as COLUMNS  # CSV columns after report_id; lazy (numpy) for start-up
     from cxrkit.text.batch import Labeled, label_paths
 
     out = Path(args.out)
