@@ -22,10 +22,8 @@ _UNITS = (("_mm2", "mm2"), ("_mm", "mm"), ("_px2", "px2"), ("_px", "px"), ("rati
 
 
 def load_default_classifier() -> tuple[Any | None, str]:
-    try:
-        from cxrkit.models.classifier import load_classifier
-    except ImportError as exc:
-        return None, f"no classifier available (cxrkit.models.classifier not importable: {exc})"
+    from cxrkit.models.classifier import load_classifier
+
     try:
         return load_classifier(None), "shipped default classifier"
     except (ModelError, FileNotFoundError, NotImplementedError) as exc:
@@ -33,10 +31,8 @@ def load_default_classifier() -> tuple[Any | None, str]:
 
 
 def load_default_segmenter() -> tuple[Any | None, str]:
-    try:
-        from cxrkit.anatomy.segment import load_segmenter
-    except ImportError as exc:
-        return None, f"no segmenter available (cxrkit.anatomy.segment not importable: {exc})"
+    from cxrkit.anatomy.segment import load_segmenter
+
     try:
         return load_segmenter(None), "shipped default segmenter"
     except (ModelError, FileNotFoundError, NotImplementedError) as exc:
@@ -48,15 +44,12 @@ def load_from_path(kind: str, path: str | Path) -> Any:
     user asked for this model explicitly.
 
     Raises:
-        ModelError: the package is missing, inconsistent, or the model package is not installed.
+        ModelError: the package is missing or inconsistent.
     """
-    try:
-        if kind == "classifier":
-            from cxrkit.models.classifier import load_classifier as load
-        else:
-            from cxrkit.anatomy.segment import load_segmenter as load
-    except ImportError as exc:
-        raise ModelError(f"cannot load a {kind} from {path}: {exc}") from None
+    if kind == "classifier":
+        from cxrkit.models.classifier import load_classifier as load
+    else:
+        from cxrkit.anatomy.segment import load_segmenter as load
     return load(Path(path))
 
 

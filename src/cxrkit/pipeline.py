@@ -51,15 +51,10 @@ def read_input(source: str | Path | bytes | Image | np.ndarray, *, max_pixels: i
     → :class:`Image`."""
     if isinstance(source, Image):
         return source
+    from cxrkit.io import image_from_array, read_image
+
     if isinstance(source, np.ndarray):
-        try:
-            from cxrkit.io import image_from_array
-        except ImportError:
-            if source.ndim != 2:
-                raise InvalidImageError(f"expected a 2-D array (H, W), got shape {source.shape}") from None
-            return Image(np.clip(source.astype(np.float32), 0, 1), ImageMeta(format="array", original_size=source.shape))
         return image_from_array(source)
-    from cxrkit.io import read_image
 
     kwargs = {"max_pixels": max_pixels} if max_pixels else {}
     return read_image(source if isinstance(source, bytes) else Path(source), **kwargs)
@@ -263,12 +258,9 @@ class Analyzer:
             components.append(Component("localize", "skipped", "no positive finding to localize"))
             return findings, {}
         t = time.perf_counter()
-        try:
-            from cxrkit.explain.heatmaps import heatmaps as compute_heatmaps
-            from cxrkit.localize import boxes_from_heatmap
-        except ImportError as exc:
-            components.append(Component("localize", "absent", f"explain/localize not available: {exc}"))
-            return findings, {}
+        from cxrkit.explain.heatmaps import heatmaps as compute_heatmaps
+        from cxrkit.localize import boxes_from_heatmap
+
         try:
             with self._torch_lock:
                 maps = compute_heatmaps(self.classifier, image, positives, method=self.explain_method)
@@ -289,11 +281,8 @@ class Analyzer:
 
     def _measure(self, image, masks, confidence, components, timings) -> tuple[list[Measurement], dict | None]:
         t = time.perf_counter()
-        try:
-            from cxrkit.anatomy.measure import measure
-        except ImportError as exc:
-            components.append(Component("measure", "absent", f"cxrkit.anatomy.measure not available: {exc}"))
-            return [], None
+        from cxrkit.anatomy.measure import measure
+
         try:
             kwargs: dict[str, Any] = {}
             if confidence:

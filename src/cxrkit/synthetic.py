@@ -23,6 +23,8 @@ from typing import Any, Literal, overload
 import numpy as np
 from scipy import ndimage
 
+from cxrkit.errors import InvalidImageError, UnsupportedImageError, unknown_name
+
 __all__ = ["synthetic_chest", "synthetic_dicom", "TRANSFER_SYNTAXES"]
 
 
@@ -78,7 +80,7 @@ def synthetic_chest(
     """
     rows, cols = (int(shape[0]), int(shape[1]))
     if rows < 16 or cols < 16:
-        raise ValueError(f"shape {shape!r}: expected at least (16, 16)")
+        raise InvalidImageError(f"shape {shape!r}: expected at least (16, 16)")
     rng = np.random.default_rng(seed)
     j = lambda scale: float(rng.uniform(-scale, scale))  # noqa: E731 - small local jitter helper
     yy, xx = np.meshgrid(
@@ -255,7 +257,7 @@ def synthetic_dicom(
     )
 
     if transfer_syntax not in TRANSFER_SYNTAXES:
-        raise ValueError(f"transfer_syntax {transfer_syntax!r}; expected one of {TRANSFER_SYNTAXES}")
+        raise unknown_name("transfer_syntax", transfer_syntax, TRANSFER_SYNTAXES)
     if pixels is None:
         pixels = synthetic_chest(shape, seed=seed)
     display = np.asarray(pixels, dtype=np.float32)
@@ -346,7 +348,7 @@ def synthetic_dicom(
         ds.compress(uid, generate_instance_uid=False)
     elif pixel_data and transfer_syntax == "jpeg":
         if bits_allocated != 8 or color or signed:
-            raise ValueError("transfer_syntax='jpeg' needs unsigned 8-bit gray data")
+            raise UnsupportedImageError("transfer_syntax='jpeg' needs unsigned 8-bit gray data")
         from PIL import Image as PILImage
 
         encoded = []

@@ -74,3 +74,12 @@ def test_folder_catalog_with_workers(archive, tmp_path):
     assert info.rows == 4
     df = query_catalog(info.path, "modality = 'DX' AND view = 'PA'", columns=["image_id", "study_uid"])
     assert df.to_dict("records") == [{"image_id": "P1/study0/img0.dcm", "study_uid": "1.2.3.0"}]
+
+
+def test_empty_or_misnamed_root(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes.txt").write_text("not an image")
+    with pytest.raises(DataFormatError, match="no readable images"):
+        load_dataset("folder", root=tmp_path / "empty")
+    with pytest.raises(DataFormatError, match="is a file, not a folder"):
+        load_dataset("folder", root=tmp_path / "notes.txt")

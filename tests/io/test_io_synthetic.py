@@ -8,6 +8,7 @@ import numpy as np
 import pydicom
 import pytest
 
+from cxrkit.errors import UnknownNameError
 from cxrkit.synthetic import synthetic_chest, synthetic_dicom
 
 
@@ -39,5 +40,5 @@ def test_synthetic_dicom_is_valid(tmp_path: Path) -> None:
     assert (ds.Rows, ds.Columns, ds.BitsStored, ds.BitsAllocated) == (32, 48, 14, 16)
     assert ds.pixel_array.max() <= 2**14 - 1
     assert synthetic_dicom(None, shape=(32, 48), photometric="MONOCHROME1", bits_stored=14, seed=4) == path.read_bytes()
-    with pytest.raises(ValueError, match="transfer_syntax"):
+    with pytest.raises(UnknownNameError, match="transfer_syntax"):
         synthetic_dicom(None, transfer_syntax="mpeg")

@@ -58,7 +58,7 @@ def test_default_on_smooth_gaussian_finds_its_extent() -> None:
     m = np.zeros((256, 256), np.float32)
     m[100, 150] = 1.0
     m = ndimage.gaussian_filter(m, 10)
-    (b,) = default_boxes(m, work_side=None)
+    (b,) = default_boxes(m, levels=(0.5,), work_side=None)
     # half-max of a Gaussian is at 1.1774 sigma from the centre
     assert b.x_min == pytest.approx(150 - 11.77, abs=1.5) and b.x_max == pytest.approx(151 + 11.77, abs=1.5)
     assert b.y_min == pytest.approx(100 - 11.77, abs=1.5)

@@ -93,3 +93,16 @@ def test_data_from_reports_table_with_image_column(tmp_path: Path) -> None:
     assert list(df.image_id) == ["a.dcm", "b.dcm"] and (df.Effusion == 1).all()
     with pytest.raises(DataFormatError, match="image column 'imgs'"):
         _run(["data", "from-reports", str(src), "--out", str(out), "--image-col", "imgs", "-q"])
+
+
+def test_label_reports_refuses_empty_folder_and_images(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "o.csv"
+    with pytest.raises(DataFormatError, match="no reports found"):
+        _run(["label-reports", str(tmp_path / "empty"), "--out", str(out), "--workers", "1", "-q"])
+    assert not out.exists()
+    img = tmp_path / "scan.png"
+    img.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    with pytest.raises(DataFormatError, match="not a report file"):
+        _run(["label-reports", str(img), "--out", str(out), "--workers", "1", "-q"])
+    assert not out.exists()

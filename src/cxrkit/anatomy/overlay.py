@@ -9,18 +9,13 @@ from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFont
 from scipy import ndimage
 
+from cxrkit.anatomy.structures import STRUCTURE_COLORS
 from cxrkit.errors import InvalidImageError
 
 __all__ = ["COLORS", "draw_overlay"]
 
 #: RGB colour per structure.
-COLORS: dict[str, tuple[int, int, int]] = {
-    "right_lung": (66, 135, 245),
-    "left_lung": (60, 200, 90),
-    "heart": (235, 64, 52),
-    "right_clavicle": (245, 200, 40),
-    "left_clavicle": (245, 140, 30),
-}
+COLORS: dict[str, tuple[int, int, int]] = STRUCTURE_COLORS
 _HEART_LINE = (255, 80, 80)
 _THORAX_LINE = (80, 230, 255)
 

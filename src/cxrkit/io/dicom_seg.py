@@ -178,6 +178,10 @@ def write_seg(
         out = Path(out_path)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(out.name + ".tmp")
-        seg.save_as(tmp, enforce_file_format=True)
-        tmp.replace(out)
+        try:
+            seg.save_as(tmp, enforce_file_format=True)
+            tmp.replace(out)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     return seg

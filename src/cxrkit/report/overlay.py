@@ -12,17 +12,12 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
+from cxrkit.anatomy.structures import STRUCTURE_COLORS
 from cxrkit.types import Box
 
 __all__ = ["gray_to_rgb", "heatmap_overlay", "mask_overlay", "draw_boxes", "compose_overlay", "mask_rgba", "heatmap_rgba"]
 
-MASK_COLORS = {  # the same colours as cxrkit.anatomy.overlay.COLORS
-    "right_lung": (66, 135, 245),
-    "left_lung": (60, 200, 90),
-    "heart": (235, 64, 52),
-    "right_clavicle": (245, 200, 40),
-    "left_clavicle": (245, 140, 30),
-}
+MASK_COLORS = STRUCTURE_COLORS  # the same colours as cxrkit.anatomy.overlay.COLORS
 BOX_COLOR = (255, 230, 0)
 
 

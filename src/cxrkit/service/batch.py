@@ -143,14 +143,11 @@ def write_outputs(
         (tmp / "overlay.png").write_bytes(png_bytes(overlay))
         names.append("overlay.png")
         if result.masks:
-            try:
-                from cxrkit.anatomy.overlay import draw_overlay
+            from cxrkit.anatomy.overlay import draw_overlay
 
-                drawn = draw_overlay(image.pixels, result.masks, result.anatomy)
-                (tmp / "anatomy.png").write_bytes(png_bytes(drawn))
-                names.append("anatomy.png")
-            except ImportError:
-                log.debug("cxrkit.anatomy.overlay not available; anatomy.png skipped")
+            drawn = draw_overlay(image.pixels, result.masks, result.anatomy)
+            (tmp / "anatomy.png").write_bytes(png_bytes(drawn))
+            names.append("anatomy.png")
         for name, hm in result.heatmaps.items():
             fn = f"heatmap_{_safe(name)}.png"
             (tmp / fn).write_bytes(png_bytes(heatmap_overlay(image.pixels, hm)))

@@ -177,13 +177,25 @@ def _jsonl_rows(text: str) -> Iterator[tuple[int, dict | None, str | None]]:
 
 
 def expand_paths(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """The report files under ``paths`` (folders searched recursively, sorted); missing paths raise
-    :class:`~cxrkit.errors.DataFormatError`."""
+    """The report files under ``paths`` (folders searched recursively, sorted).
+
+    Files given explicitly must have a report suffix (``REPORT_SUFFIXES``) or none (read as plain text):
+    an image or other binary file is refused rather than decoded into garbage text.
+
+    Raises
+    ------
+    DataFormatError
+        A path does not exist, or a file given explicitly has a non-report suffix.
+    """
     for p in paths:
         p = Path(p)
         if p.is_dir():
             yield from sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in REPORT_SUFFIXES)
         elif p.is_file():
+            if p.suffix and p.suffix.lower() not in REPORT_SUFFIXES:
+                raise DataFormatError(
+                    f"{p}: not a report file; expected one of {' '.join(REPORT_SUFFIXES)} (or plain text with no suffix)"
+                )
             yield p
         else:
             raise DataFormatError(f"no such file or folder: {p}")

@@ -25,7 +25,8 @@ def require_root(root: str | os.PathLike | None, name: str, expected: Sequence[s
         raise DataFormatError(f"{name}: give root=<folder>; it should contain {', '.join(expected)}")
     p = Path(root).expanduser()
     if not p.is_dir():
-        raise DataFormatError(f"{name}: root folder {str(p)!r} does not exist; expected it to contain "
+        what = "is a file, not a folder" if p.exists() else "does not exist"
+        raise DataFormatError(f"{name}: root folder {str(p)!r} {what}; expected it to contain "
                               f"{', '.join(expected)}")
     return p
 

@@ -136,9 +136,10 @@ def load(
     for c in ("format", "modality", "body_part", "width", "height", "spacing_x_mm", "spacing_y_mm", "photometric",
               "bits_stored", "study_uid", "series_uid", "sop_uid", "study_date"):
         meta[c] = heads[c].to_numpy() if c in heads else None
+    if meta.empty and not (labels is not None and not images_only):
+        raise DataFormatError(f"{NAME}: no readable images under {root}; expected DICOM, PNG or JPEG files"
+                              + ("" if no_suffix else " (DICOM files without a suffix need no_suffix=True)"))
     if labels is None:
-        if meta.empty:
-            warnings.warn(f"{NAME}: no readable images under {root}", UserWarning, stacklevel=2)
         return Dataset([], np.zeros((len(meta), 0), np.float32), meta, card=CARD)
     return _with_labels(root, meta, Path(labels), images_only)
 

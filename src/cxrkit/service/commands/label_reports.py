@@ -101,6 +101,10 @@ def run(args: argparse.Namespace) -> int:
                     "evidence": [e.to_dict() for e in item.labels.evidence],
                 }) + "\n")
         bar.close()
+        if not n_ok and not n_bad:
+            raise DataFormatError(
+                f"no reports found in {', '.join(args.paths)} (report files: .xml .txt .csv .tsv .jsonl)"
+            )
     except BaseException:
         writer.abort()
         if explain is not None:
