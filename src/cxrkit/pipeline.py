@@ -31,7 +31,7 @@ from cxrkit.components import (
     operating_points,
     to_measurements,
 )
-from cxrkit.errors import CxrkitError, InvalidImageError, ModelError, UnsupportedImageError
+from cxrkit.errors import CxrkitError, ModelError, UnsupportedImageError
 from cxrkit.qc import age_in_years, check_quality
 from cxrkit.report.draft import draft_report
 from cxrkit.result import AnalysisResult, Component, Quality

@@ -87,7 +87,7 @@ def first_chars(fragment: str) -> set[str] | None:
     """Characters a match of ``fragment`` can start with (None: unbounded or can match empty)."""
     try:
         s, nullable = _seq(_p.parse(fragment))
-    except Exception:  # noqa: BLE001 - invalid patterns are reported by the caller's re.compile
+    except (re.error, RecursionError):  # invalid patterns are reported by the caller's re.compile
         return None
     return None if nullable or s is None or not s else s
 

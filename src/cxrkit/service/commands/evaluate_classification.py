@@ -127,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register_evaluate(kinds: argparse._SubParsersAction) -> None:
-    p = kinds.add_parser("classification", help="AUROC (95% CI), AUPRC, operating points, calibration",
+    p = kinds.add_parser("classification", help="AUROC (95%% CI), AUPRC, operating points, calibration",
                          description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--predictions", help="predictions CSV (id column + probability columns)")
     p.add_argument("--labels", help="labels CSV, NIH Data_Entry table or CheXNet split list")

@@ -24,9 +24,6 @@ _SUFFIXES = {".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".tif", ".tiff", ".bmp"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from cxrkit.explain.cam import method_names
-    from cxrkit.localize.boxes import box_method_names
-
     p = sub.add_parser(
         "localize",
         help="heatmaps and boxes per finding (boxes.json + overlay.png per image)",
@@ -37,9 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="images (DICOM/PNG/JPEG) or folders (searched recursively)")
     p.add_argument("--findings", default=None, help="comma-separated findings (default: every finding the model reports)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
-    p.add_argument("--method", default="cam", help=f"heatmap method: {', '.join(method_names())} (default cam)")
+    p.add_argument("--method", default="cam", help="heatmap method: cam, gradcam, gradcam++, hirescam, eigencam (default cam; "
+                   "an unknown name lists the options)")
     p.add_argument("--boxes", dest="box_method", default="default",
-                   help=f"box method: {', '.join(box_method_names())} (default: default)")
+                   help="box method: default or chestxray8 (default: default)")
     p.add_argument("--model", default=None, help="classifier weights (.safetensors with its card); default: shipped model")
     p.add_argument("--no-overlay", action="store_true", help="skip overlay.png (faster)")
     p.set_defaults(func=run)
