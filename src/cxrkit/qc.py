@@ -101,13 +101,14 @@ def neighbor_correlation(pixels: np.ndarray) -> float:
 
 
 def age_in_years(age: str | None) -> float | None:
-    """DICOM AS value ("045Y", "006M", "010W", "003D") in years, or None."""
-    if not age:
+    """DICOM AS value ("045Y", "006M", "010W", "003D") or a plain number of years ("45", "45.5") in years,
+    or None when absent or unparseable."""
+    if age is None or not str(age).strip():
         return None
-    m = re.fullmatch(r"\s*(\d{1,3})\s*([DWMY]?)\s*", str(age).upper())
+    m = re.fullmatch(r"\s*(\d{1,3}(?:\.\d+)?)\s*([DWMY]?)\s*", str(age).upper())
     if not m:
         return None
-    n, unit = int(m.group(1)), m.group(2) or "Y"
+    n, unit = float(m.group(1)), m.group(2) or "Y"
     return n / {"D": 365.25, "W": 52.18, "M": 12.0, "Y": 1.0}[unit]
 
 

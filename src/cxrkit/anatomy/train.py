@@ -144,8 +144,9 @@ def train(
     tr = build_cache(root, split["train"], size, out / f"cache_train_{size}.npz")
     va = build_cache(root, split["val"], size, out / f"cache_val_{size}.npz") if split["val"] else None
     (out / "split.json").write_text(json.dumps(split, indent=1))
-    torch.manual_seed(seed)
-    model = CompactUNet() if widths is None else CompactUNet(widths=tuple(widths))
+    with torch.random.fork_rng(devices=[]):  # seeded weight init without changing the caller's global RNG
+        torch.manual_seed(seed)
+        model = CompactUNet() if widths is None else CompactUNet(widths=tuple(widths))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps_per_epoch = math.ceil(len(tr["x"]) / batch)
     total_steps = epochs * steps_per_epoch

@@ -9,16 +9,19 @@ or a CheXNet split list (``*.txt``: image name + 14 values).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from cxrkit.errors import DataFormatError
-from cxrkit.labels import NIH_FINDINGS, canonical
+from cxrkit.errors import DataFormatError, unknown_name
+from cxrkit.labels import FINDINGS, NIH_FINDINGS, canonical
 
 __all__ = ["Aligned", "read_predictions", "read_labels", "align"]
+
+log = logging.getLogger(__name__)
 
 _ID_COLUMNS = ("path", "image_id", "Image Index", "image", "filename", "id")
 _NON_FINDING = {"error", "split", "patient_id", "source", "view", "sex", "age", "age_years"}
@@ -59,16 +62,41 @@ def _id_column(df: pd.DataFrame, path: str | Path) -> str:
 
 def _finding_columns(df: pd.DataFrame, idcol: str, path: str | Path, *, strict: bool) -> dict[str, str]:
     out: dict[str, str] = {}
+    skipped: list[str] = []
     for c in df.columns:
         if c == idcol or c in _NON_FINDING or str(c).startswith("Unnamed"):
             continue
         name = str(c)[5:] if str(c).startswith("prob_") else str(c)
         f = canonical(name, strict=strict)  # unknown finding names raise UnknownNameError when strict
-        if f is not None:
+        if f is None:
+            skipped.append(str(c))
+        elif f in out:
+            raise DataFormatError(f"{path}: columns {out[f]!r} and {c!r} both name the finding {f!r}")
+        else:
             out[f] = c
+    if skipped:
+        first = skipped[0][5:] if skipped[0].startswith("prob_") else skipped[0]
+        hint = str(unknown_name("finding", first, FINDINGS))
+        if not out:
+            raise DataFormatError(f"{path}: no finding columns; ignored columns {skipped} ({hint})")
+        log.warning("%s: ignoring columns that name no known finding: %s (%s)", path, skipped, hint)
     if not out:
-        raise DataFormatError(f"{path}: no finding columns")
+        raise DataFormatError(f"{path}: no finding columns (only {list(map(str, df.columns))})")
     return out
+
+
+def _numeric(df: pd.DataFrame, col: str, path: str | Path) -> np.ndarray:
+    """A column as float64; empty cells become NaN, any other non-number is an error (never silently NaN)."""
+    raw = df[col]
+    v = pd.to_numeric(raw, errors="coerce").to_numpy(np.float64)
+    text = raw.astype(str).str.strip()
+    bad = np.isnan(v) & raw.notna().to_numpy() & (text.str.len() > 0).to_numpy()
+    bad &= ~text.str.lower().isin(["nan", "na", "n/a"]).to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataFormatError(f"{path}: column {col!r} has {int(bad.sum())} non-numeric value(s), "
+                              f"e.g. {raw.iloc[i]!r} on data row {i + 1}; expected numbers")
+    return v
 
 
 def read_predictions(path: str | Path) -> tuple[pd.Series, dict[str, np.ndarray]]:
@@ -78,7 +106,7 @@ def read_predictions(path: str | Path) -> tuple[pd.Series, dict[str, np.ndarray]
     if "error" in df.columns:
         df = df[df["error"].isna() | (df["error"].astype(str).str.len() == 0)]
     cols = _finding_columns(df, idcol, path, strict=False)
-    probs = {f: pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64) for f, c in cols.items()}
+    probs = {f: _numeric(df, c, path) for f, c in cols.items()}
     bad = [f for f, v in probs.items() if np.any((v < 0) | (v > 1))]
     if bad:
         raise DataFormatError(f"{path}: probabilities outside [0, 1] for {bad}")
@@ -108,7 +136,7 @@ def read_labels(path: str | Path) -> tuple[pd.Series, dict[str, np.ndarray]]:
         labels = {f: names.map(lambda ns, f=f: float(f in ns)).to_numpy(np.float64) for f in known}
         return df[idcol].map(_id_key).reset_index(drop=True), labels
     cols = _finding_columns(df, idcol, p, strict=True)
-    labels = {f: pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64) for f, c in cols.items()}
+    labels = {f: _numeric(df, c, p) for f, c in cols.items()}
     for f, v in labels.items():
         vals = set(np.unique(v[np.isfinite(v)]).tolist()) - {0.0, 1.0}
         if vals:

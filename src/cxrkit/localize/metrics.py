@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cxrkit.errors import unknown_name
 from cxrkit.types import Box
 
 __all__ = [
@@ -85,7 +86,7 @@ def case_result(
         measure: "iobb" or "iou".
     """
     if measure not in _MEASURES:
-        raise ValueError(f"measure must be 'iobb' or 'iou', got {measure!r}")
+        raise unknown_name("localization measure", measure, _MEASURES)
     f = _MEASURES[measure]
     matched = [any(f(p, t) > threshold for t in truths) for p in preds]
     return any(matched), sum(1 for m in matched if not m)

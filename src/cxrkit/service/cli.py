@@ -53,6 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CxrkitError as exc:
         print(f"cxrkit {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # file-system problems (permissions, a file where a folder is expected, disk full)
+        logging.getLogger(__name__).debug("file-system error", exc_info=True)
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"cxrkit {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

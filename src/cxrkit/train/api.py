@@ -50,9 +50,15 @@ def train_classifier(cfg: TrainConfig, *, resume: bool = False) -> FitResult:
     from cxrkit.train.distributed import cleanup, setup, wrap
 
     dist_info = setup()
+    # _train seeds torch's and Python's global generators (model init and dropout draw from them, so the
+    # seed fixes the run); fork/restore them so that calling the library leaves the caller's RNG untouched.
+    py_state = random.getstate()
+    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
     try:
-        return _train(cfg, resume, dist_info, wrap)
+        with torch.random.fork_rng(devices=cuda):
+            return _train(cfg, resume, dist_info, wrap)
     finally:
+        random.setstate(py_state)
         cleanup()
 
 

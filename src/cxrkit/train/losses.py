@@ -25,7 +25,7 @@ def class_balance_weights(labels: np.ndarray, *, max_weight: float = 50.0) -> tu
 
     Returns:
         ``(w_pos, w_neg)``, float32 ``(K,)`` each: ``(P + N) / (2 P)`` and ``(P + N) / (2 N)``; a finding
-        with no positives (or no negatives) gets weight 1 for the side it has.
+        with no positives (or no negatives) gets weight 1 for the missing side (unused) and 0.5 for the side it has.
     """
     y = np.asarray(labels, dtype=np.float64)
     if y.ndim != 2:

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxrkit import labels as _labels
 from cxrkit.errors import DataFormatError, unknown_name
 
 log = logging.getLogger("cxrkit.data.adapters")
@@ -94,32 +93,6 @@ def handle_missing(name: str, paths: pd.Series, images_only: bool, *, warn: bool
     return ~missing if images_only else np.ones(len(paths), dtype=bool)
 
 
-def labels_from_sets(rows: Sequence[Iterable[str]], findings: Sequence[str], *, default: float = 0.0,
-                     source: str, unknown: str = "warn") -> np.ndarray:
-    """An ``(N, K)`` matrix from per-row sets of positive names (other findings get ``default``).
-
-    Unknown names are warned about (``unknown="warn"``, with counts), ignored (``"ignore"``) or raise
-    (``"error"``).
-    """
-    idx = {f: j for j, f in enumerate(findings)}
-    out = np.full((len(rows), len(findings)), default, dtype=np.float32)
-    bad: dict[str, int] = {}
-    for i, names in enumerate(rows):
-        for n in names:
-            c = _labels.canonical(n, strict=False)
-            j = idx.get(c) if c is not None else None
-            if j is None:
-                bad[n] = bad.get(n, 0) + 1
-            else:
-                out[i, j] = 1.0
-    if bad and unknown != "ignore":
-        msg = f"{source}: unknown finding names {dict(sorted(bad.items()))} (not in its findings {list(findings)})"
-        if unknown == "error":
-            raise DataFormatError(msg)
-        warnings.warn(msg + "; ignored", UserWarning, stacklevel=3)
-    return out
-
-
 def norm_sex(values: pd.Series) -> pd.Series:
     """Sex as "M", "F" or None."""
     m = {"m": "M", "male": "M", "f": "F", "female": "F"}
@@ -147,7 +120,3 @@ def as_list(value: str | Sequence[str] | None) -> list[str] | None:
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     return list(value)
-
-
-def str_path(p: Path | None) -> str | None:
-    return None if p is None else str(p)

@@ -25,6 +25,7 @@ import pandas as pd
 from cxrkit.data.adapters._common import check_no_extra, check_options, list_images, norm_sex, norm_view, require_root
 from cxrkit.data.dataset import Dataset, DatasetCard
 from cxrkit.errors import CxrkitError, DataFormatError
+from cxrkit.qc import age_in_years
 from cxrkit.labels import canonical
 
 NAME = "folder"
@@ -43,16 +44,8 @@ CARD = DatasetCard(
 
 def _parse_age(text: object) -> float:
     """DICOM Age String ("068Y", "003M", "010W", "005D") or a plain number → years; NaN otherwise."""
-    if text is None:
-        return np.nan
-    s = str(text).strip().upper()
-    if not s:
-        return np.nan
-    unit = {"Y": 1.0, "M": 1 / 12, "W": 7 / 365.25, "D": 1 / 365.25}.get(s[-1])
-    try:
-        return float(s[:-1]) * unit if unit else float(s)
-    except ValueError:
-        return np.nan
+    years = age_in_years(None if text is None else str(text))
+    return np.nan if years is None else years
 
 
 def _header(path: str) -> dict[str, Any]:

@@ -115,7 +115,8 @@ def _run(args: argparse.Namespace) -> int:
         auc = f"{m.auroc:.4f}" if np.isfinite(m.auroc) else "   n/a"
         ap = f"{m.auprc:.3f}" if np.isfinite(m.auprc) else "n/a"
         print(f"{m.finding:<20}{m.n:>7}{m.positives:>7}  {auc:>6}  {ci:<13}{ap:>6}")
-    print(f"mean AUROC {report.mean_auroc:.4f}")
+    mean = f"{report.mean_auroc:.4f}" if np.isfinite(report.mean_auroc) else "n/a (no finding has both classes)"
+    print(f"mean AUROC {mean}")
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)
     if args.out:

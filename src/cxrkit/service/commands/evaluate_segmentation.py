@@ -104,13 +104,12 @@ def covid_markdown(res: dict) -> str:
 
 
 def _load_classifier():
-    try:
-        from cxrkit.models.classifier import load_classifier
-    except ImportError:
-        return None
+    from cxrkit.errors import CxrkitError
+    from cxrkit.models.classifier import load_classifier
+
     try:
         return load_classifier()
-    except Exception as exc:  # a missing/failed classifier must not stop the segmentation evaluation
+    except (CxrkitError, OSError) as exc:  # a missing classifier must not stop the segmentation evaluation
         log.warning("classifier not available for the comparison: %s", exc)
         return None
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from cxrkit.errors import CxrkitError, ModelError
+from cxrkit.errors import CxrkitError, DataFormatError, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         target.index(f)  # unknown finding → error listing the available ones, before any work
     files = expand_paths(args.paths)
     if not files:
-        raise CxrkitError(f"no input images found in {args.paths}")
+        raise DataFormatError(f"no input images found in {args.paths}")
     args.out.mkdir(parents=True, exist_ok=True)
     failed = 0
     for f, d in zip(files, _stem_dirs(files, args.out)):
