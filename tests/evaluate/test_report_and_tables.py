@@ -68,3 +68,46 @@ def test_cli_tables_mode(tmp_path, rng, capsys):
     assert rc == 0 and "Protocol:" in out and "Pneumonia" in out and (tmp_path / "out" / "report.html").is_file()
     rc = main(["evaluate", "classification", "--predictions", str(tmp_path / "pred.csv")])
     assert rc == 1
+
+
+def test_non_numeric_probabilities_are_an_error_not_nan(tmp_path, rng):
+    _tables(tmp_path, rng)
+    df = pd.read_csv(tmp_path / "pred.csv")
+    df["Pneumonia"] = df["Pneumonia"].astype(object)
+    df.loc[5, "Pneumonia"] = "high"
+    df.to_csv(tmp_path / "text.csv", index=False)
+    with pytest.raises(DataFormatError, match="non-numeric.*'high'"):
+        align(tmp_path / "text.csv", tmp_path / "labels.csv")
+    df.loc[5, "Pneumonia"] = np.nan  # an empty cell stays a missing value
+    df.to_csv(tmp_path / "empty_cell.csv", index=False)
+    assert align(tmp_path / "empty_cell.csv", tmp_path / "labels.csv").probs.shape == (120, 2)
+
+
+def test_unknown_prediction_columns_are_named_with_a_suggestion(tmp_path, rng):
+    _tables(tmp_path, rng)
+    pd.DataFrame({"path": ["a.png"], "Pnuemonia": [0.3], "Banana": [0.1]}).to_csv(tmp_path / "p.csv", index=False)
+    with pytest.raises(DataFormatError, match="Pnuemonia.*did you mean 'Pneumonia'"):
+        align(tmp_path / "p.csv", tmp_path / "labels.csv")
+    pd.DataFrame({"path": ["a.png"], "Pneumonia": [0.3], "prob_Pneumonia": [0.1]}).to_csv(tmp_path / "d.csv", index=False)
+    with pytest.raises(DataFormatError, match="both name the finding"):
+        align(tmp_path / "d.csv", tmp_path / "labels.csv")
+
+
+def test_one_class_only_report_is_clean(tmp_path, rng, capsys):
+    import warnings
+
+    y, p = _tables(tmp_path, rng)
+    y[:] = 0
+    with pytest.warns(UserWarning):
+        rep = evaluate_classification(y, p, ["Pneumonia", "Effusion"], Protocol(data="s", split="all", n_boot=50))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no matplotlib "no artists" warning for empty plots
+        files = write_report(rep, y, p, tmp_path / "rep")
+    assert files["roc.png"].read_bytes()[:4] == b"\x89PNG"
+    lab = pd.read_csv(tmp_path / "labels.csv")
+    lab[["Pneumonia", "Pleural Effusion"]] = 0
+    lab.to_csv(tmp_path / "zeros.csv", index=False)
+    rc = main(["evaluate", "classification", "--predictions", str(tmp_path / "pred.csv"), "--labels",
+               str(tmp_path / "zeros.csv"), "--n-boot", "50"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "mean AUROC n/a" in out

@@ -70,3 +70,9 @@ def test_shipped_model_end_to_end(fixtures_dir, tmp_path) -> None:
     boxes = json.loads((tmp_path / "00000032_037_256" / "boxes.json").read_text())
     assert list(boxes) == list(clf.findings)
     assert (tmp_path / "00000032_037_256" / "overlay.png").exists()
+
+
+def test_empty_folder_is_a_clean_error(tiny_model, tmp_path, capsys) -> None:
+    (tmp_path / "empty").mkdir()
+    rc = cli.main(["localize", str(tmp_path / "empty"), "--findings", "Nodule", "--out", str(tmp_path / "o")])
+    assert rc == 1 and "no input images" in capsys.readouterr().err

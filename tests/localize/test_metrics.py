@@ -51,3 +51,10 @@ def test_pointing_game() -> None:
     assert not pointing_hit(m, [(0, 0, 50, 50)])
     assert pointing_hit(m, [(62, 25, 70, 35)], tolerance=2)
     assert not pointing_hit(np.zeros((10, 10)), [(0, 0, 10, 10)])  # flat map: no maximum
+
+
+def test_unknown_measure_is_a_typed_error() -> None:
+    from cxrkit.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="did you mean 'iobb'"):
+        case_result([(0, 0, 1, 1)], [(0, 0, 1, 1)], 0.5, measure="iob")

@@ -158,3 +158,35 @@ def test_classify_cli_folder_with_a_bad_file(package, tmp_path, capsys):
     good = df[~df["path"].str.endswith(("broken.png", "flat.png"))]
     assert good["error"].isna().all() and good["Pneumonia"].between(0, 1).all()
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_classify_cli_bad_inputs_get_error_rows_or_clean_errors(package, tmp_path, capsys):
+    """Reviewer table: empty folder, missing path, text renamed .png, truncated PNG, CT DICOM, bad --model."""
+    import io as _io
+
+    from cxrkit.synthetic import synthetic_dicom
+
+    (tmp_path / "empty").mkdir()
+    assert main(["classify", str(tmp_path / "empty"), "--out", str(tmp_path / "e.csv"), "--model", str(package)]) == 1
+    assert "no image files" in capsys.readouterr().err
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "text.png").write_text("hello, not a picture\n")
+    buf = _io.BytesIO()
+    PILImage.fromarray((np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8)).save(buf, "PNG")
+    (folder / "trunc.png").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    synthetic_dicom(folder / "ct.dcm", modality="CT")
+    out = tmp_path / "res.csv"
+    rc = main(["classify", str(folder), str(tmp_path / "missing.png"), "--out", str(out), "--model", str(package)])
+    assert rc == 1  # nothing classified
+    df = pd.read_csv(out).set_index("path")
+    expected = {"text.png": "InvalidImageError", "trunc.png": "InvalidImageError", "ct.dcm": "UnsupportedImageError",
+                "missing.png": "InvalidImageError"}
+    assert len(df) == 4
+    for name, err in expected.items():
+        row = df[df.index.str.endswith(name)]
+        assert len(row) == 1 and row["error"].iloc[0].startswith(err) and row["Pneumonia"].isna().all(), name
+    assert "Traceback" not in capsys.readouterr().err
+    for model in (tmp_path / "nothing.card.json", folder / "text.png"):
+        assert main(["classify", str(folder), "--out", str(out), "--model", str(model)]) == 1
+        assert "error:" in capsys.readouterr().err

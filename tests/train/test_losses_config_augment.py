@@ -105,3 +105,20 @@ def test_horizontal_flip_only_when_asked():
     assert float(same[..., :8].mean()) > 0.9
     flipped = augment_batch(img, torch.Generator().manual_seed(0), AugmentConfig(**{**no_change.__dict__, "hflip": 1.0}))
     assert float(flipped[..., -8:].mean()) > 0.9
+
+
+def test_train_classifier_leaves_the_callers_global_rng_alone(tmp_path):
+    """The trainer seeds torch / random for its own run only (here it fails early, after seeding)."""
+    import random
+
+    from cxrkit.train.api import train_classifier
+    from cxrkit.train.config import config_from_dict
+
+    cfg = config_from_dict({"data": {"roots": {}, "findings": ["Pneumonia"]},
+                            "run": {"out_dir": str(tmp_path / "run"), "seed": 7}})
+    torch.manual_seed(123)
+    random.seed(123)
+    t_state, p_state = torch.get_rng_state(), random.getstate()
+    with pytest.raises(DataFormatError):
+        train_classifier(cfg)
+    assert torch.equal(torch.get_rng_state(), t_state) and random.getstate() == p_state

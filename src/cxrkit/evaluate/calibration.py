@@ -47,7 +47,7 @@ class ReliabilityCurve:
 def reliability_curve(y_true: np.ndarray, y_prob: np.ndarray, *, n_bins: int = 10) -> ReliabilityCurve:
     """Equal-width reliability bins on [0, 1]."""
     if n_bins < 1:
-        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+        raise DataFormatError(f"n_bins must be >= 1, got {n_bins}")
     y, p = _clean(y_true, y_prob)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     idx = np.clip(np.digitize(p, edges[1:-1], right=False), 0, n_bins - 1)
@@ -78,7 +78,7 @@ def apply_temperature(y_prob: np.ndarray, temperature: float | np.ndarray) -> np
     """``sigmoid(logit(p) / T)`` (T > 0; broadcast over the last axis for per-finding temperatures)."""
     t = np.asarray(temperature, dtype=np.float64)
     if np.any(~(t > 0)):
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+        raise DataFormatError(f"temperature must be > 0, got {temperature}")
     z = _logit(np.asarray(y_prob, dtype=np.float64)) / t
     return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 

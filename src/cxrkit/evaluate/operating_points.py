@@ -90,7 +90,7 @@ def choose_threshold(y_true: np.ndarray, y_score: np.ndarray, method: str = "you
     if method not in METHODS:
         raise unknown_name("operating point method", method, METHODS)
     if method != "youden" and (target is None or not 0 < float(target) <= 1):
-        raise ValueError(f"method {method!r} needs a target in (0, 1], got {target}")
+        raise DataFormatError(f"method {method!r} needs a target in (0, 1], got {target}")
     y, s = _clean(y_true, y_score)
     npos = int(np.sum(y == 1))
     if npos == 0 or npos == len(y):

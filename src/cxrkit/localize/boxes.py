@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy import ndimage
 
-from cxrkit.errors import InvalidImageError, unknown_name
+from cxrkit.errors import DataFormatError, InvalidImageError, unknown_name
 from cxrkit.types import Box
 
 __all__ = ["boxes_from_heatmap", "chestxray8_boxes", "default_boxes", "nms", "BOX_METHODS", "box_method_names"]
@@ -186,7 +186,7 @@ def default_boxes(
     cands: list[Box] = []
     for level in levels:
         if not 0.0 < float(level) < 1.0:
-            raise ValueError(f"levels must be in (0, 1), got {level}")
+            raise DataFormatError(f"levels must be in (0, 1), got {level}")
         cands.extend(b for b, _ in _region_boxes(unit >= float(level), unit, min_area) if (b.score or 0) >= min_peak)
     if not cands:  # every region was a speck: keep the one holding the peak
         cands = [b for b, _ in _region_boxes(unit >= float(max(levels)), unit) if (b.score or 0) >= 1.0 - 1e-9]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cxrkit.errors import unknown_name
+from cxrkit.errors import DataFormatError, unknown_name
 from cxrkit.types import Box
 
 __all__ = [
@@ -114,7 +114,7 @@ def accuracy_afp(
     Returns one :class:`LocalizationScore` per threshold; with no cases accuracy and AFP are NaN (with a warning).
     """
     if len(preds) != len(truths):
-        raise ValueError(f"{len(preds)} prediction lists but {len(truths)} ground-truth lists")
+        raise DataFormatError(f"{len(preds)} prediction lists but {len(truths)} ground-truth lists")
     out = []
     for t in thresholds:
         if not truths:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from cxrkit.data.transforms import TransformSpec, preprocess
-from cxrkit.errors import InvalidImageError, ModelError
+from cxrkit.errors import DataFormatError, InvalidImageError, ModelError
 from cxrkit.models.card import ModelCard
 from cxrkit.types import Finding
 
@@ -121,7 +121,7 @@ class Classifier:
             batch_size: images per ONNX Runtime call.
         """
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise DataFormatError(f"batch_size must be >= 1, got {batch_size}")
         runner = self._runner()
         res = []
         for s in range(0, len(pixels_list), batch_size):
@@ -143,7 +143,7 @@ class Classifier:
         """One image's :meth:`predict` row → :class:`~cxrkit.types.Finding` list (card thresholds by default)."""
         p = np.asarray(probs, dtype=np.float64).ravel()
         if p.shape[0] != len(self.findings):
-            raise ValueError(f"expected {len(self.findings)} probabilities, got {p.shape[0]}")
+            raise DataFormatError(f"expected {len(self.findings)} probabilities, got {p.shape[0]}")
         th = dict(self.thresholds)
         th.update(thresholds or {})
         return [Finding(name=f, probability=float(v), threshold=float(th[f]), positive=bool(v >= th[f]))

@@ -20,8 +20,6 @@ from cxrkit.errors import CxrkitError, DataFormatError, ModelError
 
 log = logging.getLogger(__name__)
 
-_SUFFIXES = {".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".tif", ".tiff", ".bmp"}
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -53,14 +51,11 @@ def load_classifier_or_explain(path: str | None) -> Any:
 
 
 def expand_paths(paths: list[str]) -> list[Path]:
-    """Files as given, folders searched recursively for image-like files (sorted)."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and (f.suffix.lower() in _SUFFIXES or not f.suffix)))
-        else:
-            out.append(p)
-    return out
+    """Files as given, folders searched recursively for image-like files (sorted; the same rule as
+    ``cxrkit classify``: hidden files skipped)."""
+    from cxrkit.service.commands.classify import iter_inputs
+
+    return list(iter_inputs(paths))
 
 
 def _stem_dirs(files: list[Path], out: Path) -> list[Path]:
