@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from cxrkit.evaluate._inputs import paired_finite
 from cxrkit.errors import DataFormatError
 
 __all__ = ["ReliabilityCurve", "reliability_curve", "expected_calibration_error", "fit_temperature",
@@ -22,16 +23,6 @@ __all__ = ["ReliabilityCurve", "reliability_curve", "expected_calibration_error"
 _EPS = 1e-7
 
 
-def _clean(y_true: np.ndarray, y_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(y_true, dtype=np.float64).ravel()
-    p = np.asarray(y_prob, dtype=np.float64).ravel()
-    if y.shape != p.shape:
-        raise DataFormatError(f"labels ({y.size}) and probabilities ({p.size}) differ in length")
-    keep = np.isfinite(y) & np.isfinite(p)
-    y, p = y[keep], p[keep]
-    if np.any((p < 0) | (p > 1)):
-        raise DataFormatError("probabilities must lie in [0, 1]")
-    return y, p
 
 
 @dataclass(frozen=True)
@@ -48,7 +39,7 @@ def reliability_curve(y_true: np.ndarray, y_prob: np.ndarray, *, n_bins: int = 1
     """Equal-width reliability bins on [0, 1]."""
     if n_bins < 1:
         raise DataFormatError(f"n_bins must be >= 1, got {n_bins}")
-    y, p = _clean(y_true, y_prob)
+    y, p = paired_finite(y_true, y_prob, probabilities=True)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     idx = np.clip(np.digitize(p, edges[1:-1], right=False), 0, n_bins - 1)
     counts = np.bincount(idx, minlength=n_bins).astype(np.int64)
@@ -88,7 +79,7 @@ def fit_temperature(y_true: np.ndarray, y_prob: np.ndarray, *, bounds: tuple[flo
 
     Returns 1.0 (no change) with a warning when only one class is present.
     """
-    y, p = _clean(y_true, y_prob)
+    y, p = paired_finite(y_true, y_prob, probabilities=True)
     if len(y) == 0 or np.all(y == y[0]):
         warnings.warn("temperature undefined with one class only; returning 1.0", UserWarning, stacklevel=2)
         return 1.0

@@ -18,21 +18,12 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from cxrkit.evaluate._inputs import paired_finite
 from cxrkit.errors import DataFormatError
 
 __all__ = ["auroc", "auprc", "bootstrap_auroc", "FindingMetrics", "classification_metrics", "metrics_table"]
 
 
-def _clean(y_true: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(y_true, dtype=np.float64).ravel()
-    s = np.asarray(y_score, dtype=np.float64).ravel()
-    if y.shape != s.shape:
-        raise DataFormatError(f"labels ({y.shape[0]}) and scores ({s.shape[0]}) differ in length")
-    bad = set(np.unique(y[np.isfinite(y)]).tolist()) - {0.0, 1.0}
-    if bad:
-        raise DataFormatError(f"labels must be 1, 0 or NaN; found {sorted(bad)} (map -1 with uncertain_to_target)")
-    keep = np.isfinite(y) & np.isfinite(s)
-    return y[keep], s[keep]
 
 
 def _one_class(y: np.ndarray, what: str, warn: bool, name: str = "") -> bool:
@@ -48,7 +39,7 @@ def _one_class(y: np.ndarray, what: str, warn: bool, name: str = "") -> bool:
 
 def auroc(y_true: np.ndarray, y_score: np.ndarray, *, warn: bool = True, name: str = "") -> float:
     """Area under the ROC curve (scikit-learn), NaN with a warning when only one class is present."""
-    y, s = _clean(y_true, y_score)
+    y, s = paired_finite(y_true, y_score)
     if _one_class(y, "AUROC", warn, name):
         return float("nan")
     return float(roc_auc_score(y, s))
@@ -56,7 +47,7 @@ def auroc(y_true: np.ndarray, y_score: np.ndarray, *, warn: bool = True, name: s
 
 def auprc(y_true: np.ndarray, y_score: np.ndarray, *, warn: bool = True, name: str = "") -> float:
     """Average precision (area under the precision-recall curve), NaN when one class only."""
-    y, s = _clean(y_true, y_score)
+    y, s = paired_finite(y_true, y_score)
     if _one_class(y, "AUPRC", warn, name):
         return float("nan")
     return float(average_precision_score(y, s))
@@ -76,7 +67,7 @@ def bootstrap_auroc(y_true: np.ndarray, y_score: np.ndarray, *, n_boot: int = 20
     Returns:
         ``(auroc, lower, upper)``; all NaN (with a warning) when one class only.
     """
-    y, s = _clean(y_true, y_score)
+    y, s = paired_finite(y_true, y_score)
     if _one_class(y, "AUROC", warn, name):
         return (float("nan"),) * 3
     point = float(roc_auc_score(y, s))
@@ -139,7 +130,7 @@ def classification_metrics(labels: np.ndarray, probs: np.ndarray, findings: Sequ
         raise DataFormatError("no rows to evaluate")
     out = []
     for j, f in enumerate(findings):
-        yj, pj = _clean(y[:, j], p[:, j])
+        yj, pj = paired_finite(y[:, j], p[:, j])
         npos = int(np.sum(yj == 1))
         if n_boot > 0:
             a, lo, hi = bootstrap_auroc(yj, pj, n_boot=n_boot, seed=seed, name=f)

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from sklearn.metrics import roc_curve
 
+from cxrkit.evaluate._inputs import paired_finite
 from cxrkit.errors import DataFormatError, unknown_name
 
 __all__ = ["OperatingPointResult", "rates_at", "choose_threshold", "operating_points", "recalibrate_thresholds",
@@ -48,19 +49,12 @@ class OperatingPointResult:
         return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in asdict(self).items()}
 
 
-def _clean(y_true: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(y_true, dtype=np.float64).ravel()
-    s = np.asarray(y_score, dtype=np.float64).ravel()
-    if y.shape != s.shape:
-        raise DataFormatError(f"labels ({y.size}) and scores ({s.size}) differ in length")
-    keep = np.isfinite(y) & np.isfinite(s)
-    return y[keep], s[keep]
 
 
 def rates_at(y_true: np.ndarray, y_score: np.ndarray, threshold: float, *, method: str = "fixed",
              target: float | None = None) -> OperatingPointResult:
     """Confusion counts and rates when calling ``score >= threshold`` positive."""
-    y, s = _clean(y_true, y_score)
+    y, s = paired_finite(y_true, y_score)
     pred = s >= threshold
     pos = y == 1
     tp, fp = int(np.sum(pred & pos)), int(np.sum(pred & ~pos))
@@ -91,7 +85,7 @@ def choose_threshold(y_true: np.ndarray, y_score: np.ndarray, method: str = "you
         raise unknown_name("operating point method", method, METHODS)
     if method != "youden" and (target is None or not 0 < float(target) <= 1):
         raise DataFormatError(f"method {method!r} needs a target in (0, 1], got {target}")
-    y, s = _clean(y_true, y_score)
+    y, s = paired_finite(y_true, y_score)
     npos = int(np.sum(y == 1))
     if npos == 0 or npos == len(y):
         warnings.warn(f"operating point undefined: {npos} positives of {len(y)}; threshold NaN", UserWarning,
@@ -169,7 +163,7 @@ def recalibrate_thresholds(labels: np.ndarray, probs: np.ndarray, findings: Sequ
             out[f] = choose_threshold(y[:, j], p[:, j], "sensitivity", target=t)
             out[f] = OperatingPointResult(**{**asdict(out[f]), "method": "recalibrated:sensitivity"})
         else:
-            yj, pj = _clean(y[:, j], p[:, j])
+            yj, pj = paired_finite(y[:, j], p[:, j])
             neg = np.sort(pj[yj == 0])
             if not len(neg) or not np.any(yj == 1):
                 warnings.warn(f"{f}: one class only at the new site; threshold NaN", UserWarning, stacklevel=2)
