@@ -170,9 +170,11 @@ class Analyzer:
         """
         return self.analyze_with_image(source)[0]
 
-    def analyze_with_image(self, source: str | Path | Image | np.ndarray) -> tuple[AnalysisResult, Image | None]:
+    def analyze_with_image(self, source: str | Path | Image | np.ndarray, *, view: str | None = None
+                           ) -> tuple[AnalysisResult, Image | None]:
         """Like :meth:`analyze`, also returning the decoded :class:`Image` (for overlays and DICOM output);
-        the image is None when the file is readable but not a supported radiograph (CT, SR, multi-frame...)."""
+        the image is None when the file is readable but not a supported radiograph (CT, SR, multi-frame...).
+        ``view`` ("PA", "AP", ...) is used when the file carries no view position (PNG/JPEG)."""
         timings: dict[str, float] = {}
         components: list[Component] = []
         t0 = time.perf_counter()
@@ -182,6 +184,8 @@ class Analyzer:
             # a readable file that is not a radiograph (CT slice, SR object, multi-frame...): say so, no findings
             log.info("not analyzed: %s", exc)
             return self._unsupported(source, exc, components), None
+        if view and not image.meta.view:
+            image = Image(image.pixels, replace(image.meta, view=view.strip().upper()))
         timings["read"] = (time.perf_counter() - t0) * 1e3
 
         masks: dict[str, np.ndarray] = {}
