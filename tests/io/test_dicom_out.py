@@ -110,7 +110,9 @@ def test_analyze_cli_dicom_out(tmp_path):
     from cxrkit.service.cli import main
 
     assert main(["analyze", str(SIIM), "--out", str(tmp_path), "--dicom-out", "--no-segment", "--no-localize"]) == 0
-    folder = tmp_path / "siim_pa_chest"
+    from cxrkit.service.batch import output_name
+
+    folder = tmp_path / output_name(SIIM)
     assert {"sr.dcm", "sc.dcm", "result.json", "report.md", "overlay.png"} <= {p.name for p in folder.iterdir()}
     assert pydicom.dcmread(folder / "sr.dcm").Modality == "SR"
 

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from cxrkit.result import validate_result
-from cxrkit.service.batch import collect_inputs, output_names, run_batch
+from cxrkit.service.batch import collect_inputs, output_name, output_names, run_batch
 from cxrkit.service.cli import main
 from cxrkit.pipeline import Analyzer
 
@@ -33,29 +33,31 @@ def test_analyze_writes_results_errors_and_resumes(tmp_path, inputs, capsys):
     assert code == 1  # one file failed; the run went on
     text = capsys.readouterr().out
     assert "a " in text and "siim" in text and "1 errors" in text and "not a diagnosis" in text
-    for name in ("a", "siim"):
+    name_of = {p.name: output_name(p) for p in collect_inputs([inputs])}
+    for name in (name_of["a.png"], name_of["siim"]):
         doc = json.loads((out / name / "result.json").read_text())
         validate_result(doc)
         assert (out / name / "report.md").read_text().startswith("# cxrkit draft report")
         assert (out / name / "overlay.png").stat().st_size > 1000
-    ct = json.loads((out / "ct" / "result.json").read_text())
+    ct = json.loads((out / name_of["ct.dcm"] / "result.json").read_text())
     validate_result(ct)
     assert not ct["quality"]["usable"] and ct["findings"] == [] and "CT" in ct["quality"]["reasons"][0]
-    assert sorted(p.name for p in (out / "ct").iterdir()) == ["report.md", "result.json"]
+    assert sorted(p.name for p in (out / name_of["ct.dcm"]).iterdir()) == [".cxrkit-result", "report.md", "result.json"]
     assert "not analyzed" in text
     errors = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
     assert [e["path"].rsplit("/", 1)[-1] for e in errors] == ["broken.png"]
     assert errors[0]["error"] == "InvalidImageError"
-    assert not (out / "broken").exists() and not list(out.glob(".*tmp*"))
+    assert not (out / name_of["broken.png"]).exists() and not list(out.glob(".*tmp*"))
 
     # resume: finished images are skipped, a corrupt result.json is redone
-    (out / "a" / "result.json").write_text("{ half written")
-    mtime = (out / "siim" / "result.json").stat().st_mtime_ns
+    (out / name_of["a.png"] / "result.json").write_text("{ half written")
+    mtime = (out / name_of["siim"] / "result.json").stat().st_mtime_ns
     main(["analyze", str(inputs), "--out", str(out), "--no-segment", "--no-localize"])
     text = capsys.readouterr().out
     assert "1 analyzed, 2 already done (skipped), 1 errors" in text
-    assert (out / "siim" / "result.json").stat().st_mtime_ns == mtime
-    validate_result(json.loads((out / "a" / "result.json").read_text()))
+    assert (out / name_of["siim"] / "result.json").stat().st_mtime_ns == mtime
+    validate_result(json.loads((out / name_of["a.png"] / "result.json").read_text()))
+    assert len((out / "errors.jsonl").read_text().splitlines()) == 1  # the rerun's error replaced the old line
 
 
 def test_crash_mid_write_leaves_no_half_result(tmp_path, examples, monkeypatch):
@@ -69,7 +71,7 @@ def test_crash_mid_write_leaves_no_half_result(tmp_path, examples, monkeypatch):
     out = tmp_path / "out"
     items = run_batch(Analyzer(None, None), [examples / "00000002_000.png"], out)
     assert items[0].status == "error" and "disk full" in items[0].error
-    assert [p.name for p in out.iterdir()] == ["errors.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == [".cxrkit.lock", "errors.jsonl"]
 
 
 def test_colliding_stems_get_distinct_folders(tmp_path, examples):
@@ -85,7 +87,8 @@ def test_colliding_stems_get_distinct_folders(tmp_path, examples):
 def test_workers_and_missing_path(tmp_path, examples, capsys):
     out = tmp_path / "out"
     assert main(["analyze", str(examples), "--out", str(out), "--workers", "2", "--no-segment", "--no-localize"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["00000002_000", "00000377_004", "00001437_012", "siim_pa_chest"]
+    assert sorted(p.name.rsplit("-", 1)[0] for p in out.iterdir() if p.is_dir()) == [
+        "00000002_000", "00000377_004", "00001437_012", "siim_pa_chest"]
     assert main(["analyze", str(tmp_path / "nope"), "--out", str(out)]) == 1
     assert "does not exist" in capsys.readouterr().err
 

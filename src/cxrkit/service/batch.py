@@ -1,20 +1,22 @@
 """Batch analysis behind ``cxrkit analyze`` and ``cxrkit demo``: resumable, atomic, errors per file.
 
-Each image's outputs are written into a temporary folder next to the target and moved into place with one
-``os.replace`` once complete, so ``DIR/<stem>/`` either holds a full result or does not exist. A rerun skips
-images whose ``result.json`` is present and valid. Per-file failures go to ``DIR/errors.jsonl`` (one JSON object
-per line) and the run continues.
+Each image's outputs are written into a temporary folder next to the target and moved into place once complete
+(:func:`cxrkit.service.outdir.install_folder`), so ``DIR/<name>/`` either holds a full result or does not exist;
+``<name>`` is :func:`cxrkit.service.outdir.output_name` (safe stem + hash of the resolved path, stable across
+runs). A rerun skips images whose ``result.json`` is present and valid. Any failure of one file, from any stage,
+goes to ``DIR/errors.jsonl`` (one JSON object per line, one line per input: a rerun replaces the lines of the
+inputs it retries) and the run continues. One run per ``DIR`` at a time (a lock file); temp folders of killed
+runs are removed at start.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
 import os
 import shutil
-import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,18 +26,31 @@ from pathlib import Path
 import numpy as np
 from PIL import Image as PILImage
 
-from cxrkit.errors import CxrkitError, DataFormatError, InvalidImageError
+from cxrkit.errors import DataFormatError, InvalidImageError
 from cxrkit.pipeline import Analyzer
 from cxrkit.report.markdown import result_markdown
 from cxrkit.report.overlay import compose_overlay, heatmap_overlay
 from cxrkit.result import AnalysisResult, box_id, validate_result
+from cxrkit.service.outdir import (
+    LOCK_NAME,
+    OutputBusyError,
+    OutputLock,
+    clean_leftovers,
+    install_folder,
+    new_temp_folder,
+    output_name,
+    safe_stem,
+)
 from cxrkit.types import Image
 
-__all__ = ["collect_inputs", "output_names", "BatchItem", "run_batch", "write_outputs", "png_bytes", "is_done"]
+__all__ = ["collect_inputs", "output_names", "output_name", "safe_stem", "BatchItem", "run_batch", "write_outputs",
+           "png_bytes", "is_done", "OutputBusyError", "LOCK_NAME", "ERRORS_FILE"]
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg"}
+ERRORS_FILE = "errors.jsonl"
+MAX_MESSAGE = 1000
 
 
 def _is_dicom_file(path: Path) -> bool:
@@ -51,19 +66,26 @@ def collect_inputs(paths: Iterable[str | Path]) -> list[Path]:
     """Files given directly plus images found recursively in folders (DICOM/PNG/JPEG; extensionless files
     with a DICOM preamble), sorted and de-duplicated.
 
+    Broken symbolic links in folders (with an image suffix or none) are kept, so that the batch reports them
+    in ``errors.jsonl`` instead of skipping them silently.
+
     Raises:
-        InvalidImageError: a given path does not exist.
+        InvalidImageError: a given path does not exist (or is a broken symbolic link).
     """
     found: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
             for f in sorted(p.rglob("*")):
-                if f.is_file() and not f.name.startswith(".") and (
-                    f.suffix.lower() in IMAGE_SUFFIXES or (f.suffix == "" and _is_dicom_file(f))
-                ):
+                if f.name.startswith("."):
+                    continue
+                if f.is_file() and (f.suffix.lower() in IMAGE_SUFFIXES or (f.suffix == "" and _is_dicom_file(f))):
+                    found.append(f)
+                elif f.is_symlink() and not f.exists() and (f.suffix.lower() in IMAGE_SUFFIXES or f.suffix == ""):
                     found.append(f)
         elif p.is_file():
             found.append(p)
+        elif p.is_symlink():
+            raise InvalidImageError(f"input path is a broken symbolic link: {p} -> {os.readlink(p)}")
         else:
             raise InvalidImageError(f"input path does not exist: {p}")
     seen: set[Path] = set()
@@ -77,15 +99,9 @@ def collect_inputs(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def output_names(paths: Sequence[Path]) -> list[str]:
-    """A folder name per input: the file stem, plus a short hash of the path when stems collide."""
-    stems = [p.stem for p in paths]
-    counts: dict[str, int] = {}
-    for s in stems:
-        counts[s] = counts.get(s, 0) + 1
-    return [
-        s if counts[s] == 1 else f"{s}-{hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:8]}"
-        for s, p in zip(stems, paths)
-    ]
+    """A folder name per input (:func:`~cxrkit.service.outdir.output_name`: safe stem + hash of the resolved
+    path, the same in every run)."""
+    return [output_name(p) for p in paths]
 
 
 def png_bytes(array: np.ndarray) -> bytes:
@@ -108,7 +124,7 @@ def is_done(folder: Path) -> bool:
 
 
 def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in name)
 
 
 def write_outputs(
@@ -124,50 +140,55 @@ def write_outputs(
     Files: ``overlay.png`` (boxes, masks, combined heatmap), ``anatomy.png`` (masks with the drawn CTR width
     lines) when a segmenter ran, ``heatmap_<finding>.png`` per positive finding,
     ``report.md``, ``result.json`` and, with ``dicom_out``, ``sr.dcm``, ``sc.dcm`` (and ``seg.dcm`` when masks
-    exist).
+    exist). Everything is written into a temp folder next to ``folder`` first; ``folder`` is replaced only when
+    it is a cxrkit result folder (see :func:`cxrkit.service.outdir.install_folder`).
+
+    Raises:
+        FileExistsError: ``folder`` exists and is not a cxrkit result folder (left untouched).
     """
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    tmp = new_temp_folder(folder)
     try:
-        names = []
-        if image is None:  # not a supported radiograph: result and report only
-            (tmp / "report.md").write_text(result_markdown(result), encoding="utf-8")
-            (tmp / "result.json").write_text(result.to_json(), encoding="utf-8")
-            if folder.exists():
-                shutil.rmtree(folder)
-            os.replace(tmp, folder)
-            return ["report.md", "result.json"]
-        boxes = [(box_id(f.name, i), b) for f in result.findings for i, b in enumerate(f.boxes)]
-        overlay = compose_overlay(image.pixels, heatmaps=result.heatmaps, boxes=boxes, masks=result.masks)
-        (tmp / "overlay.png").write_bytes(png_bytes(overlay))
-        names.append("overlay.png")
-        if result.masks:
-            from cxrkit.anatomy.overlay import draw_overlay
-
-            drawn = draw_overlay(image.pixels, result.masks, result.anatomy)
-            (tmp / "anatomy.png").write_bytes(png_bytes(drawn))
-            names.append("anatomy.png")
-        for name, hm in result.heatmaps.items():
-            fn = f"heatmap_{_safe(name)}.png"
-            (tmp / fn).write_bytes(png_bytes(heatmap_overlay(image.pixels, hm)))
-            names.append(fn)
-        if dicom_out:
-            from cxrkit.io.dicom_out import write_dicom_outputs
-
-            for fn, ds in write_dicom_outputs(result, image, source=source, overlay=overlay).items():
-                ds.save_as(tmp / fn, enforce_file_format=True)
-                names.append(fn)
-        (tmp / "report.md").write_text(result_markdown(result, overlay_name="overlay.png"), encoding="utf-8")
-        names.append("report.md")
-        (tmp / "result.json").write_text(result.to_json(), encoding="utf-8")  # last: marks completeness
-        names.append("result.json")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
+        names = _write_files(result, image, tmp, source=source, dicom_out=dicom_out)
+        install_folder(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return names
+
+
+def _write_files(result: AnalysisResult, image: Image | None, tmp: Path, *, source: Path | None,
+                 dicom_out: bool) -> list[str]:
+    if image is None:  # not a supported radiograph: result and report only
+        (tmp / "report.md").write_text(result_markdown(result), encoding="utf-8")
+        (tmp / "result.json").write_text(result.to_json(), encoding="utf-8")
+        return ["report.md", "result.json"]
+    names = []
+    boxes = [(box_id(f.name, i), b) for f in result.findings for i, b in enumerate(f.boxes)]
+    overlay = compose_overlay(image.pixels, heatmaps=result.heatmaps, boxes=boxes, masks=result.masks)
+    (tmp / "overlay.png").write_bytes(png_bytes(overlay))
+    names.append("overlay.png")
+    if result.masks:
+        from cxrkit.anatomy.overlay import draw_overlay
+
+        drawn = draw_overlay(image.pixels, result.masks, result.anatomy)
+        (tmp / "anatomy.png").write_bytes(png_bytes(drawn))
+        names.append("anatomy.png")
+    for name, hm in result.heatmaps.items():
+        fn = f"heatmap_{_safe(name)}.png"
+        (tmp / fn).write_bytes(png_bytes(heatmap_overlay(image.pixels, hm)))
+        names.append(fn)
+    if dicom_out:
+        from cxrkit.io.dicom_out import write_dicom_outputs
+
+        for fn, ds in write_dicom_outputs(result, image, source=source, overlay=overlay).items():
+            ds.save_as(tmp / fn, enforce_file_format=True)
+            names.append(fn)
+    (tmp / "report.md").write_text(result_markdown(result, overlay_name="overlay.png"), encoding="utf-8")
+    names.append("report.md")
+    (tmp / "result.json").write_text(result.to_json(), encoding="utf-8")  # last: marks completeness
+    names.append("result.json")
     return names
 
 
@@ -184,11 +205,51 @@ class BatchItem:
     files: list[str] = field(default_factory=list)
 
 
-def _append_error(errors_file: Path, path: Path, exc: BaseException) -> None:
-    line = json.dumps({"path": str(path), "error": type(exc).__name__, "message": str(exc),
-                       "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-    with errors_file.open("a", encoding="utf-8") as fh:  # one write per line: O_APPEND keeps lines whole
-        fh.write(line + "\n")
+class _ErrorLog:
+    """``DIR/errors.jsonl``: one line per failed input of the latest attempt.
+
+    At the start of a run the lines of the inputs this run will retry (or skip as done) are dropped (the file is
+    rewritten atomically); each failure of the run then appends one line, so reruns never pile up duplicates.
+    Lines of inputs outside this run are kept.
+    """
+
+    def __init__(self, path: Path, names_in_run: set[str]) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        if not path.exists():
+            path.touch()
+            return
+        kept, dropped = [], 0
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+                name = entry.get("name") or output_name(Path(entry["path"]))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                dropped += 1  # a torn or foreign line
+                continue
+            if name in names_in_run:
+                dropped += 1
+            else:
+                kept.append(line)
+        if dropped:
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
+            os.replace(tmp, path)
+
+    def append(self, path: Path, name: str, exc: BaseException) -> None:
+        line = json.dumps({"path": str(path), "name": name, "error": type(exc).__name__,
+                           "message": str(exc)[:MAX_MESSAGE], "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        with self._lock, self.path.open("a", encoding="utf-8") as fh:  # one write per line: O_APPEND
+            fh.write(line + "\n")
+
+
+def _analyze_one(analyzer: Analyzer, path: Path, folder: Path, *, dicom_out: bool, view: str | None
+                 ) -> tuple[AnalysisResult, list[str]]:
+    if path.is_symlink() and not path.exists():
+        raise InvalidImageError(f"broken symbolic link: {path} -> {os.readlink(path)}")
+    kwargs = {"view": view} if view else {}
+    result, image = analyzer.analyze_with_image(path, **kwargs)
+    return result, write_outputs(result, image, folder, source=path, dicom_out=dicom_out)
 
 
 def run_batch(
@@ -198,6 +259,7 @@ def run_batch(
     *,
     dicom_out: bool = False,
     workers: int = 1,
+    view: str | None = None,
     progress: Callable[[BatchItem], None] | None = None,
 ) -> list[BatchItem]:
     """Analyze ``inputs`` into ``out_dir``; resumable and atomic (see module docstring).
@@ -212,34 +274,43 @@ def run_batch(
         output folder; ``out_dir/<name>/`` per image and ``out_dir/errors.jsonl``.
     workers:
         number of threads (ONNX Runtime sessions are thread-safe).
+    view:
+        view position ("PA", "AP", ...) for inputs whose file does not carry one (PNG/JPEG).
     progress:
         called once per finished item (e.g. to advance a progress bar).
+
+    Raises
+    ------
+    OutputBusyError
+        another run holds ``out_dir``'s lock.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    errors_file = out_dir / "errors.jsonl"
     names = output_names(list(inputs))
+    with OutputLock(out_dir):
+        clean_leftovers(out_dir)
+        errors = _ErrorLog(out_dir / ERRORS_FILE, set(names))
 
-    def one(path: Path, name: str) -> BatchItem:
-        folder = out_dir / name
-        if is_done(folder):
-            item = BatchItem(path, name, "skipped")
-        else:
+        def one(path: Path, name: str) -> BatchItem:
+            folder = out_dir / name
             t = time.perf_counter()
             try:
-                result, image = analyzer.analyze_with_image(path)
-                files = write_outputs(result, image, folder, source=path, dicom_out=dicom_out)
-                item = BatchItem(path, name, "done", result, files=files, seconds=time.perf_counter() - t)
-            except (CxrkitError, OSError) as exc:
-                log.warning("%s: %s: %s", name, type(exc).__name__, exc)
-                _append_error(errors_file, path, exc)
+                if is_done(folder):
+                    item = BatchItem(path, name, "skipped")
+                else:
+                    result, files = _analyze_one(analyzer, path, folder, dicom_out=dicom_out, view=view)
+                    item = BatchItem(path, name, "done", result, files=files, seconds=time.perf_counter() - t)
+            except Exception as exc:  # noqa: BLE001 - per-file isolation: any failure is recorded, the run goes on
+                log.warning("%s: %s: %s", name, type(exc).__name__, str(exc)[:MAX_MESSAGE])
+                log.debug("%s failed", name, exc_info=True)
+                errors.append(path, name, exc)
                 item = BatchItem(path, name, "error", error=f"{type(exc).__name__}: {exc}",
                                  seconds=time.perf_counter() - t)
-        if progress:
-            progress(item)
-        return item
+            if progress:
+                progress(item)
+            return item
 
-    if workers <= 1:
-        return [one(p, n) for p, n in zip(inputs, names)]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, inputs, names))
+        if workers <= 1:
+            return [one(p, n) for p, n in zip(inputs, names)]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(one, inputs, names))

@@ -8,12 +8,14 @@ from pathlib import Path
 
 from cxrkit.errors import InvalidImageError
 
+VIEWS = ("PA", "AP", "AP SUPINE", "LATERAL")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "analyze",
         help="analyze radiographs (DICOM/PNG/JPEG files or folders): findings, boxes, CTR, draft report",
-        description="Writes DIR/<stem>/result.json, overlay.png, report.md (and DICOM SR/SC with --dicom-out). "
+        description="Writes DIR/<stem>-<hash>/result.json, overlay.png, report.md (and DICOM SR/SC with --dicom-out). "
         "Finished images are skipped on a rerun; per-file errors go to DIR/errors.jsonl. Not a diagnosis.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
@@ -22,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-localize", action="store_true", help="skip heatmaps and boxes")
     p.add_argument("--no-segment", action="store_true", help="skip lung/heart segmentation and the CTR")
     p.add_argument("--workers", type=int, default=1, help="threads analyzing images in parallel (default 1)")
+    p.add_argument("--view", type=str.upper, choices=VIEWS, metavar="VIEW",
+                   help=f"view position of inputs whose file has none (PNG/JPEG): {', '.join(VIEWS)}; an AP film's "
+                   "CTR is flagged (the heart is magnified)")
     p.add_argument("--classifier", type=Path, metavar="PACKAGE",
                    help="classifier package (model card + weights) instead of the shipped one")
     p.add_argument("--segmenter", type=Path, metavar="PACKAGE",
@@ -54,7 +59,7 @@ def summary_table(items) -> str:
 
 
 def analyze_paths(paths, out: Path, *, dicom_out=False, localize=True, segment=True, workers=1, stream=None,
-                  classifier=None, segmenter=None) -> int:
+                  classifier=None, segmenter=None, view: str | None = None) -> int:
     """Run the batch with a progress bar and print the summary; returns the exit code (1 if any error)."""
     from tqdm import tqdm
 
@@ -68,7 +73,7 @@ def analyze_paths(paths, out: Path, *, dicom_out=False, localize=True, segment=T
     analyzer = Analyzer(classifier=classifier or "default",
                         segmenter=(segmenter or "default") if segment else None, localize=localize)
     with tqdm(total=len(inputs), unit="image", desc="analyze", file=sys.stderr) as bar:
-        items = run_batch(analyzer, inputs, out, dicom_out=dicom_out, workers=max(1, workers),
+        items = run_batch(analyzer, inputs, out, dicom_out=dicom_out, workers=max(1, workers), view=view,
                           progress=lambda _: bar.update(1))
     done = sum(i.status == "done" for i in items)
     skipped = sum(i.status == "skipped" for i in items)
@@ -85,4 +90,4 @@ def analyze_paths(paths, out: Path, *, dicom_out=False, localize=True, segment=T
 def run(args: argparse.Namespace) -> int:
     return analyze_paths(args.paths, args.out, dicom_out=args.dicom_out, localize=not args.no_localize,
                          segment=not args.no_segment, workers=args.workers, classifier=args.classifier,
-                         segmenter=args.segmenter)
+                         segmenter=args.segmenter, view=args.view)
