@@ -16,30 +16,47 @@ SR content (highdicom ``MeasurementReport``, TID 1500):
 
 The secondary capture is the RGB overlay (heatmaps, boxes, masks) burnt into pixels, for viewers that cannot
 render SR. Masks as DICOM SEG come from :func:`cxrkit.io.dicom_seg.write_seg` when available.
+
+Robustness (``docs/security.md``):
+
+* the source header is sanitised before anything is copied from it (:func:`sanitize_reference`): values that are
+  not valid for their VR (PatientSex ``MALE``, a birth date ``1962-01-01``, a 40-character accession number...)
+  are repaired when the meaning is unambiguous (``MALE`` → ``M``, ``1962-01-01`` → ``19620101``, ``62`` →
+  ``062Y``) or written empty, and a PixelSpacing that is not positive is omitted, so a real-world header never
+  makes the writers raise or write an invalid object;
+* every UID of the outputs is derived from the source (its SOPInstanceUID, or a hash of the pixels for
+  PNG/JPEG) and the model (name, version, checksum) with :func:`output_uid`, so analysing the same image with
+  the same model again gives the same objects: a PACS retry stores nothing twice.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
+import hashlib
 import logging
+import math
 import re
 import warnings
+from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
 
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
+from pydicom.valuerep import VALIDATORS
 
 from cxrkit import __version__
 from cxrkit.errors import CxrkitError, DataFormatError, InvalidImageError
 from cxrkit.result import DISCLAIMER, AnalysisResult, box_id
 from cxrkit.types import Image
 
-__all__ = ["write_dicom_outputs", "build_sr", "build_sc", "load_source_dataset", "CXRKIT_SCHEME", "MANUFACTURER",
-           "SERIES_DESCRIPTION_SR", "SERIES_DESCRIPTION_SC"]
+__all__ = ["write_dicom_outputs", "build_sr", "build_sc", "load_source_dataset", "sanitize_reference", "output_uid",
+           "uid_factory", "source_key", "CXRKIT_SCHEME", "MANUFACTURER", "SERIES_DESCRIPTION_SR", "SERIES_DESCRIPTION_SC"]
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +69,118 @@ SERIES_NUMBER_SC = 9902
 _PROCEDURE = ("399208008", "SCT", "Plain chest X-ray")
 
 
+UID_SCHEME = "cxrkit-output-uid/1"  # change only when the same analysis must give new objects
+_SEX = {"M": "M", "MALE": "M", "F": "F", "FEMALE": "F", "O": "O", "OTHER": "O"}
+_NOT_CHECKED_VRS = {"SQ", "UI", "OB", "OW", "OF", "OD", "OL", "OV", "UN", "AT", "US", "SS", "UL", "SL", "FL", "FD",
+                    "UV", "SV", "US or SS", "US or OW", "OB or OW"}
+_SPACING_KEYWORDS = ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing")
+
+
 def _hd():
     import highdicom as hd
 
     return hd
+
+
+def output_uid(source: str, model: str, kind: str) -> str:
+    """A UID derived from the source image's key, the model's key and the output kind ("sr", "sc-series"...):
+    the same inputs always give the same UID (pydicom's root, SHA-512 of the parts)."""
+    return generate_uid(entropy_srcs=[UID_SCHEME, source, model, kind])
+
+
+def source_key(image: Image, ref: Dataset | None) -> str:
+    """What identifies the analysed image: the source SOPInstanceUID, or a SHA-256 of the pixels for PNG/JPEG."""
+    if ref is not None and ref.get("SOPInstanceUID"):
+        return f"sop:{ref.SOPInstanceUID}"
+    return "pixels:" + hashlib.sha256(np.ascontiguousarray(image.pixels).tobytes()).hexdigest()
+
+
+def _model_key(result: AnalysisResult) -> str:
+    m = result.model
+    return "no-model" if m is None else f"{m.name}|{m.version}|{m.checksum}"
+
+
+def uid_factory(result: AnalysisResult, image: Image, ref: Dataset | None) -> Callable[[str], str]:
+    """``kind -> UID`` for the outputs of one analysis (see :func:`output_uid`)."""
+    src, model = source_key(image, ref), _model_key(result)
+    return lambda kind: output_uid(src, model, kind)
+
+
+def _valid(vr: str, value: object) -> bool:
+    validator = VALIDATORS.get(vr)
+    if validator is not None and not validator(vr, value)[0]:
+        return False
+    if vr in ("DA", "TM", "DT") and value not in (None, ""):
+        from pydicom import valuerep
+
+        try:
+            getattr(valuerep, vr)(value)  # the regex accepts month 13; the conversion does not
+        except (ValueError, TypeError, OverflowError):
+            return False
+    return True
+
+
+def _repair(keyword: str, vr: str, value: str) -> str | None:
+    """A valid value meaning the same as ``value``, or None when there is none."""
+    text = str(value).strip()
+    if keyword == "PatientSex":
+        return _SEX.get(text.upper())
+    if vr == "AS":
+        if re.fullmatch(r"\d{1,3}", text):
+            return f"{int(text):03d}Y"
+        m = re.fullmatch(r"(\d{1,3})\s*([DWMY])[A-Z]*", text.upper())
+        return f"{int(m.group(1)):03d}{m.group(2)}" if m else None
+    if vr == "DA":
+        digits = re.sub(r"[-./ ]", "", text)
+        return digits if re.fullmatch(r"\d{8}", digits) and _valid("DA", digits) else None
+    return None
+
+
+def sanitize_reference(ref: Dataset) -> tuple[Dataset, list[str]]:
+    """A copy of the source header that is safe to copy into new objects, and the keywords changed.
+
+    Each top-level string value is checked against its VR (length, characters, date/time syntax); invalid values
+    are repaired when the meaning is unambiguous (see the module docstring) or emptied (every copied attribute
+    is type 2 or 3, so empty is valid). Pixel spacings that are not positive and finite are removed. UIDs are
+    kept as they are (they must reference the source). Values are never logged.
+    """
+    ds = copy.deepcopy(ref)
+    changed: list[str] = []
+    for elem in list(ds):
+        keyword = elem.keyword or str(elem.tag)
+        if elem.tag.is_private:
+            del ds[elem.tag]
+            continue
+        if keyword in _SPACING_KEYWORDS:
+            try:
+                ok = len(elem.value) == 2 and all(math.isfinite(float(v)) and float(v) > 0 for v in elem.value)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                del ds[elem.tag]
+                changed.append(keyword)
+            continue
+        if elem.VR in _NOT_CHECKED_VRS or elem.tag.group in (0x7FE0, 0x0002):
+            continue
+        try:
+            values = list(elem.value) if isinstance(elem.value, MultiValue) else [elem.value]
+            ok = all(v in (None, "") or _valid(elem.VR, v) for v in values)
+        except (ValueError, TypeError, OverflowError):
+            ok, values = False, []
+        if ok:
+            continue
+        fixed = _repair(keyword, elem.VR, values[0]) if len(values) == 1 else None
+        try:
+            elem.value = fixed if fixed is not None else None
+        except (ValueError, TypeError):
+            del ds[elem.tag]
+        changed.append(keyword)
+    if "PatientSex" in ds and ds.PatientSex not in (None, "") and str(ds.PatientSex) not in ("M", "F", "O"):
+        ds.PatientSex = _SEX.get(str(ds.PatientSex).strip().upper())
+        changed.append("PatientSex")
+    if changed:
+        log.info("source header: repaired or emptied %s for DICOM output", ", ".join(sorted(set(changed))))
+    return ds, sorted(set(changed))
 
 
 def _code(value: str, meaning: str | None = None, scheme: str = CXRKIT_SCHEME):
@@ -73,11 +198,11 @@ def load_source_dataset(source: str | Path | bytes | Dataset | None) -> Dataset 
         return None
 
 
-def _device_context(result: AnalysisResult):
+def _device_context(result: AnalysisResult, uid: Callable[[str], str]):
     hd = _hd()
     model = result.model
     device = hd.sr.DeviceObserverIdentifyingAttributes(
-        uid=generate_uid(prefix=None),
+        uid=uid("device"),
         name="cxrkit",
         manufacturer_name=MANUFACTURER,
         model_name=f"{model.name} {model.version}"[:64] if model else f"cxrkit {__version__}",
@@ -88,19 +213,19 @@ def _device_context(result: AnalysisResult):
     )
 
 
-def _groups(result: AnalysisResult, ref: Dataset) -> list:
+def _groups(result: AnalysisResult, ref: Dataset, uid: Callable[[str], str]) -> list:
     hd = _hd()
     algo = hd.sr.AlgorithmIdentification(name="cxrkit", version=__version__)
     usable = hd.sr.QualitativeEvaluation(name=_code("usable", "Usable frontal chest radiograph"),
                                          value=codes.SCT.Present if result.quality.usable else codes.SCT.Absent)
     groups = [hd.sr.MeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="input quality"),
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=uid("tracking:input quality"), identifier="input quality"),
         finding_type=_code("input_quality", "Input quality check"), algorithm_id=algo,
         qualitative_evaluations=[usable],
         source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(ref)],
     )]
     for k, f in enumerate(result.findings):
-        tracking = hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=f"finding {f.name}")
+        tracking = hd.sr.TrackingIdentifier(uid=uid(f"tracking:finding {f.name}"), identifier=f"finding {f.name}")
         measurements = [
             hd.sr.Measurement(name=_code("probability", "Model probability"), value=float(f.probability),
                               unit=codes.UCUM.NoUnits, algorithm_id=algo),
@@ -126,7 +251,8 @@ def _groups(result: AnalysisResult, ref: Dataset) -> list:
                 box_measurements.append(hd.sr.Measurement(name=_code("box_score", "Localization score"),
                                                           value=float(b.score), unit=codes.UCUM.NoUnits))
             groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
-                tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=box_id(f.name, i)),
+                tracking_identifier=hd.sr.TrackingIdentifier(uid=uid(f"tracking:{box_id(f.name, i)}"),
+                                                             identifier=box_id(f.name, i)),
                 referenced_region=region, finding_type=_code(f.name), algorithm_id=algo,
                 measurements=box_measurements or None,
             ))
@@ -142,7 +268,8 @@ def _groups(result: AnalysisResult, ref: Dataset) -> list:
                                                    value=codes.SCT.Present if m.reliable else codes.SCT.Absent)
                        for m in numeric]
         groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(
-            tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="anatomy measurements"),
+            tracking_identifier=hd.sr.TrackingIdentifier(uid=uid("tracking:anatomy measurements"),
+                                                         identifier="anatomy measurements"),
             finding_type=_code("anatomy_measurements", "Anatomy measurements"), algorithm_id=algo,
             measurements=ms, qualitative_evaluations=evaluations,
             source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(ref)],
@@ -150,18 +277,20 @@ def _groups(result: AnalysisResult, ref: Dataset) -> list:
     return groups
 
 
-def build_sr(result: AnalysisResult, ref: Dataset, *, new_study_note: bool = False) -> Dataset:
+def build_sr(result: AnalysisResult, ref: Dataset, *, new_study_note: bool = False,
+             uid: Callable[[str], str] | None = None) -> Dataset:
     """Comprehensive SR (TID 1500) of ``result`` about the image ``ref`` (a dataset with patient, study and
-    SOP attributes; pixels not needed)."""
+    SOP attributes; pixels not needed). ``uid`` maps an output kind to a UID (default: random UIDs)."""
     hd = _hd()
+    uid = uid or (lambda kind: generate_uid())
     report = hd.sr.MeasurementReport(
-        observation_context=_device_context(result),
+        observation_context=_device_context(result, uid),
         procedure_reported=_code(*_PROCEDURE[:1], _PROCEDURE[2], scheme=_PROCEDURE[1]),
-        imaging_measurements=_groups(result, ref),
+        imaging_measurements=_groups(result, ref, uid),
     )
     with warnings.catch_warnings():  # the source's own PatientName style is not ours to judge
         warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
-        sr = _comprehensive_sr(hd, ref, report)
+        sr = _comprehensive_sr(hd, ref, report, uid)
     sr.ContentDate = _dt.date.today().strftime("%Y%m%d")
     sr.SoftwareVersions = __version__
     text = DISCLAIMER + (" Source was not DICOM: a new study was created." if new_study_note else "")
@@ -169,24 +298,27 @@ def build_sr(result: AnalysisResult, ref: Dataset, *, new_study_note: bool = Fal
     return sr
 
 
-def _comprehensive_sr(hd, ref: Dataset, report) -> Dataset:
+def _comprehensive_sr(hd, ref: Dataset, report, uid: Callable[[str], str]) -> Dataset:
     return hd.sr.ComprehensiveSR(
-        evidence=[ref], content=report, series_instance_uid=generate_uid(), series_number=SERIES_NUMBER_SR,
-        sop_instance_uid=generate_uid(), instance_number=1, manufacturer=MANUFACTURER,
+        evidence=[ref], content=report, series_instance_uid=uid("sr-series"), series_number=SERIES_NUMBER_SR,
+        sop_instance_uid=uid("sr"), instance_number=1, manufacturer=MANUFACTURER,
         is_complete=True, is_final=False, is_verified=False,
         series_description=SERIES_DESCRIPTION_SR[:64],
     )
 
 
-def build_sc(overlay: np.ndarray, ref: Dataset | None, image: Image) -> Dataset:
-    """RGB secondary capture of the overlay; in ``ref``'s study when given, else in a new study."""
+def build_sc(overlay: np.ndarray, ref: Dataset | None, image: Image, *,
+             uid: Callable[[str], str] | None = None) -> Dataset:
+    """RGB secondary capture of the overlay; in ``ref``'s study when given, else in a new study. ``uid`` maps an
+    output kind to a UID (default: random UIDs)."""
     hd = _hd()
+    uid = uid or (lambda kind: generate_uid())
     overlay = np.ascontiguousarray(overlay, dtype=np.uint8)
     if overlay.ndim != 3 or overlay.shape[2] != 3:
         raise InvalidImageError(f"overlay must be uint8 (H, W, 3), got shape {overlay.shape}")
     common = dict(
         pixel_array=overlay, photometric_interpretation="RGB", bits_allocated=8, coordinate_system="PATIENT",
-        series_instance_uid=generate_uid(), series_number=SERIES_NUMBER_SC, sop_instance_uid=generate_uid(),
+        series_instance_uid=uid("sc-series"), series_number=SERIES_NUMBER_SC, sop_instance_uid=uid("sc"),
         instance_number=1, manufacturer=MANUFACTURER, patient_orientation=("L", "F"),
         series_description=SERIES_DESCRIPTION_SC[:64],
     )
@@ -201,7 +333,7 @@ def build_sc(overlay: np.ndarray, ref: Dataset | None, image: Image) -> Dataset:
     else:
         now = _dt.datetime.now()
         sc = hd.sc.SCImage(
-            study_instance_uid=generate_uid(), patient_id=f"CXRKIT-{generate_uid()[-12:]}",
+            study_instance_uid=uid("study"), patient_id=f"CXRKIT-{uid('patient')[-12:]}",
             patient_name="cxrkit^upload", study_date=now.date(), study_time=now.time().replace(microsecond=0),
             study_id="cxrkit", accession_number=None, **common,
         )
@@ -238,6 +370,9 @@ def write_dicom_outputs(
     dict
         ``{"sr.dcm": ..., "sc.dcm": ...}`` and ``"seg.dcm"`` when masks exist and the SEG writer is available.
 
+    The UIDs of the outputs are derived from the source and the model (:func:`uid_factory`): the same analysis
+    written twice gives the same SOP instances.
+
     Raises
     ------
     DataFormatError
@@ -247,35 +382,20 @@ def write_dicom_outputs(
     if image.meta.format == "dicom":
         ref = load_source_dataset(source)
         if ref is None or "SOPInstanceUID" not in ref:
-            raise DataFormatError(f"cannot re-read the source DICOM header of {image.meta.source!r} for SR/SC output")
-    sc = build_sc(overlay, ref, image)
+            raise DataFormatError("cannot re-read the source DICOM header (no SOPInstanceUID) for SR/SC output")
+        ref, _ = sanitize_reference(ref)
+    uid = uid_factory(result, image, ref)
+    sc = build_sc(overlay, ref, image, uid=uid)
     out: dict[str, Dataset] = {"sc.dcm": sc}
-    out["sr.dcm"] = build_sr(result, ref if ref is not None else sc, new_study_note=ref is None)
-    for ds in out.values():
-        _repair_copied_age(ds)
+    out["sr.dcm"] = build_sr(result, ref if ref is not None else sc, new_study_note=ref is None, uid=uid)
     if result.masks:
-        seg = _seg(result, image, ref if ref is not None else sc)
+        seg = _seg(result, image, ref if ref is not None else sc, uid)
         if seg is not None:
             out["seg.dcm"] = seg
     return out
 
 
-def _repair_copied_age(ds: Dataset) -> None:
-    """PatientAge copied from the source must be a valid AS value ("062Y"); bare numbers (seen in public
-    data) are read as years, anything else is dropped rather than written invalid."""
-    age = ds.get("PatientAge")
-    if age is None:
-        return
-    text = str(age).strip().upper()
-    if re.fullmatch(r"\d{3}[DWMY]", text):
-        return
-    if re.fullmatch(r"\d{1,3}", text):
-        ds.PatientAge = f"{int(text):03d}Y"
-    else:
-        del ds.PatientAge
-
-
-def _seg(result: AnalysisResult, image: Image, ref: Dataset) -> Dataset | None:
+def _seg(result: AnalysisResult, image: Image, ref: Dataset, uid: Callable[[str], str]) -> Dataset | None:
     """DICOM SEG of the masks via the anatomy package's writer (None when it is not available or fails)."""
     try:
         from cxrkit.io.dicom_seg import write_seg
@@ -285,7 +405,7 @@ def _seg(result: AnalysisResult, image: Image, ref: Dataset) -> Dataset | None:
     try:
         with warnings.catch_warnings():  # the source's own PatientName style is not ours to judge
             warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
-            seg = write_seg(ref, result.masks)
+            seg = write_seg(ref, result.masks, series_instance_uid=uid("seg-series"), sop_instance_uid=uid("seg"))
     except CxrkitError as exc:
         log.warning("DICOM SEG not written: %s", exc)
         return None

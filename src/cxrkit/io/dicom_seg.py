@@ -66,6 +66,8 @@ def build_seg(
     series_number: int = 901,
     model_name: str = "cxrkit-anatomy-unet-256",
     model_version: str = "0.1.0",
+    series_instance_uid: str | None = None,
+    sop_instance_uid: str | None = None,
 ):
     """Build (not write) a DICOM SEG dataset of ``masks`` referencing the source image.
 
@@ -76,6 +78,8 @@ def build_seg(
     masks:
         structure -> boolean ``(Rows, Columns)``; names from :data:`SEGMENT_CODES` (patient sides).
         Empty masks are kept as empty segments.
+    series_instance_uid, sop_instance_uid:
+        UIDs of the SEG (default: new random UIDs); give derived ones to make a rewrite idempotent.
 
     Returns
     -------
@@ -126,7 +130,8 @@ def build_seg(
         )
     with warnings.catch_warnings():  # highdicom warns about the source's own PatientName format
         warnings.filterwarnings("ignore", message=".*person name.*", category=UserWarning)
-        seg = _segmentation(hd, ds, pixel_array, descriptions, series_number, model_name)
+        seg = _segmentation(hd, ds, pixel_array, descriptions, series_number, model_name,
+                            series_instance_uid or hd.UID(), sop_instance_uid or hd.UID())
     # laterality of the clavicles as a property type modifier (DICOM PS3.3 C.8.20.4)
     from pydicom.dataset import Dataset
 
@@ -139,7 +144,7 @@ def build_seg(
     return seg
 
 
-def _segmentation(hd, ds, pixel_array, descriptions, series_number, model_name):
+def _segmentation(hd, ds, pixel_array, descriptions, series_number, model_name, series_uid, sop_uid):
     import cxrkit
 
     return hd.seg.Segmentation(
@@ -147,9 +152,9 @@ def _segmentation(hd, ds, pixel_array, descriptions, series_number, model_name):
         pixel_array=pixel_array,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
-        series_instance_uid=hd.UID(),
+        series_instance_uid=series_uid,
         series_number=series_number,
-        sop_instance_uid=hd.UID(),
+        sop_instance_uid=sop_uid,
         instance_number=1,
         manufacturer="cxrkit",
         manufacturer_model_name=model_name,
