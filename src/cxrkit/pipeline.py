@@ -32,7 +32,7 @@ from cxrkit.components import (
     to_measurements,
 )
 from cxrkit.errors import CxrkitError, ModelError, UnsupportedImageError
-from cxrkit.qc import age_in_years, check_quality
+from cxrkit.qc import age_in_years, check_quality, waive_refusal
 from cxrkit.report.draft import draft_report
 from cxrkit.result import AnalysisResult, Component, Quality
 from cxrkit.types import Finding, Image, ImageMeta, Measurement
@@ -79,6 +79,9 @@ class Analyzer:
         finding → operating point overriding the card's.
     max_pixels:
         largest image accepted by the reader.
+    qc:
+        False to analyze images the quality check would refuse (``--no-qc``); its reasons become warnings
+        and the result records that the check was skipped.
 
     Thread safety: :meth:`analyze` may be called from several threads at once (ONNX Runtime sessions are
     thread-safe; the PyTorch heatmap pass is serialized by a lock).
@@ -94,6 +97,7 @@ class Analyzer:
         box_method: str = "default",
         thresholds: Mapping[str, float] | None = None,
         max_pixels: int | None = None,
+        qc: bool = True,
     ) -> None:
         self.notes: dict[str, str] = {}
         if isinstance(classifier, str) and classifier == DEFAULT:
@@ -115,6 +119,7 @@ class Analyzer:
         self.box_method = box_method
         self.thresholds = dict(thresholds or {})
         self.max_pixels = max_pixels
+        self.qc = qc
         self.model_info = card_info(classifier) if classifier is not None else None
         self._torch_lock = threading.Lock()
         if classifier is None:
@@ -209,6 +214,9 @@ class Analyzer:
 
         t = time.perf_counter()
         quality = check_quality(image, masks or None, seg_confidence)
+        if not self.qc:
+            quality = waive_refusal(quality)
+            components.append(Component("qc", "skipped", "refusals not applied (--no-qc)"))
         timings["qc"] = (time.perf_counter() - t) * 1e3
 
         findings: list[Finding] = []
@@ -306,9 +314,11 @@ class Analyzer:
 
 
 @lru_cache(maxsize=4)
-def default_analyzer(localize: bool = True, use_classifier: bool = True, use_segmenter: bool = True) -> Analyzer:
+def default_analyzer(localize: bool = True, use_classifier: bool = True, use_segmenter: bool = True,
+                     qc: bool = True) -> Analyzer:
     """A cached :class:`Analyzer` with the shipped components (loaded on first use, then reused)."""
-    return Analyzer(DEFAULT if use_classifier else None, DEFAULT if use_segmenter else None, localize=localize)
+    return Analyzer(DEFAULT if use_classifier else None, DEFAULT if use_segmenter else None, localize=localize,
+                    qc=qc)
 
 
 def analyze(
@@ -319,6 +329,7 @@ def analyze(
     localize: bool = True,
     use_classifier: bool = True,
     use_segmenter: bool = True,
+    qc: bool = True,
 ) -> AnalysisResult:
     """Analyze one radiograph with the shipped models (or the ones given).
 
@@ -332,6 +343,9 @@ def analyze(
         heatmaps and boxes for positive findings.
     use_classifier, use_segmenter:
         False to run without that component.
+    qc:
+        False to skip the quality check's refusals (``--no-qc``): the image is analyzed, its reasons become
+        warnings, and ``components`` records ``qc: skipped``.
 
     Returns
     -------
@@ -344,11 +358,12 @@ def analyze(
     >>> print(result.to_json())  # doctest: +SKIP
     """
     if classifier is None and segmenter is None:
-        return default_analyzer(localize, use_classifier, use_segmenter).analyze(path_or_image)
+        return default_analyzer(localize, use_classifier, use_segmenter, qc).analyze(path_or_image)
     base = default_analyzer(localize, use_classifier and classifier is None, use_segmenter and segmenter is None)
     analyzer = Analyzer(
         classifier if classifier is not None else base.classifier,
         segmenter if segmenter is not None else base.segmenter,
         localize=localize,
+        qc=qc,
     )
     return analyzer.analyze(path_or_image)

@@ -29,7 +29,7 @@ from PIL import Image as PILImage
 from cxrkit.result import Quality
 from cxrkit.types import Image, ImageMeta
 
-__all__ = ["check_quality", "layout_features", "neighbor_correlation", "age_in_years", "RADIOGRAPH_MODALITIES", "LATERAL_VIEWS"]
+__all__ = ["check_quality", "waive_refusal", "layout_features", "neighbor_correlation", "age_in_years", "RADIOGRAPH_MODALITIES", "LATERAL_VIEWS"]
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +247,15 @@ def check_quality(
     if not quality.usable:
         log.info("quality check: not usable: %s", "; ".join(reasons))
     return quality
+
+
+def waive_refusal(quality: Quality) -> Quality:
+    """The same check with its refusals waived (``analyze --no-qc``): ``usable`` True, each reason kept as a
+    warning prefixed "QC skipped", and a ``qc_skipped`` check recording what the check would have decided."""
+    waived = tuple(f"QC skipped (--no-qc); it would have refused: {r}" for r in quality.reasons)
+    checks = {**quality.checks, "qc_skipped": _check(None, {"would_refuse": not quality.usable},
+                                                        "quality check refusals not applied (--no-qc)")}
+    return Quality(usable=True, reasons=(), warnings=waived + tuple(quality.warnings), checks=checks)
 
 
 def _lungs_plausible(left: np.ndarray, right: np.ndarray) -> tuple[bool, dict, str, str | None]:

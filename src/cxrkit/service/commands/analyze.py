@@ -23,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dicom-out", action="store_true", help="also write DICOM SR, secondary capture (and SEG)")
     p.add_argument("--no-localize", action="store_true", help="skip heatmaps and boxes")
     p.add_argument("--no-segment", action="store_true", help="skip lung/heart segmentation and the CTR")
+    p.add_argument("--no-qc", action="store_true",
+                   help="analyze images the quality check would refuse (its reasons become warnings; the result "
+                   "records that QC was skipped)")
     p.add_argument("--workers", type=int, default=1, help="threads analyzing images in parallel (default 1)")
     p.add_argument("--view", type=str.upper, choices=VIEWS, metavar="VIEW",
                    help=f"view position of inputs whose file has none (PNG/JPEG): {', '.join(VIEWS)}; an AP film's "
@@ -59,7 +62,7 @@ def summary_table(items) -> str:
 
 
 def analyze_paths(paths, out: Path, *, dicom_out=False, localize=True, segment=True, workers=1, stream=None,
-                  classifier=None, segmenter=None, view: str | None = None) -> int:
+                  classifier=None, segmenter=None, view: str | None = None, qc: bool = True) -> int:
     """Run the batch with a progress bar and print the summary; returns the exit code (1 if any error)."""
     from tqdm import tqdm
 
@@ -71,7 +74,7 @@ def analyze_paths(paths, out: Path, *, dicom_out=False, localize=True, segment=T
     if not inputs:
         raise InvalidImageError(f"no DICOM/PNG/JPEG images found in {', '.join(map(str, paths))}")
     analyzer = Analyzer(classifier=classifier or "default",
-                        segmenter=(segmenter or "default") if segment else None, localize=localize)
+                        segmenter=(segmenter or "default") if segment else None, localize=localize, qc=qc)
     with tqdm(total=len(inputs), unit="image", desc="analyze", file=sys.stderr) as bar:
         items = run_batch(analyzer, inputs, out, dicom_out=dicom_out, workers=max(1, workers), view=view,
                           progress=lambda _: bar.update(1))
@@ -90,4 +93,4 @@ def analyze_paths(paths, out: Path, *, dicom_out=False, localize=True, segment=T
 def run(args: argparse.Namespace) -> int:
     return analyze_paths(args.paths, args.out, dicom_out=args.dicom_out, localize=not args.no_localize,
                          segment=not args.no_segment, workers=args.workers, classifier=args.classifier,
-                         segmenter=args.segmenter, view=args.view)
+                         segmenter=args.segmenter, view=args.view, qc=not args.no_qc)
