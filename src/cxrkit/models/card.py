@@ -89,6 +89,9 @@ class ModelCard:
         reproduce: the exact command that reproduces the weights.
         created / cxrkit_version: provenance.
         schema_version: card format version.
+        fusion: finding → a validated score that fuses the classifier with an anatomy measurement
+            (:class:`cxrkit.models.fusion.CtrFusion` as a dict); used instead of the classifier's own
+            probability when the measurement is available.
     """
 
     name: str
@@ -112,6 +115,7 @@ class ModelCard:
     created: str = ""
     cxrkit_version: str = ""
     schema_version: int = CARD_SCHEMA_VERSION
+    fusion: dict[str, dict[str, Any]] = field(default_factory=dict)
     path: Path | None = field(default=None, repr=False, compare=False)
 
     # ---------------------------------------------------------------- construction / serialisation

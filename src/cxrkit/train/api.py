@@ -39,7 +39,8 @@ def assemble_from_config(cfg: TrainConfig) -> TrainingTable:
     d = cfg.data
     return assemble(d.roots, d.findings, val_fraction=d.val_fraction, val_fraction_by_source=d.val_fraction_by_source,
                     max_train_per_source=d.max_train_per_source, max_val_per_source=d.max_val_per_source,
-                    frontal_only=d.frontal_only, seed=int(cfg.run.seed))
+                    frontal_only=d.frontal_only, seed=int(cfg.run.seed), options=d.options,
+                    split_files=d.split_files)
 
 
 def train_classifier(cfg: TrainConfig, *, resume: bool = False) -> FitResult:
@@ -97,6 +98,10 @@ def _train(cfg: TrainConfig, resume: bool, dist_info, wrap) -> FitResult:
     m = cfg.model
     model = create_model(m.name, "imagenet" if m.pretrained else None, num_classes=len(table.findings),
                          in_chans=1, drop_rate=float(m.drop_rate))
+    if m.init_from:
+        from cxrkit.train.init import init_from_package
+
+        init_from_package(model, table.findings, m.init_from)
     extra = {"config": cfg.to_dict(), "transform": spec.to_dict(), "findings": table.findings}
     if m.feature_cache:
         if not hasattr(model, "split"):

@@ -27,7 +27,7 @@ import pandas as pd
 from cxrkit.errors import DataFormatError
 from cxrkit.labels import canonical, relabel
 
-__all__ = ["TrainingTable", "assemble", "PRE_COVID_SOURCES", "read_table", "write_table"]
+__all__ = ["TrainingTable", "assemble", "PRE_COVID_SOURCES", "read_table", "write_table", "read_split_file"]
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,8 @@ def assemble(
     frontal_only: bool = True,
     nih_boxes_in_val: bool = False,
     seed: int = 0,
+    options: Mapping[str, Mapping[str, object]] | None = None,
+    split_files: Mapping[str, str] | None = None,
 ) -> TrainingTable:
     """Load, relabel and split every source.
 
@@ -103,6 +105,8 @@ def assemble(
         frontal_only: keep PA/AP views (rows with an unknown view are kept).
         nih_boxes_in_val: force NIH images with official boxes (and their patients) into validation.
         seed: seeds the split and the caps.
+        options: per-source keyword arguments of :func:`cxrkit.data.load_dataset`.
+        split_files: per-source fixed split CSV (``image_id``, ``split``); see :func:`read_split_file`.
 
     Returns:
         :class:`TrainingTable`.
@@ -122,7 +126,7 @@ def assemble(
     for k, (name, root) in enumerate(sorted(roots.items())):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            ds = load_dataset(name, root=root)
+            ds = load_dataset(name, root=root, **dict((options or {}).get(name, {})))
             lab = relabel(ds.labels, ds.findings, target, source=name, warn=False)
         meta = ds.meta.reset_index(drop=True).copy()
         meta["source"] = name
@@ -138,13 +142,22 @@ def assemble(
         if not len(meta):
             log.warning("source %s has no usable rows for findings %s", name, target)
             continue
-        f = float(vfr.get(name, val_fraction))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            parts = patient_split(meta, {"train": 1.0 - f, "val": f}, seed=seed + k, labels=lab)
-        split = np.empty(len(meta), dtype=object)
-        split[parts["train"]] = "train"
-        split[parts["val"]] = "val"
+        fixed = (split_files or {}).get(name)
+        if fixed:
+            split = read_split_file(fixed).reindex(meta["image_id"].astype(str)).to_numpy(dtype=object)
+            listed = np.array([s in ("train", "val") for s in split], dtype=bool)
+            if not listed.any():
+                raise DataFormatError(f"split file {fixed} lists none of the {len(meta)} {name} images")
+            log.info("%s: fixed split %s (%d images not listed are left out)", name, fixed, int((~listed).sum()))
+            meta, lab, split = meta[listed].reset_index(drop=True), lab[listed], split[listed]
+        else:
+            f = float(vfr.get(name, val_fraction))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                parts = patient_split(meta, {"train": 1.0 - f, "val": f}, seed=seed + k, labels=lab)
+            split = np.empty(len(meta), dtype=object)
+            split[parts["train"]] = "train"
+            split[parts["val"]] = "val"
         if nih_boxes_in_val and name == "nih":
             boxed_patients = set(meta.loc[meta["has_boxes"], "patient_id"])
             split[meta["patient_id"].isin(boxed_patients).to_numpy()] = "val"
@@ -161,6 +174,27 @@ def assemble(
         raise DataFormatError(f"no training images found under {dict(roots)} for findings {target}")
     return TrainingTable(findings=target, labels=np.concatenate(labels).astype(np.float32),
                          meta=pd.concat(metas, ignore_index=True))
+
+
+def read_split_file(path: str | Path) -> pd.Series:
+    """A fixed split: image_id → "train" / "val" (the ``image_id`` and ``split`` columns of a CSV).
+
+    Raises:
+        DataFormatError: missing file or columns, another split name, an image listed twice.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataFormatError(f"split file not found: {p}")
+    df = pd.read_csv(p, dtype=str)
+    missing = [c for c in ("image_id", "split") if c not in df.columns]
+    if missing:
+        raise DataFormatError(f"split file {p} lacks the columns {missing} (has {list(df.columns)})")
+    bad = sorted(set(df["split"]) - {"train", "val"})
+    if bad:
+        raise DataFormatError(f"split file {p}: split must be 'train' or 'val', got {bad}")
+    if df["image_id"].duplicated().any():
+        raise DataFormatError(f"split file {p} lists {df['image_id'][df['image_id'].duplicated()].iloc[0]!r} twice")
+    return df.set_index("image_id")["split"]
 
 
 def write_table(table: TrainingTable, path: str | Path) -> None:

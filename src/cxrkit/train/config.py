@@ -40,6 +40,11 @@ class DataConfig:
         frontal_only: drop lateral views.
         cache_dir: where the uint8 image cache and feature cache go (default ``<out_dir>/cache``).
         aug_views: augmented copies of every training image in the feature cache (frozen-trunk mode).
+        options: per-source adapter options, e.g. ``{nih: {images: adult_512}}`` (keyword arguments of
+            :func:`cxrkit.data.load_dataset`).
+        split_files: per-source fixed split: a CSV with ``image_id`` and ``split`` ("train" / "val") columns
+            (relative paths resolve against the config file). Rows it does not list are dropped, so the
+            validation set cannot drift when data is added. It replaces ``val_fraction`` for that source.
     """
 
     roots: dict[str, str] = field(default_factory=dict)
@@ -51,6 +56,8 @@ class DataConfig:
     frontal_only: bool = True
     cache_dir: str | None = None
     aug_views: int = 2
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    split_files: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -66,6 +73,9 @@ class ModelConfig:
             ``feature_cache: true`` their output is computed once (ONNX Runtime) and cached.
         feature_cache: train only the unfrozen top on cached trunk features (CPU budget mode).
         drop_rate: dropout before the classifier.
+        init_from: start from a model package's weights (a ``.card.json`` or ``.safetensors`` path, relative
+            to the config file, or a shipped model's name such as ``cxr-default-v1``) instead of ImageNet; head
+            rows are matched by finding name, new findings start from zero.
     """
 
     name: str = "efficientnet_lite0"
@@ -76,6 +86,7 @@ class ModelConfig:
     frozen_blocks: int = 0
     feature_cache: bool = False
     drop_rate: float = 0.2
+    init_from: str | None = None
 
 
 @dataclass
@@ -193,6 +204,11 @@ def config_from_dict(values: dict[str, Any], base_dir: str | Path | None = None)
         base = Path(base_dir)
         cfg.data.roots = {k: str((base / v).resolve()) if not Path(v).is_absolute() else v
                           for k, v in cfg.data.roots.items()}
+        cfg.data.split_files = {k: str((base / v).resolve()) if not Path(v).is_absolute() else v
+                                for k, v in cfg.data.split_files.items()}
+        init = cfg.model.init_from
+        if init and ("/" in init or init.endswith((".json", ".safetensors"))) and not Path(init).is_absolute():
+            cfg.model.init_from = str((base / init).resolve())
     _check(cfg)
     return cfg
 

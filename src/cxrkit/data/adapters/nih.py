@@ -8,6 +8,8 @@ Root layout (as released by NIH, plus the copies in ``../shared/data/nih-cxr14``
     labels/rsna_pneumonia_boxes_on_nih.csv            optional: labels="rsna"
     splits/chexnet_random/{train,val,test}_list.txt   optional: split="train"|"val"|"test"
     images_512/ | images_1024_original/ | images_64px/ | images/   PNG files named by "Image Index"
+    images_extra_512/ + images_extra_manifest.csv     optional: JPEG copies listed by the manifest's ``file``
+                                                      column, keyed by its ``image`` column ("Image Index")
 """
 
 from __future__ import annotations
@@ -38,7 +40,11 @@ NAME = "nih"
 FINDINGS: tuple[str, ...] = NIH_FINDINGS + ("No Finding",)
 TABLES = {"v2020": "labels/Data_Entry_2017_v2020.csv.gz", "2017": "labels/Data_Entry_2017.csv.gz"}
 BBOX = "labels/BBox_List_2017.csv.gz"
-IMAGE_FOLDERS = ("images_512", "images_1024_original", "images_64px", "images")
+IMAGE_FOLDERS = ("images_512", "images_1024_original", "images_64px", "images", "images_extra_512")
+#: Folders read through a manifest (file name != "Image Index"): folder -> manifest CSV under the root.
+MANIFEST_FOLDERS = {"images_extra_512": "images_extra_manifest.csv"}
+#: Named unions of folders: every adult 512-px film here (images_512 + the extra JPEGs).
+FOLDER_SETS = {"adult_512": ("images_512", "images_extra_512")}
 TABLE_COLUMNS = [
     "Image Index", "Finding Labels", "Follow-up #", "Patient ID", "Patient Age", "Patient Gender",
     "View Position", "OriginalImage[Width", "Height]", "OriginalImagePixelSpacing[x", "y]",
@@ -84,7 +90,9 @@ def load(
         root: folder with ``labels/`` and image folders (see module docstring).
         images: image folder under ``root`` ("images_512", "images_1024_original", "images_64px", "images" —
             the NIH release's folder, also found as ``images_001/images`` ... ``images_012/images`` in the Kaggle
-            copy), or "all" for every one of those present (a row per file; ``folder`` names it).
+            copy — or "images_extra_512", JPEGs listed by ``images_extra_manifest.csv``'s ``file`` column),
+            "adult_512" (images_512 + images_extra_512: every 512-px adult film, one row each), or "all" for
+            every one of those present (a row per file; ``folder`` names it).
         images_only: True keeps only rows whose image is on disk; False keeps every row of the label table
             (``path`` None where the image is absent; boxes of such rows stay in 1024-pixel space).
         split: "train", "val" or "test" of the CheXNet random split, or None for all rows. The meta column
@@ -103,7 +111,7 @@ def load(
         ``chexnet_split`` and ``finding_labels`` (the raw string).
     """
     check_no_extra(NAME, options)
-    check_options(NAME, "images", images, (*IMAGE_FOLDERS, "all"))
+    check_options(NAME, "images", images, (*IMAGE_FOLDERS, *FOLDER_SETS, "all"))
     check_options(NAME, "split", split, ("train", "val", "test", None))
     check_options(NAME, "labels", labels, ("nih", "google2019", "rsna"))
     check_options(NAME, "table", table, tuple(TABLES))
@@ -209,13 +217,17 @@ def nih_label_matrix(finding_labels: pd.Series) -> np.ndarray:
 
 def _find_images(root: Path, images: str) -> pd.DataFrame:
     """Image files on disk: columns image_id, path, folder (+ 64 px split/class folders)."""
-    folders = [f for f in IMAGE_FOLDERS if (root / f).is_dir()] if images == "all" else [images]
+    folders = ([f for f in IMAGE_FOLDERS if (root / f).is_dir()] if images == "all"
+               else list(FOLDER_SETS.get(images, (images,))))
     bases = []
+    rows = []
     for folder in folders:
+        if folder in MANIFEST_FOLDERS:
+            rows += _manifest_files(root, folder)
+            continue
         bases.append((folder, root / folder))
         if folder == "images":  # the Kaggle layout: images_001/images/ ... images_012/images/
             bases += [(folder, b) for b in sorted(root.glob("images_[0-9][0-9][0-9]/images")) if b.is_dir()]
-    rows = []
     for folder, base in bases:
         if not base.is_dir():
             continue
@@ -231,6 +243,32 @@ def _find_images(root: Path, images: str) -> pd.DataFrame:
                         rows.append((e.name, str(Path(e.path)), folder, None, None))
     out = pd.DataFrame(rows, columns=["image_id", "path", "folder", "folder_split", "folder_class"], dtype=object)
     return out.sort_values(["folder", "image_id"], kind="stable").reset_index(drop=True)
+
+
+def _manifest_files(root: Path, folder: str) -> list[tuple]:
+    """Rows (image_id, path, folder, None, None) of a manifest-listed folder; absent folder → none.
+
+    Raises:
+        DataFormatError: the manifest lacks ``image`` / ``file`` columns or names a file outside ``root``.
+    """
+    if not (root / folder).is_dir():
+        return []
+    man = root / MANIFEST_FOLDERS[folder]
+    if not man.is_file():
+        raise DataFormatError(f"{NAME}: {root / folder} needs its manifest {man}")
+    df = pd.read_csv(man, dtype=str)
+    missing = [c for c in ("image", "file") if c not in df.columns]
+    if missing:
+        raise DataFormatError(f"{NAME}: {man} lacks the columns {missing} (has {list(df.columns)})")
+    rows = []
+    base = root.resolve()
+    for image_id, rel in zip(df["image"], df["file"]):
+        p = (root / rel).resolve()
+        if base not in p.parents:
+            raise DataFormatError(f"{NAME}: {man} lists {rel!r}, outside {root}")
+        if p.is_file():
+            rows.append((str(image_id), str(root / rel), folder, None, None))
+    return rows
 
 
 def _attach_paths(df: pd.DataFrame, lab: np.ndarray, files: pd.DataFrame, images_only: bool):
