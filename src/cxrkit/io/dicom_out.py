@@ -56,7 +56,7 @@ from cxrkit.result import DISCLAIMER, AnalysisResult, box_id
 from cxrkit.types import Image
 
 __all__ = ["write_dicom_outputs", "build_sr", "build_sc", "load_source_dataset", "sanitize_reference", "output_uid",
-           "uid_factory", "source_key", "CXRKIT_SCHEME", "MANUFACTURER", "SERIES_DESCRIPTION_SR", "SERIES_DESCRIPTION_SC"]
+           "uid_factory", "source_key", "model_key", "CXRKIT_SCHEME", "MANUFACTURER", "SERIES_DESCRIPTION_SR", "SERIES_DESCRIPTION_SC"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,9 @@ _SEX = {"M": "M", "MALE": "M", "F": "F", "FEMALE": "F", "O": "O", "OTHER": "O"}
 _NOT_CHECKED_VRS = {"SQ", "UI", "OB", "OW", "OF", "OD", "OL", "OV", "UN", "AT", "US", "SS", "UL", "SL", "FL", "FD",
                     "UV", "SV", "US or SS", "US or OW", "OB or OW"}
 _SPACING_KEYWORDS = ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing")
+# type-2 attributes highdicom reads from the source without a default: added empty when the source lacks them
+_TYPE2_COPIED = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID",
+                 "StudyDate", "StudyTime", "ReferringPhysicianName")
 
 
 def _hd():
@@ -95,14 +98,14 @@ def source_key(image: Image, ref: Dataset | None) -> str:
     return "pixels:" + hashlib.sha256(np.ascontiguousarray(image.pixels).tobytes()).hexdigest()
 
 
-def _model_key(result: AnalysisResult) -> str:
-    m = result.model
-    return "no-model" if m is None else f"{m.name}|{m.version}|{m.checksum}"
+def model_key(model) -> str:
+    """What identifies the model in output UIDs: ``name|version|checksum`` of its card info, or "no-model"."""
+    return "no-model" if model is None else f"{model.name}|{model.version}|{model.checksum}"
 
 
 def uid_factory(result: AnalysisResult, image: Image, ref: Dataset | None) -> Callable[[str], str]:
     """``kind -> UID`` for the outputs of one analysis (see :func:`output_uid`)."""
-    src, model = source_key(image, ref), _model_key(result)
+    src, model = source_key(image, ref), model_key(result.model)
     return lambda kind: output_uid(src, model, kind)
 
 
@@ -141,8 +144,9 @@ def sanitize_reference(ref: Dataset) -> tuple[Dataset, list[str]]:
 
     Each top-level string value is checked against its VR (length, characters, date/time syntax); invalid values
     are repaired when the meaning is unambiguous (see the module docstring) or emptied (every copied attribute
-    is type 2 or 3, so empty is valid). Pixel spacings that are not positive and finite are removed. UIDs are
-    kept as they are (they must reference the source). Values are never logged.
+    is type 2 or 3, so empty is valid); missing type-2 patient/study attributes are added empty. Pixel spacings
+    that are not positive and finite are removed. UIDs are kept as they are (they must reference the source).
+    Values are never logged.
     """
     ds = copy.deepcopy(ref)
     changed: list[str] = []
@@ -178,6 +182,10 @@ def sanitize_reference(ref: Dataset) -> tuple[Dataset, list[str]]:
     if "PatientSex" in ds and ds.PatientSex not in (None, "") and str(ds.PatientSex) not in ("M", "F", "O"):
         ds.PatientSex = _SEX.get(str(ds.PatientSex).strip().upper())
         changed.append("PatientSex")
+    for keyword in _TYPE2_COPIED:
+        if keyword not in ds:
+            setattr(ds, keyword, None)
+            changed.append(keyword)
     if changed:
         log.info("source header: repaired or emptied %s for DICOM output", ", ".join(sorted(set(changed))))
     return ds, sorted(set(changed))
