@@ -11,7 +11,13 @@ Endpoints
 
 Client mistakes get 4xx with a message, never 500: 401 missing/invalid token, 408 upload too slow,
 413 upload too big, 415 not a readable image, 422 not a frontal chest radiograph (other modality, lateral view,
-not a chest image; the body holds the quality check's reasons and the result document).
+not a chest image; the body holds the quality check's reasons and the result document), and 422 with the
+exception's type name and a request id when analysing one upload fails in any other way. 503 when more than
+``settings.max_queued`` analyses are waiting.
+
+The bearer token is checked by :class:`AuthMiddleware` from the request head alone, before any byte of the body
+is read. The uploaded file name is never echoed (``image.source`` is empty) and log lines carry request ids and
+exception type names only, never file names or header values.
 
 Models are loaded once at startup; inference runs in worker threads (at most
 ``settings.inference_threads`` at a time) so the event loop keeps serving.
@@ -44,7 +50,7 @@ from cxrkit.pipeline import Analyzer
 from cxrkit.report.overlay import compose_overlay, gray_to_rgb, heatmap_rgba, mask_rgba
 from cxrkit.result import AnalysisResult, box_id
 from cxrkit.service.batch import png_bytes
-from cxrkit.service.settings import Settings
+from cxrkit.service.settings import VIEW_OPTIONS, Settings
 from cxrkit.types import Image
 
 __all__ = ["create_app", "INCLUDE_OPTIONS"]
@@ -113,6 +119,55 @@ class UploadGuardMiddleware:
         await self.app(scope, timed_receive, send)
 
 
+class AuthMiddleware:
+    """401 for ``/v1/*`` requests without the right bearer token, decided on the request head alone (the body is
+    never read: a client without the token cannot make the server read and parse an upload).
+
+    ``hmac.compare_digest`` on the UTF-8 bytes; no token configured means open.
+    """
+
+    def __init__(self, app, token: str | None, prefix: str = "/v1/") -> None:
+        self.app = app
+        self.token = token.encode("utf-8") if token else None
+        self.prefix = prefix
+
+    async def __call__(self, scope, receive, send):
+        if self.token is None or scope["type"] != "http" or not scope.get("path", "").startswith(self.prefix):
+            return await self.app(scope, receive, send)
+        auth = dict(scope.get("headers") or []).get(b"authorization", b"")
+        scheme, _, given = auth.partition(b" ")
+        if scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self.token):
+            return await self.app(scope, receive, send)
+        log.info("rejected request: %s bearer token", "missing" if not auth else "invalid")
+        response = JSONResponse({"detail": "missing or invalid bearer token"}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer", "Connection": "close"})
+        await response(scope, receive, send)
+
+
+class QueueLimitMiddleware:
+    """503 (``Retry-After: 5``) for ``POST /v1/analyze`` when ``limit`` analyses are already in progress or
+    waiting, so queued uploads (each up to the upload limit) cannot pile up without bound."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.active = 0
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("path") != "/v1/analyze" or scope.get("method") != "POST":
+            return await self.app(scope, receive, send)
+        if self.active >= self.limit:
+            log.info("request rejected: 503, %d analyses in progress or queued", self.active)
+            response = JSONResponse({"detail": f"busy: {self.active} analyses in progress or queued; retry later"},
+                                    status_code=503, headers={"Retry-After": "5", "Connection": "close"})
+            return await response(scope, receive, send)
+        self.active += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.active -= 1
+
+
 def _data_uri(array: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(png_bytes(array)).decode("ascii")
 
@@ -178,12 +233,15 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
     app.state.analyzer = analyzer
     app.add_middleware(UploadGuardMiddleware, max_bytes=settings.max_upload_bytes,
                        read_timeout_s=settings.read_timeout_s, body_timeout_s=settings.body_timeout_s)
+    app.add_middleware(QueueLimitMiddleware, limit=settings.max_queued)
+    app.add_middleware(AuthMiddleware, token=settings.api_token)  # added last = outermost: runs first
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     async def require_token(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+        # AuthMiddleware already refused wrong tokens before the body; this keeps the scheme in the OpenAPI docs
         if not settings.api_token:
             return
         given = creds.credentials if creds is not None else ""
@@ -215,25 +273,29 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
         request: Request,
         file: Annotated[UploadFile, File(description="a DICOM, PNG or JPEG chest radiograph")],
         include: Annotated[str, Query(description="comma-separated: image, heatmaps, masks, overlay")] = "",
+        view: Annotated[str | None, Query(description="view position when the file has none (PNG/JPEG): PA, AP, "
+                                                      "AP SUPINE, LATERAL")] = None,
     ) -> JSONResponse:
         """Analyze one radiograph; returns the ``result.json`` document (schema ``cxrkit.result/1``)."""
         wanted = {s.strip() for s in include.split(",") if s.strip()}
         unknown = wanted - set(INCLUDE_OPTIONS)
         if unknown:
             raise HTTPException(400, f"unknown include option(s) {sorted(unknown)}; options: {', '.join(INCLUDE_OPTIONS)}")
+        if view is not None and view.strip().upper() not in VIEW_OPTIONS:
+            raise HTTPException(400, f"unknown view {view!r}; options: {', '.join(VIEW_OPTIONS)}")
         data = await file.read()
         request_id = uuid.uuid4().hex[:12]
         if not data:
             raise HTTPException(415, "empty upload: expected a DICOM, PNG or JPEG file in the multipart field 'file'")
         a: Analyzer = request.app.state.analyzer
-        name = Path(file.filename or "upload").name
+        view_tag = view.strip().upper() if view else None
 
         def work():
             from cxrkit.pipeline import read_input
 
             image = read_input(data, max_pixels=settings.max_pixels)
-            image = Image(image.pixels, replace(image.meta, source=name))
-            result, image = a.analyze_with_image(image)
+            image = Image(image.pixels, replace(image.meta, source=""))  # the upload's name is never echoed
+            result, image = a.analyze_with_image(image, view=view_tag) if view_tag else a.analyze_with_image(image)
             return result, image, (overlays_for(result, image, wanted) if wanted else None)
 
         try:
@@ -244,6 +306,13 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
         except (UnsupportedImageError, NotAChestXrayError) as exc:
             log.info("request %s: 422 unsupported image", request_id)
             raise HTTPException(422, f"not a chest radiograph cxrkit can analyze: {_strip(exc)}") from None
+        except Exception as exc:  # noqa: BLE001 - one upload's failure is its own 4xx, never a 500
+            log.warning("request %s: 422 analysis failed: %s", request_id, type(exc).__name__)
+            log.debug("request %s failed", request_id, exc_info=True)
+            return JSONResponse(
+                {"detail": f"this image could not be analyzed ({type(exc).__name__}); quote request id "
+                           f"{request_id} when reporting it", "request_id": request_id},
+                status_code=422, headers={"X-Request-ID": request_id})
         doc = result.to_dict()
         if not result.quality.usable:
             log.info("request %s: 422 quality check failed", request_id)

@@ -8,6 +8,9 @@
 | ``CXRKIT_BODY_TIMEOUT_S`` | 60 | longest time to receive a whole request body (408 after) |
 | ``CXRKIT_HEADER_TIMEOUT_S`` | 10 | longest time to receive a request's header block (connection closed after) |
 | ``CXRKIT_INFERENCE_THREADS`` | 2 | images analyzed at the same time (further requests wait) |
+| ``CXRKIT_MAX_QUEUED`` | 16 | analyses in progress or waiting; more get 503 (bounds memory held by uploads) |
+| ``CXRKIT_MAX_CONNECTIONS`` | 1000 | open connections (503 beyond); keep under the process's file limit |
+| ``CXRKIT_MAX_PENDING_HEADERS`` | 64 | connections still sending their header block; the oldest is closed beyond |
 | ``CXRKIT_LOCALIZE`` | 1 | heatmaps and boxes for positive findings |
 | ``CXRKIT_SEGMENT`` | 1 | lung / heart segmentation and CTR when a segmenter is shipped |
 | ``CXRKIT_MAX_PIXELS`` | 50000000 | largest image (rows x columns) accepted |
@@ -23,7 +26,9 @@ from dataclasses import dataclass
 
 from cxrkit.errors import DataFormatError
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "VIEW_OPTIONS"]
+
+VIEW_OPTIONS = ("PA", "AP", "AP SUPINE", "LATERAL")  # --view / ?view= for files without a view tag (PNG/JPEG)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -58,6 +63,9 @@ class Settings:
     body_timeout_s: float = 60.0
     header_timeout_s: float = 10.0
     inference_threads: int = 2
+    max_queued: int = 16
+    max_connections: int = 1000
+    max_pending_headers: int = 64
     localize: bool = True
     segment: bool = True
     max_pixels: int = 50_000_000
@@ -86,6 +94,9 @@ class Settings:
             ("CXRKIT_BODY_TIMEOUT_S", "body_timeout_s", float, 0.1),
             ("CXRKIT_HEADER_TIMEOUT_S", "header_timeout_s", float, 0.1),
             ("CXRKIT_INFERENCE_THREADS", "inference_threads", int, 1),
+            ("CXRKIT_MAX_QUEUED", "max_queued", int, 1),
+            ("CXRKIT_MAX_CONNECTIONS", "max_connections", int, 2),
+            ("CXRKIT_MAX_PENDING_HEADERS", "max_pending_headers", int, 1),
             ("CXRKIT_MAX_PIXELS", "max_pixels", int, 1),
         ):
             if env.get(key):

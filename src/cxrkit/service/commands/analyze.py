@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 from cxrkit.errors import InvalidImageError
-
-VIEWS = ("PA", "AP", "AP SUPINE", "LATERAL")
+from cxrkit.service.settings import VIEW_OPTIONS as VIEWS
 
 
 def register(sub: argparse._SubParsersAction) -> None:

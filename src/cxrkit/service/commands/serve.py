@@ -14,26 +14,41 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _bind(host: str, port: int):
+    """Bind the listening socket before any model is loaded, so a busy port fails in milliseconds."""
+    import socket
+
+    from cxrkit.errors import CxrkitError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+        raise CxrkitError(f"cannot listen on {where}: {exc.strerror or exc}; choose another --port") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
 def run(args: argparse.Namespace) -> int:
+    sock = _bind(args.host, args.port)
     import uvicorn
 
     from cxrkit.service.api import create_app
-    from cxrkit.service.http import header_timeout_protocol
+    from cxrkit.service.http import uvicorn_options
     from cxrkit.service.settings import Settings
 
-    settings = Settings.from_env()
-    app = create_app(settings)
-    print(f"cxrkit API on http://{args.host}:{args.port}/ (viewer), /docs (OpenAPI); not a diagnostic device")
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        http=header_timeout_protocol(settings.header_timeout_s),  # h11 + a deadline for the header block
-        timeout_keep_alive=5,  # idle keep-alive connections are closed after 5 s
-        h11_max_incomplete_event_size=64 * 1024,  # header block limit (slow/huge headers)
-        limit_concurrency=64,  # beyond this many connections, 503 instead of queueing forever
-        timeout_graceful_shutdown=10,
-        server_header=False,
-    )
+    try:
+        settings = Settings.from_env()
+        app = create_app(settings)
+        print(f"cxrkit API on http://{args.host}:{args.port}/ (viewer), /docs (OpenAPI); not a diagnostic device")
+        config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
+                                **uvicorn_options(settings))
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
     return 0
