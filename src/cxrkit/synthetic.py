@@ -143,7 +143,7 @@ def synthetic_chest(
 
 
 #: ``transfer_syntax`` names accepted by :func:`synthetic_dicom`.
-TRANSFER_SYNTAXES = ("explicit", "implicit", "rle", "jpeg2000", "jpegls", "jpeg")
+TRANSFER_SYNTAXES = ("explicit", "implicit", "deflated", "rle", "jpeg2000", "jpegls", "jpeg")
 
 _SOP_CLASSES = {
     "CR": "1.2.840.10008.5.1.4.1.1.1",
@@ -247,6 +247,7 @@ def synthetic_dicom(
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.encaps import encapsulate
     from pydicom.uid import (
+        DeflatedExplicitVRLittleEndian,
         JPEG2000Lossless,
         JPEGBaseline8Bit,
         JPEGLSLossless,
@@ -362,6 +363,8 @@ def synthetic_dicom(
         ds.LossyImageCompression = "01"
     elif transfer_syntax == "implicit":
         ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    elif transfer_syntax == "deflated":
+        ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
 
     out: Any = io.BytesIO() if path is None else Path(path)
     if preamble:

@@ -16,6 +16,8 @@ from cxrkit.errors import CxrkitError, InvalidImageError, UnknownNameError, Unsu
 from cxrkit.io import image_from_array, read_header, read_image
 from cxrkit.synthetic import synthetic_chest, synthetic_dicom
 
+import hostile_inputs as hostile
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "io"
 PNG = FIXTURES / "00010805_049.png"
 JPEG_DICOM = FIXTURES / "Fake_MONOHR1.dcm"
@@ -131,6 +133,31 @@ FILE_CASES = [
     ("png-1x1", _png(np.zeros((1, 1), np.uint8)), InvalidImageError, ["1x1", "at least"]),
     ("png-constant", _png(np.full((64, 64), 7, np.uint8)), InvalidImageError, ["constant image"]),
     ("png-bomb-header", _png_header_only(20000, 20000), UnsupportedImageError, ["decompression bomb"]),
+    # issue 11: each of these crashed (zlib.error, TypeError ...), inflated without bound or read "successfully"
+    ("dicom-deflate-bomb", lambda tmp: _file("bomb.dcm", hostile.deflate_bomb())(tmp), UnsupportedImageError,
+     ["deflate", "decompression bomb", "max_inflated_bytes"]),
+    ("dicom-deflate-corrupt", lambda tmp: _file("zc.dcm", hostile.deflate_corrupt())(tmp), InvalidImageError,
+     ["deflate", "corrupt"]),
+    ("dicom-deflate-truncated", lambda tmp: _file("zt.dcm", hostile.deflate_truncated())(tmp), InvalidImageError,
+     ["deflate", "truncated"]),
+    ("dicom-ts-vr-IS", lambda tmp: _file("ts_is.dcm", hostile.wrong_vr_transfer_syntax("IS"))(tmp),
+     InvalidImageError, ["TransferSyntaxUID", "VR IS"]),
+    ("dicom-ts-vr-SQ", lambda tmp: _file("ts_sq.dcm", hostile.wrong_vr_transfer_syntax("SQ"))(tmp),
+     InvalidImageError, ["TransferSyntaxUID", "VR SQ"]),
+    ("dicom-rescale-slope-nan", lambda tmp: _file("s_nan.dcm", hostile.rescale_dicom(float("nan")))(tmp),
+     InvalidImageError, ["RescaleSlope", "nan"]),
+    ("dicom-rescale-slope-inf", lambda tmp: _file("s_inf.dcm", hostile.rescale_dicom(float("inf")))(tmp),
+     InvalidImageError, ["RescaleSlope", "inf"]),
+    ("dicom-rescale-slope-minus-inf", lambda tmp: _file("s_minf.dcm", hostile.rescale_dicom(float("-inf")))(tmp),
+     InvalidImageError, ["RescaleSlope", "-inf"]),
+    ("dicom-rescale-slope-1e308", lambda tmp: _file("s_big.dcm", hostile.rescale_dicom(1e308))(tmp),
+     InvalidImageError, ["RescaleSlope", "1e+308", "overflow"]),
+    ("dicom-rescale-slope-zero", lambda tmp: _file("s_0.dcm", hostile.rescale_dicom(0.0))(tmp),
+     InvalidImageError, ["RescaleSlope", "0", "non-zero"]),
+    ("dicom-rescale-intercept-nan", lambda tmp: _file("i_nan.dcm", hostile.rescale_dicom(1.0, float("nan")))(tmp),
+     InvalidImageError, ["RescaleIntercept", "nan"]),
+    ("dicom-rescale-intercept-1e308", lambda tmp: _file("i_big.dcm", hostile.rescale_dicom(1.0, 1e308))(tmp),
+     InvalidImageError, ["RescaleIntercept", "overflow"]),
 ]
 
 

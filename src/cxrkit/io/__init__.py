@@ -7,7 +7,24 @@
 * :func:`write_png` — atomic 8-bit PNG of an image as displayed.
 """
 
-from cxrkit.io.read import DEFAULT_MAX_PIXELS, image_from_array, read_header, read_image, sniff_format
+from cxrkit.io.read import (
+    DEFAULT_MAX_INFLATED_BYTES,
+    DEFAULT_MAX_OUTPUT_PIXELS,
+    DEFAULT_MAX_PIXELS,
+    image_from_array,
+    read_header,
+    read_image,
+    sniff_format,
+)
 from cxrkit.io.write import write_png
 
-__all__ = ["read_image", "read_header", "image_from_array", "write_png", "sniff_format", "DEFAULT_MAX_PIXELS"]
+__all__ = [
+    "read_image",
+    "read_header",
+    "image_from_array",
+    "write_png",
+    "sniff_format",
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_OUTPUT_PIXELS",
+    "DEFAULT_MAX_INFLATED_BYTES",
+]

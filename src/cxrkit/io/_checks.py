@@ -5,12 +5,23 @@ Internal module: the public entry points are in :mod:`cxrkit.io.read`.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from cxrkit.errors import InvalidImageError, UnsupportedImageError
 
-#: Default limit on ``rows * columns`` before decoding (a decompression-bomb guard).
+#: Default limit on ``rows * columns`` before decoding (a decompression-bomb guard): larger images are refused.
 DEFAULT_MAX_PIXELS = 80_000_000
+
+#: Default largest output: images with more pixels (up to :data:`DEFAULT_MAX_PIXELS`) are reduced by an integer
+#: factor while decoding, so that the float32 result and its conversions stay within a bounded memory
+#: (4096 x 4096; the largest flat-panel radiographs, 43 cm at 0.1 mm, are 4300 x 4300 and are halved).
+DEFAULT_MAX_OUTPUT_PIXELS = 4096 * 4096
+
+#: Default cap on the inflated size of a Deflated DICOM data set (bytes): a 67 M-pixel 16-bit image fits;
+#: a deflate bomb stops there instead of inflating without bound.
+DEFAULT_MAX_INFLATED_BYTES = 128 * 2**20
 
 #: Smallest accepted side, in pixels. Anything smaller cannot be a radiograph (the NIH 64 px copies pass).
 MIN_SIDE = 8
@@ -38,6 +49,44 @@ def check_pixel_count(rows: int, cols: int, max_pixels: int, source: str) -> Non
             f"{source}: image is {rows}x{cols} = {rows * cols:,} pixels, over the limit of {max_pixels:,} "
             "(max_pixels); refusing to decode it (possible decompression bomb)"
         )
+
+
+def reduce_factor(rows: int, cols: int, max_output_pixels: int | None) -> int:
+    """Smallest integer ``k >= 1`` such that ``ceil(rows / k) * ceil(cols / k) <= max_output_pixels``.
+
+    ``max_output_pixels`` None (or a size already within it) gives 1: no reduction.
+
+    >>> reduce_factor(7000, 7000, 4096 * 4096), reduce_factor(2048, 2048, 4096 * 4096)
+    (2, 1)
+    """
+    if max_output_pixels is None or rows * cols <= max_output_pixels:
+        return 1
+    if max_output_pixels < 1:
+        raise ValueError(f"max_output_pixels must be at least 1 (or None), got {max_output_pixels!r}")
+    k = max(2, math.isqrt((rows * cols) // max_output_pixels))
+    while -(-rows // k) * -(-cols // k) > max_output_pixels:
+        k += 1
+    return k
+
+
+def block_reduce(arr: np.ndarray, k: int) -> np.ndarray:
+    """Mean of each ``k x k`` block of ``arr`` (rows/columns beyond the last whole block dropped).
+
+    Works on ``(H, W)`` or ``(H, W, C)`` arrays; integer input gives rounded values of the same dtype (so
+    LUTs and masks still apply), float input float32. Memory: one float32 array of the output size.
+    """
+    h, w = arr.shape[0] // k, arr.shape[1] // k
+    acc = np.zeros((h, w) + arr.shape[2:], dtype=np.float32)
+    for i in range(k):
+        for j in range(k):
+            acc += arr[i : h * k : k, j : w * k : k]
+    acc *= np.float32(1.0 / (k * k))
+    if arr.dtype.kind in "uib":
+        if arr.dtype.kind == "b":
+            return acc >= np.float32(0.5)
+        np.rint(acc, out=acc)
+        return acc.astype(arr.dtype)
+    return acc
 
 
 def check_not_constant(arr: np.ndarray, source: str) -> tuple[float, float]:

@@ -16,14 +16,20 @@ Display pipeline, in the order of DICOM PS3.3 C.11 / PS3.4 N.2.1.1:
 For files on disk the header is read first (``stop_before_pixels``) and checked (DICOMDIR, SOP class,
 modality, frames, photometric, pixel count), so a rejected file's pixel data is never read; the full read
 then defers large values. pydicom parses values lazily, so errors from corrupt values can surface anywhere:
-they all become :class:`~cxrkit.errors.InvalidImageError` (see ``_malformed``).
+they all become :class:`~cxrkit.errors.InvalidImageError` (see ``_malformed``). Before pydicom sees a file, its
+file meta is checked and a Deflated data set is inflated with a size cap (:mod:`cxrkit.io.dicom_source`);
+while it reads, its warnings carry no header values (:mod:`cxrkit.io._pydicom_quiet`). Images over
+``max_output_pixels`` are reduced (block mean of the stored values) before the display pipeline, and display
+values that are not finite (a Rescale Slope of NaN, inf or 1e308) are refused, never returned.
 See ``docs/io.md`` for the full rules.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import struct
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,10 +43,12 @@ from pydicom.pixels import get_decoder
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from cxrkit.errors import CxrkitError, InvalidImageError, UnsupportedImageError
-from cxrkit.io._checks import check_pixel_count
+from cxrkit.io._checks import DEFAULT_MAX_INFLATED_BYTES, DEFAULT_MAX_OUTPUT_PIXELS, check_pixel_count, reduce_factor
+from cxrkit.io._pydicom_quiet import quiet_pydicom
 from cxrkit.io.dicom_display import color_to_display, mono_to_display, window_to_unit
 from cxrkit.io.dicom_meta import DICOM_KEYS, build_meta
 from cxrkit.io.dicom_meta import dicom_str as _str
+from cxrkit.io.dicom_source import DicomSource, open_dicom
 from cxrkit.types import ImageMeta
 
 log = logging.getLogger(__name__)
@@ -87,6 +95,8 @@ _READ_ERRORS = (
     NotImplementedError,
     OverflowError,
     MemoryError,
+    RecursionError,
+    zlib.error,
 )
 # what pydicom raises on corrupt values, which it parses lazily (on access), and numpy on malformed LUTs
 _MALFORMED = (
@@ -101,25 +111,43 @@ _MALFORMED = (
     struct.error,
     EOFError,
     OSError,
+    RecursionError,
+    zlib.error,
 )
 
 
 # --------------------------------------------------------------------------------------------- reading
-def load_dataset(src: str | Path | BinaryIO, source: str, *, header_only: bool, force: bool = False) -> Dataset:
-    """``pydicom.dcmread`` with read errors turned into :class:`InvalidImageError`."""
+def load_dataset(
+    src: str | Path | BinaryIO | DicomSource, source: str, *, header_only: bool, force: bool = False
+) -> Dataset:
+    """``pydicom.dcmread`` with read errors turned into :class:`InvalidImageError`.
+
+    ``src`` should come from :func:`~cxrkit.io.dicom_source.open_dicom` (file meta checked, Deflated data
+    inflated with a cap); a plain path or stream is opened that way first.
+    """
+    opened = src if isinstance(src, DicomSource) else _open(src, source, force, DEFAULT_MAX_INFLATED_BYTES)
+    stream = opened.rewind()
     kwargs: dict[str, Any] = {"force": force}
     if header_only:
         kwargs["stop_before_pixels"] = True
-    elif isinstance(src, (str, Path)):
+    elif isinstance(stream, Path):
         kwargs["defer_size"] = _DEFER
     try:
-        ds = pydicom.dcmread(src, **kwargs)
+        ds = pydicom.dcmread(stream, **kwargs)
     except _READ_ERRORS as exc:
         raise InvalidImageError(f"{source}: unreadable or truncated DICOM: {exc}") from exc
     if len(ds) == 0:
         raise InvalidImageError(f"{source}: no DICOM data element could be read (truncated or corrupt file)")
-    _infer_transfer_syntax(ds)
+    opened.restore_meta(ds)
+    with _malformed(source, "file meta (transfer syntax)"):
+        _infer_transfer_syntax(ds)
     return ds
+
+
+def _open(src: str | Path | BinaryIO, source: str, force: bool, max_inflated_bytes: int) -> DicomSource:
+    return open_dicom(
+        Path(src) if isinstance(src, str) else src, source, force=force, max_inflated_bytes=max_inflated_bytes
+    )
 
 
 def _infer_transfer_syntax(ds: Dataset) -> None:
@@ -205,13 +233,20 @@ def _malformed(source: str, what: str) -> Iterator[None]:
         raise InvalidImageError(f"{source}: malformed DICOM {what}: {type(exc).__name__}: {exc}") from exc
 
 
-def read_dicom_header(src: str | Path | BinaryIO, source: str, *, force: bool = False) -> ImageMeta:
+def read_dicom_header(
+    src: str | Path | BinaryIO,
+    source: str,
+    *,
+    force: bool = False,
+    max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
+) -> ImageMeta:
     """Metadata of a DICOM file, read with ``stop_before_pixels`` (no pixel data read or decoded)."""
-    ds = load_dataset(src, source, header_only=True, force=force)
-    notes: list[str] = []
-    with _malformed(source, "header"):
-        check_header(ds, source, max_pixels=2**62, notes=notes)
-        return build_meta(ds, source, notes)
+    with quiet_pydicom():
+        ds = load_dataset(_open(src, source, force, max_inflated_bytes), source, header_only=True, force=force)
+        notes: list[str] = []
+        with _malformed(source, "header"):
+            check_header(ds, source, max_pixels=2**62, notes=notes)
+            return build_meta(ds, source, notes)
 
 
 def _decode(ds: Dataset, source: str) -> np.ndarray:
@@ -243,22 +278,42 @@ def _decode(ds: Dataset, source: str) -> np.ndarray:
 
 
 def read_dicom(
-    src: str | Path | BinaryIO, source: str, *, max_pixels: int, force: bool = False
+    src: str | Path | BinaryIO,
+    source: str,
+    *,
+    max_pixels: int,
+    force: bool = False,
+    max_output_pixels: int | None = DEFAULT_MAX_OUTPUT_PIXELS,
+    max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
 ) -> tuple[np.ndarray, ImageMeta]:
     """Decode a DICOM radiograph.
 
     Returns
     -------
     pixels : numpy.ndarray
-        float32 ``(H, W)`` in [0, 1], lungs dark.
+        float32 ``(H, W)`` in [0, 1], lungs dark; reduced by an integer factor ``k`` (block mean) when the
+        stored matrix has more than ``max_output_pixels`` pixels (noted; pixel spacing multiplied by ``k``).
     meta : ImageMeta
         ``format="dicom"``; ``dicom`` holds the identifiers listed in :data:`DICOM_KEYS`.
     """
-    if isinstance(src, (str, Path)):  # reject early, before reading (possibly huge) pixel data from disk
-        header = load_dataset(src, source, header_only=True, force=force)
+    with quiet_pydicom():
+        return _read_dicom(src, source, max_pixels, force, max_output_pixels, max_inflated_bytes)
+
+
+def _read_dicom(
+    src: str | Path | BinaryIO,
+    source: str,
+    max_pixels: int,
+    force: bool,
+    max_output_pixels: int | None,
+    max_inflated_bytes: int,
+) -> tuple[np.ndarray, ImageMeta]:
+    opened = _open(src, source, force, max_inflated_bytes)
+    if isinstance(opened.stream, Path):  # reject early, before reading (possibly huge) pixel data from disk
+        header = load_dataset(opened, source, header_only=True, force=force)
         with _malformed(source, "header"):
             check_header(header, source, max_pixels, [])
-    ds = load_dataset(src, source, header_only=False, force=force)
+    ds = load_dataset(opened, source, header_only=False, force=force)
     notes: list[str] = []
     with _malformed(source, "header"):
         check_header(ds, source, max_pixels, notes)
@@ -266,11 +321,19 @@ def read_dicom(
         photometric = _str(ds, "PhotometricInterpretation").upper()
     if photometric in _MONO and arr.ndim != 2:
         raise UnsupportedImageError(f"{source}: {photometric} with pixel array shape {arr.shape}; expected (H, W)")
+    k = reduce_factor(int(arr.shape[0]), int(arr.shape[1]), max_output_pixels)
     with _malformed(source, "display attributes (rescale, LUT or window values)"):
         if photometric in _MONO:
-            pixels = mono_to_display(ds, arr, source, notes)
+            pixels = mono_to_display(ds, arr, source, notes, reduce_by=k)
         else:
-            pixels = color_to_display(ds, arr, source, notes)
+            pixels = color_to_display(ds, arr, source, notes, reduce_by=k)
+    if not np.isfinite(pixels).all():  # a last guard: every known cause is refused earlier, naming the value
+        raise InvalidImageError(
+            f"{source}: the DICOM display pipeline gave NaN or infinite values ({'; '.join(notes)}); "
+            "expected finite pixels"
+        )
     with _malformed(source, "header"):
         meta = build_meta(ds, source, notes)
+    if k > 1 and meta.pixel_spacing_mm is not None:
+        meta = dataclasses.replace(meta, pixel_spacing_mm=(meta.pixel_spacing_mm[0] * k, meta.pixel_spacing_mm[1] * k))
     return np.ascontiguousarray(pixels, dtype=np.float32), meta

@@ -12,12 +12,14 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi
 
-from cxrkit.errors import UnsupportedImageError
-from cxrkit.io._checks import check_not_constant, rgb_to_gray, scale_to_unit
+from cxrkit.errors import InvalidImageError, UnsupportedImageError
+from cxrkit.io._checks import block_reduce, check_not_constant, rgb_to_gray, scale_to_unit
 from cxrkit.io.dicom_meta import dicom_str as _str
 from cxrkit.io.dicom_meta import int_or_none as _int_or_none
 
 __all__ = ["window_to_unit", "mono_to_display", "color_to_display"]
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def window_to_unit(arr: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
@@ -93,7 +95,10 @@ def _voi(
         if function not in ("LINEAR", "LINEAR_EXACT", "SIGMOID"):
             notes.append(f"unknown VOILUTFunction {function!r}: used LINEAR")
             function = "LINEAR"
-        valid = math.isfinite(center) and math.isfinite(width) and (width >= 1 if function == "LINEAR" else width > 0)
+        valid = (
+            abs(center) <= _FLOAT32_MAX and abs(width) <= _FLOAT32_MAX  # finite in float32 (NaN fails too)
+            and (width >= 1 if function == "LINEAR" else width > 0)
+        )
         if valid:
             out = window_to_unit(arr, center, width, function)
             n_windows = ds["WindowCenter"].VM
@@ -132,7 +137,43 @@ def _content_mask(ds: Dataset, arr: np.ndarray, notes: list[str]) -> np.ndarray 
     return ~padding
 
 
-def mono_to_display(ds: Dataset, arr: np.ndarray, source: str, notes: list[str]) -> np.ndarray:
+def _reduce(arr: np.ndarray, k: int, notes: list[str]) -> np.ndarray:
+    """Block mean of ``k x k`` stored values (kept integer, so LUTs and padding values still apply); noted."""
+    if k <= 1:
+        return arr
+    out = block_reduce(arr, k)
+    notes.append(
+        f"reduced {k}x while decoding ({arr.shape[0]}x{arr.shape[1]} -> {out.shape[0]}x{out.shape[1]}, "
+        f"block mean) to bound memory; pixel spacing, when known, multiplied by {k}"
+    )
+    return out
+
+
+def _rescale_value(ds: Dataset, keyword: str, default: float, source: str) -> float:
+    """*Rescale Slope* / *Intercept* as a float: absent or empty gives ``default``; NaN, inf and a zero slope
+    are refused (a zero slope would make every pixel equal; pydicom reads them all without complaint)."""
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return default
+    number = float(value)
+    if not math.isfinite(number) or (keyword == "RescaleSlope" and number == 0.0):
+        expected = "a finite, non-zero number" if keyword == "RescaleSlope" else "a finite number"
+        raise InvalidImageError(f"{source}: DICOM {keyword} {number!r} is not usable; expected {expected}")
+    return number
+
+
+def mono_to_display(
+    ds: Dataset, arr: np.ndarray, source: str, notes: list[str], *, reduce_by: int = 1
+) -> np.ndarray:
+    """Monochrome stored values → displayed float32 [0, 1] (steps 1-5 of :mod:`cxrkit.io.dicom`).
+
+    ``reduce_by`` > 1 first averages ``k x k`` blocks of the (masked) stored values.
+
+    Raises
+    ------
+    InvalidImageError
+        Constant image; Rescale Slope / Intercept NaN, infinite or (slope) zero, or overflowing float32.
+    """
     bits = _int_or_none(ds.get("BitsStored")) or arr.dtype.itemsize * 8
     signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
     if not signed and arr.dtype.kind in "ui" and 0 < bits < arr.dtype.itemsize * 8:
@@ -140,6 +181,7 @@ def mono_to_display(ds: Dataset, arr: np.ndarray, source: str, notes: list[str])
         if int(arr.max()) > limit:
             arr = arr & np.asarray(limit, dtype=arr.dtype)
             notes.append(f"bits above BitsStored={bits} masked")
+    arr = _reduce(arr, reduce_by, notes)
     check_not_constant(arr, source)
     content = _content_mask(ds, arr, notes)
     transformed = False
@@ -148,12 +190,18 @@ def mono_to_display(ds: Dataset, arr: np.ndarray, source: str, notes: list[str])
         notes.append("Modality LUT Sequence applied")
         transformed = True
     elif ds.get("RescaleSlope") is not None or ds.get("RescaleIntercept") is not None:
-        slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
-        intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
+        slope = _rescale_value(ds, "RescaleSlope", 1.0, source)
+        intercept = _rescale_value(ds, "RescaleIntercept", 0.0, source)
         if (slope, intercept) != (1.0, 0.0):
-            arr = arr.astype(np.float32)
-            arr *= np.float32(slope)
-            arr += np.float32(intercept)
+            with np.errstate(over="ignore", invalid="ignore"):
+                arr = arr.astype(np.float32)
+                arr *= np.float32(slope)
+                arr += np.float32(intercept)
+            if not np.isfinite(arr).all():
+                raise InvalidImageError(
+                    f"{source}: DICOM RescaleSlope {slope:g} / RescaleIntercept {intercept:g} overflow float32 "
+                    "pixel values (beyond 3.4e38); expected a rescale to physical units"
+                )
             notes.append(f"rescale slope {slope:g} / intercept {intercept:g} applied")
             transformed = True
     full_range = None
@@ -166,11 +214,18 @@ def mono_to_display(ds: Dataset, arr: np.ndarray, source: str, notes: list[str])
     return out
 
 
-def color_to_display(ds: Dataset, arr: np.ndarray, source: str, notes: list[str]) -> np.ndarray:
+def color_to_display(
+    ds: Dataset, arr: np.ndarray, source: str, notes: list[str], *, reduce_by: int = 1
+) -> np.ndarray:
+    """Color stored values (RGB, YBR as decoded by pydicom, PALETTE COLOR) → gray float32 [0, 1].
+
+    ``reduce_by`` > 1 averages ``k x k`` blocks (after a palette is expanded).
+    """
     photometric = _str(ds, "PhotometricInterpretation").upper()
     if photometric == "PALETTE COLOR":
         arr = apply_color_lut(arr, ds)
         notes.append("PALETTE COLOR expanded to RGB")
+    arr = _reduce(arr, reduce_by, notes)
     if arr.ndim != 3 or arr.shape[-1] < 3:
         raise UnsupportedImageError(f"{source}: {photometric} pixel data of shape {arr.shape}; expected (H, W, 3)")
     gray = rgb_to_gray(arr, notes, what=f"color DICOM ({photometric})")

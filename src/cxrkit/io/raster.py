@@ -12,7 +12,9 @@ Rules (each conversion leaves a note in :attr:`cxrkit.types.ImageMeta.notes`):
 
 The pixel count is checked from the header before any pixel is decoded; Pillow's own decompression-bomb
 warning and error become :class:`~cxrkit.errors.UnsupportedImageError`; truncated or corrupt files become
-:class:`~cxrkit.errors.InvalidImageError`.
+:class:`~cxrkit.errors.InvalidImageError`. Images over ``max_output_pixels`` are reduced while decoding: JPEG
+by the decoder's DCT scaling (``Image.draft``: the full-size image is never held), the rest by
+``Image.reduce`` (box average) right after Pillow's decode, before any numpy or float32 copy.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ from PIL import ImageChops, ImageFile, ImageOps, UnidentifiedImageError
 
 from cxrkit.errors import InvalidImageError, UnsupportedImageError
 from cxrkit.io._checks import (
+    block_reduce,
     check_not_constant,
     check_pixel_count,
+    reduce_factor,
     rgb_to_gray,
     scale_to_unit,
     uint8_to_unit,
@@ -167,8 +171,31 @@ def read_raster_header(data: bytes, fmt: str, source: str) -> ImageMeta:
         return _meta(im.mode, fmt, source, [], _bits_of_mode(im.mode), int(im.height), int(im.width))
 
 
-def read_raster(data: bytes, fmt: str, source: str, *, max_pixels: int) -> tuple[np.ndarray, ImageMeta]:
+def _reduce_image(im: PILImage.Image, k: int, notes: list[str]) -> tuple[PILImage.Image, int]:
+    """``im`` reduced ``k`` times by Pillow (box average), or ``(im, k)`` unchanged when its mode has no
+    ``reduce`` (16-bit gray: reduced later on the array). The remaining factor is returned."""
+    if k <= 1:
+        return im, 1
+    if im.mode == "1":
+        im = im.convert("L")
+    try:
+        small = im.reduce(k)
+    except ValueError:  # "image has wrong mode" (I;16 ...)
+        return im, k
+    notes.append(
+        f"reduced {k}x while decoding ({im.height}x{im.width} -> {small.height}x{small.width}, box average) "
+        "to bound memory"
+    )
+    im.close()
+    return small, 1
+
+
+def read_raster(
+    data: bytes, fmt: str, source: str, *, max_pixels: int, max_output_pixels: int | None = None
+) -> tuple[np.ndarray, ImageMeta]:
     """Decode a Pillow-readable file held in ``data``.
+
+    ``max_output_pixels``: larger images are reduced by an integer factor while decoding (noted); None: never.
 
     Returns
     -------
@@ -197,7 +224,16 @@ def read_raster(data: bytes, fmt: str, source: str, *, max_pixels: int) -> tuple
         log.warning("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is enabled in this process: truncated files may pass")
     mode = im.mode
     notes: list[str] = []
+    left = 1  # reduction factor still to apply on the array
     try:
+        if fmt == "jpeg" and reduce_factor(rows, cols, max_output_pixels) > 1:
+            k = reduce_factor(rows, cols, max_output_pixels)
+            im.draft(None, (-(-cols // k), -(-rows // k)))  # DCT scaling by 1/2, 1/4 or 1/8, at least that size
+            if im.size != (cols, rows):
+                notes.append(
+                    f"reduced {cols // im.size[0]}x by the JPEG decoder (DCT scaling: {rows}x{cols} -> "
+                    f"{im.size[1]}x{im.size[0]}) to bound memory"
+                )
         im.load()
         orientation = im.getexif().get(_EXIF_ORIENTATION, 1) if fmt in ("jpeg", "tiff", "png", "webp") else 1
         if orientation in range(2, 9):
@@ -209,6 +245,7 @@ def read_raster(data: bytes, fmt: str, source: str, *, max_pixels: int) -> tuple
         elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
             im = im.convert("RGB")
             notes.append(f"{mode} converted to RGB")
+        im, left = _reduce_image(im, reduce_factor(int(im.height), int(im.width), max_output_pixels), notes)
         arr = _equal_channels_gray(im, notes)
         if arr is None:
             arr = np.asarray(im)
@@ -217,6 +254,13 @@ def read_raster(data: bytes, fmt: str, source: str, *, max_pixels: int) -> tuple
     finally:
         im.close()
 
+    if left > 1:
+        reduced = block_reduce(arr, left)
+        notes.append(
+            f"reduced {left}x while decoding ({arr.shape[0]}x{arr.shape[1]} -> {reduced.shape[0]}x"
+            f"{reduced.shape[1]}, block mean) to bound memory"
+        )
+        arr = reduced
     bits = _bits_of_mode(mode)
     channels_dtype = arr.dtype if arr.ndim == 3 else None
     if arr.ndim == 3:

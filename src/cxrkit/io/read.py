@@ -21,6 +21,8 @@ from cxrkit.errors import InvalidImageError, UnsupportedImageError, unknown_name
 from cxrkit.io import dicom as _dicom
 from cxrkit.io import raster as _raster
 from cxrkit.io._checks import (
+    DEFAULT_MAX_INFLATED_BYTES,
+    DEFAULT_MAX_OUTPUT_PIXELS,
     DEFAULT_MAX_PIXELS,
     check_not_constant,
     check_pixel_count,
@@ -31,7 +33,15 @@ from cxrkit.io._checks import (
 )
 from cxrkit.types import Image, ImageMeta
 
-__all__ = ["read_image", "read_header", "image_from_array", "sniff_format", "DEFAULT_MAX_PIXELS"]
+__all__ = [
+    "read_image",
+    "read_header",
+    "image_from_array",
+    "sniff_format",
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_OUTPUT_PIXELS",
+    "DEFAULT_MAX_INFLATED_BYTES",
+]
 
 PathOrBytes = Union[str, os.PathLike, bytes, bytearray, memoryview]
 
@@ -148,7 +158,13 @@ def _detect(src: PathOrBytes) -> tuple[str, str, Path | None]:
     return source, fmt, path
 
 
-def read_image(src: PathOrBytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image:
+def read_image(
+    src: PathOrBytes,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_output_pixels: int | None = DEFAULT_MAX_OUTPUT_PIXELS,
+    max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
+) -> Image:
     """Read a radiograph as a radiologist would see it.
 
     Parameters
@@ -158,6 +174,15 @@ def read_image(src: PathOrBytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         file, or the file's bytes. The format is detected from the content, not the extension.
     max_pixels : int
         Refuse images with more than ``rows * columns`` pixels, checked from the header before decoding.
+    max_output_pixels : int or None
+        Images with more pixels than this (default 4096 x 4096) are reduced by the smallest integer factor
+        ``k`` that fits, while decoding (JPEG: by the decoder's DCT scaling; others: block mean), so that
+        memory stays bounded (under 1 GB for any file under 32 MB, measured in ``docs/security.md``).
+        ``meta.original_size`` keeps the stored size, ``meta.pixel_spacing_mm`` is multiplied by ``k`` and
+        a note says so. None: never reduce.
+    max_inflated_bytes : int
+        Cap on the inflated size of a Deflated-transfer-syntax DICOM data set (default 128 MiB); a deflate
+        bomb is refused there, before pydicom parses anything.
 
     Returns
     -------
@@ -174,7 +199,12 @@ def read_image(src: PathOrBytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         image smaller than 8x8, constant image.
     UnsupportedImageError
         CT/MR/US/NM/PT and other non-radiograph modalities, multi-frame, DICOMDIR and SR objects,
-        unhandled photometric interpretation or transfer syntax, over ``max_pixels``.
+        unhandled photometric interpretation or transfer syntax, over ``max_pixels``, a Deflated data set over
+        ``max_inflated_bytes``.
+
+    Every exception raised for a bad file is one of these two (both :class:`~cxrkit.errors.CxrkitError`);
+    ``tests/io/test_io_fuzz.py`` fuzzes the readers to keep it so. pydicom's warnings are re-emitted without
+    header values (no dates, ages or names in logs).
 
     Examples
     --------
@@ -185,22 +215,32 @@ def read_image(src: PathOrBytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
     source, fmt, path = _detect(src)
     if fmt in ("dicom", "dicom-raw"):
         pixels, meta = _dicom.read_dicom(
-            _dicom_src(src, path), source, max_pixels=max_pixels, force=(fmt == "dicom-raw")
+            _dicom_src(src, path),
+            source,
+            max_pixels=max_pixels,
+            force=(fmt == "dicom-raw"),
+            max_output_pixels=max_output_pixels,
+            max_inflated_bytes=max_inflated_bytes,
         )
     else:
-        pixels, meta = _raster.read_raster(_read_all(src, path, source), fmt, source, max_pixels=max_pixels)
+        pixels, meta = _raster.read_raster(
+            _read_all(src, path, source), fmt, source, max_pixels=max_pixels, max_output_pixels=max_output_pixels
+        )
     return Image(pixels=pixels, meta=meta)
 
 
-def read_header(src: PathOrBytes) -> ImageMeta:
+def read_header(src: PathOrBytes, *, max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES) -> ImageMeta:
     """Metadata of an image file without decoding its pixels (fast; for catalogs and ``cxrkit info``).
 
     DICOM headers are checked like :func:`read_image` does (modality, frames, photometric), except for the
-    pixel-count limit. Raises the same errors as :func:`read_image` for bad files.
+    pixel-count limit. Raises the same errors as :func:`read_image` for bad files (a Deflated DICOM must be
+    inflated to read its header: the same ``max_inflated_bytes`` cap applies).
     """
     source, fmt, path = _detect(src)
     if fmt in ("dicom", "dicom-raw"):
-        return _dicom.read_dicom_header(_dicom_src(src, path), source, force=(fmt == "dicom-raw"))
+        return _dicom.read_dicom_header(
+            _dicom_src(src, path), source, force=(fmt == "dicom-raw"), max_inflated_bytes=max_inflated_bytes
+        )
     return _raster.read_raster_header(_read_all(src, path, source), fmt, source)
 
 
