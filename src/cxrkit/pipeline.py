@@ -228,14 +228,14 @@ class Analyzer:
             masks = {}
         elif self.classifier is None:
             components.append(Component("classifier", "absent", self.notes.get("classifier", "")))
-        else:
+        if quality.usable and masks:  # before classification: the CTR feeds a fused Cardiomegaly score
+            measurements, anatomy = self._measure(image, masks, seg_confidence, components, timings)
+        if quality.usable and self.classifier is not None:
             t = time.perf_counter()
-            findings = self._classify(image)
+            findings = self._fuse(self._classify(image), anatomy)
             timings["classify"] = (time.perf_counter() - t) * 1e3
             components.append(Component("classifier", "ran", ""))
             findings, heatmaps = self._localize(image, findings, components, timings)
-        if quality.usable and masks:
-            measurements, anatomy = self._measure(image, masks, seg_confidence, components, timings)
 
         report = draft_report(findings, measurements, quality, view=image.meta.view,
                               classifier_available=self.classifier is not None)
@@ -260,6 +260,27 @@ class Analyzer:
             raise ModelError(f"classifier returned shape {probs.shape}, expected (1, {len(names)})")
         ths = operating_points(self.classifier, names, self.thresholds)
         return [Finding(n, float(p), float(th), bool(p >= th)) for n, p, th in zip(names, probs[0], ths)]
+
+    def _fuse(self, findings: list[Finding], anatomy: dict | None) -> list[Finding]:
+        """Replace a finding's probability by the card's validated CTR fusion when the CTR was measured.
+
+        A user threshold for the finding (``thresholds``) keeps the classifier's own probability: it was set
+        on that scale."""
+        card = getattr(self.classifier, "card", None)
+        ctr = (anatomy or {}).get("cardiothoracic_ratio")
+        if card is None or ctr is None or "implausible_anatomy" in (anatomy or {}).get("flags", ()):
+            return findings
+        from cxrkit.models.fusion import fusion_from_card
+
+        out = []
+        for f in findings:
+            fusion = fusion_from_card(card, f.name) if f.name not in self.thresholds else None
+            if fusion is not None:
+                p = fusion.score(f.probability, float(ctr))
+                f = replace(f, probability=p, threshold=fusion.threshold, positive=p >= fusion.threshold,
+                            basis="classifier+ctr")
+            out.append(f)
+        return out
 
     def _localize(self, image, findings, components, timings):
         positives = [f.name for f in findings if f.positive and f.name not in NOT_LOCALIZED]

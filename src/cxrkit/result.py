@@ -201,6 +201,7 @@ def _finding_dict(f: Finding) -> dict[str, Any]:
         "threshold": round(float(f.threshold), 6),
         "positive": bool(f.positive),
         "boxes": [_box_dict(f.name, i, b) for i, b in enumerate(f.boxes)],
+        "basis": f.basis,
     }
 
 

@@ -109,6 +109,8 @@ class Finding:
         threshold: operating point used for the decision, from the model card or the user.
         positive: ``probability >= threshold``.
         boxes: localized regions, if computed.
+        basis: what the probability comes from: "classifier", or "classifier+ctr" for a validated fusion
+            with the cardiothoracic ratio (:mod:`cxrkit.models.fusion`).
     """
 
     name: str
@@ -116,6 +118,7 @@ class Finding:
     threshold: float
     positive: bool
     boxes: tuple[Box, ...] = ()
+    basis: str = "classifier"
 
 
 @dataclass(frozen=True)
