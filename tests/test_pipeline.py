@@ -177,7 +177,7 @@ def test_classifier_package_path_in_cli_and_api(real_classifier, tmp_path, capsy
     assert main(["analyze", str(NIH), "--out", str(tmp_path), "--classifier", str(card),
                  "--no-segment", "--no-localize"]) == 0
     capsys.readouterr()
-    doc = json.loads((tmp_path / NIH.stem / "result.json").read_text())
+    doc = json.loads(next(tmp_path.glob(f"{NIH.stem}-*/result.json")).read_text())  # <stem>-<hash>
     assert doc["model"]["name"] == clf.card.name
     with TestClient(create_app(Settings(classifier=str(card), segment=False, localize=False))) as c:
         assert c.get("/v1/models").json()["classifier_card"]["name"] == clf.card.name

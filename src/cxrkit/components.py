@@ -17,7 +17,8 @@ __all__ = ["load_default_classifier", "load_default_segmenter", "load_from_path"
 
 # descriptive fields of cxrkit.anatomy.measure's dict that are not measurements
 _NOT_MEASUREMENTS = frozenset({"flags", "flag_details", "reliable", "view", "pixel_spacing_mm", "image_size",
-                               "definition", "heart_line", "thorax_line"})
+                               "definition", "heart_line", "thorax_line", "mm_reliable", "mm_flags",
+                               "mm_flag_details"})
 _UNITS = (("_mm2", "mm2"), ("_mm", "mm"), ("_px2", "px2"), ("_px", "px"), ("ratio", "ratio"))
 
 
@@ -108,7 +109,11 @@ def to_measurements(raw: Any) -> list[Measurement]:
                                    tuple(value.get("flags", flags))))
         elif isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool) or value is None:
             v = None if value is None or not np.isfinite(float(value)) else float(value)
-            out.append(Measurement(key, v, _unit(key), reliable, flags if key == "cardiothoracic_ratio" else ()))
+            if _unit(key) in ("mm", "mm2"):  # also needs a PixelSpacing that fits the stored matrix
+                out.append(Measurement(key, v, _unit(key), reliable and bool(raw.get("mm_reliable", True)),
+                                       tuple(str(f) for f in (raw.get("mm_flags") or ()))))
+            else:
+                out.append(Measurement(key, v, _unit(key), reliable, flags if key == "cardiothoracic_ratio" else ()))
     return out
 
 

@@ -189,3 +189,17 @@ def test_cli_view_option_marks_ap_films(tmp_path, examples):
     ctr = [m for m in doc["measurements"] if m["name"] == "cardiothoracic_ratio"]
     if ctr:  # a segmenter is shipped: the AP CTR is flagged
         assert not ctr[0]["reliable"] and "ap_view_magnifies_heart" in ctr[0]["flags"]
+
+
+@pytest.mark.parametrize("fname", ["..png", "...png", ".png"])
+def test_segment_and_localize_folders_stay_inside_out(tmp_path, fname):
+    """`cxrkit segment` / `cxrkit localize` named folders from the raw stem too: '..' wrote into --out's parent."""
+    from pathlib import Path
+
+    from cxrkit.service.commands.localize import _stem_dirs
+    from cxrkit.service.commands.segment import _unique_stem
+
+    out = tmp_path / "out"
+    f = Path("/in") / fname
+    assert _stem_dirs([f], out)[0].parent == out and _stem_dirs([f], out)[0].name not in (".", "..")
+    assert _unique_stem(f, set()) not in (".", "..", "") and "/" not in _unique_stem(f, set())

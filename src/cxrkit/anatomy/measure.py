@@ -21,6 +21,12 @@ Caveats, also reported as flags:
   places (flipped/rotated/inverted image, ``implausible_anatomy``) make the ratio meaningless.
 
 ``reliable`` is True only when a CTR was computed and none of those flags is raised.
+
+Millimetre values need a PixelSpacing that belongs to the stored matrix. Archives that downscaled their images
+kept the original spacing (SIIM/RSNA: 0.168 mm on 1024 px, a 172 mm field), so the stored field of view is
+checked: its larger side must lie within :data:`FIELD_MM` (adults / age unknown; from 80 mm for children).
+Otherwise ``mm_reliable`` is False and ``mm_flags`` holds ``pixel_spacing_implausible``; the ratio, which does not
+depend on the spacing, keeps its own flags.
 """
 
 from __future__ import annotations
@@ -32,7 +38,11 @@ import numpy as np
 from cxrkit.anatomy.postprocess import side_consistency
 from cxrkit.errors import InvalidImageError
 
-__all__ = ["measure", "horizontal_extent", "FLAG_DESCRIPTIONS", "LATERAL_VIEWS", "DEFINITION"]
+__all__ = ["measure", "horizontal_extent", "FLAG_DESCRIPTIONS", "LATERAL_VIEWS", "DEFINITION", "FIELD_MM",
+           "spacing_plausible"]
+
+FIELD_MM = (200.0, 600.0)  # larger side of a chest film's stored field, adults (detectors are 24-43 cm)
+FIELD_MM_CHILD = (80.0, 600.0)
 
 DEFINITION = (
     "cardiothoracic ratio = widest horizontal extent of the heart mask / widest horizontal extent of both "
@@ -94,6 +104,20 @@ def _spacing(pixel_spacing_mm: float | tuple[float, float] | None) -> tuple[floa
     if not all(np.isfinite(v) and v > 0 for v in sp):
         return None
     return sp
+
+
+def spacing_plausible(shape: tuple[int, int], spacing: tuple[float, float], age_years: float | None = None
+                      ) -> tuple[bool, str]:
+    """Whether ``spacing`` (row, col mm) can belong to a chest film stored as ``shape`` (rows, columns): the larger
+    side of the field must lie within :data:`FIELD_MM` (:data:`FIELD_MM_CHILD` under 18). Returns
+    ``(plausible, explanation)``."""
+    field = (shape[0] * spacing[0], shape[1] * spacing[1])
+    lo, hi = FIELD_MM_CHILD if age_years is not None and age_years < 18 else FIELD_MM
+    if lo <= max(field) <= hi:
+        return True, ""
+    return False, (f"PixelSpacing {spacing[0]:g} x {spacing[1]:g} mm on a {shape[0]} x {shape[1]} matrix gives a "
+                   f"{field[0]:.0f} x {field[1]:.0f} mm field, outside {lo:.0f}-{hi:.0f} mm for a chest film: the "
+                   "image was probably resized after the spacing was set; millimetre values are unreliable")
 
 
 def _touches_border(mask: np.ndarray, margin: int) -> bool:
@@ -249,6 +273,10 @@ def measure(
     out["flags"] = sorted(flags)
     out["flag_details"] = dict(sorted(flags.items()))
     out["reliable"] = ctr is not None and not flags
+    mm_ok, why = spacing_plausible((h, w), sp, age_years) if sp else (True, "")
+    out["mm_reliable"] = mm_ok
+    out["mm_flags"] = [] if mm_ok else ["pixel_spacing_implausible"]
+    out["mm_flag_details"] = {} if mm_ok else {"pixel_spacing_implausible": why}
     out["view"] = view_norm
     out["pixel_spacing_mm"] = list(sp) if sp else None
     out["image_size"] = [int(h), int(w)]

@@ -59,10 +59,12 @@ def expand_paths(paths: list[str]) -> list[Path]:
 
 
 def _stem_dirs(files: list[Path], out: Path) -> list[Path]:
+    from cxrkit.service.outdir import safe_stem
+
     seen: dict[str, int] = {}
     dirs = []
     for f in files:
-        stem = f.stem or f.name
+        stem = safe_stem(f.stem)  # never "." / ".." / a path: nothing is written outside --out
         n = seen.get(stem, 0)
         seen[stem] = n + 1
         dirs.append(out / (stem if n == 0 else f"{stem}_{n + 1}"))

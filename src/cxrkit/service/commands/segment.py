@@ -41,7 +41,9 @@ def _inputs(paths: list[str]) -> list[Path]:
 
 
 def _unique_stem(path: Path, used: set[str]) -> str:
-    stem = path.stem or path.name
+    from cxrkit.service.outdir import safe_stem
+
+    stem = safe_stem(path.stem)  # never "." / ".." / a path: nothing is written outside --out
     name, k = stem, 2
     while name in used:
         name, k = f"{stem}-{k}", k + 1
