@@ -13,7 +13,7 @@ number of threads (``--threads``, default 2). Interleaved rounds; median images/
 
 Run in the benchmark venv (it has TorchXRayVision):
 
-    /work/benchvenv/bin/python benchmarks/inference_bench.py [--rounds 3] [--threads 2]
+    $CXRKIT_BENCH_VENV/bin/python benchmarks/inference_bench.py [--rounds 3] [--threads 2]
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Same run, {args.threads} threads each, {args.rounds} interleaved rounds, medians; ratio = median of "
         "per-round ratios (wall). CPU time = this process's CPU seconds (less sensitive to other jobs).",
         f"Machine: {machine_line(info)}.",
-        "Command: `/work/benchvenv/bin/python benchmarks/inference_bench.py`.",
+        "Command: `$CXRKIT_BENCH_VENV/bin/python benchmarks/inference_bench.py`.",
         "",
         "| pipeline | batch | images/s (wall) | vs xrv (wall) | images/s (CPU time) | vs xrv (CPU time) |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",

@@ -8,8 +8,8 @@ rounds, wall-clock and CPU time. The peer runs in its own process and venv and i
 
 Peer install (kept out of cxrkit's dependencies)::
 
-    python -m venv /work/labelervenv
-    /work/labelervenv/bin/pip install 'negspacy==1.1.0' 'spacy>=3.7,<4'
+    python -m venv ../labelervenv          # or anywhere: point CXRKIT_LABELER_PEER_PY at its python
+    ../labelervenv/bin/pip install 'negspacy==1.1.0' 'spacy>=3.7,<4'
 
 The peer uses ``spacy.blank("en")`` + sentencizer (no model download), an EntityRuler with a literal
 phrase list equivalent to cxrkit's rules (``benchmarks/_negspacy_peer.py``) and negspacy's ``en_clinical``
@@ -132,7 +132,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reports", type=Path, default=DEFAULT_REPORTS)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--peer-python", default=os.environ.get("CXRKIT_LABELER_PEER_PY", "/work/labelervenv/bin/python"))
+    ap.add_argument("--peer-python", default=os.environ.get("CXRKIT_LABELER_PEER_PY", str(REPO.parent / "labelervenv" / "bin" / "python")))
     ap.add_argument("--no-write", action="store_true", help="print only; do not touch RESULTS.md")
     args = ap.parse_args()
     core = pin_one_core()

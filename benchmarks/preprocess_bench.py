@@ -3,7 +3,7 @@
 
 Run with the benchmark venv (it has TorchXRayVision; build it with ``bash benchmarks/setup_bench_env.sh``)::
 
-    /work/benchvenv/bin/python benchmarks/preprocess_bench.py            # about a minute on 2 busy cores
+    $CXRKIT_BENCH_VENV/bin/python benchmarks/preprocess_bench.py            # about a minute on 2 busy cores
 
 Pipelines, each turning a 1024x1024 NIH PNG into a float32 ``(1, 224, 224)`` array in [-1024, 1024]:
 
@@ -266,7 +266,7 @@ def _markdown(args, paths, info, med, ratio, rates, cpu_med, cpu_ratio, fid, ent
         "median images/s over rounds, ratio = median of per-round ratios. Wall-clock is what a user waits; "
         "CPU time (this process only) is less sensitive to other jobs on a shared machine.",
         f"Machine: {machine_line(info)}.",
-        "Command: `/work/benchvenv/bin/python benchmarks/preprocess_bench.py` (venv: `benchmarks/setup_bench_env.sh`).",
+        "Command: `$CXRKIT_BENCH_VENV/bin/python benchmarks/preprocess_bench.py` (venv: `benchmarks/setup_bench_env.sh`).",
         "",
         "| pipeline | images/s (wall, median) | ms/image | vs xrv (wall) | rounds' range (images/s) "
         "| images/s (CPU time) | vs xrv (CPU time) |",

@@ -6,14 +6,14 @@
 # Usage:  bash benchmarks/run_all.sh [NAME ...]     e.g. `bash benchmarks/run_all.sh preprocess`
 #
 # Interpreter: a script whose first 5 lines contain `# bench-env: bench` runs with the benchmark venv
-# ($CXRKIT_BENCH_VENV, default /work/benchvenv; built by benchmarks/setup_bench_env.sh when missing), which
+# ($CXRKIT_BENCH_VENV, default ../benchvenv next to the checkout; built by benchmarks/setup_bench_env.sh when missing), which
 # holds TorchXRayVision/torchvision next to cxrkit; any other script runs with the repo's .venv
 # (`make install`). Logs go to runs/bench/NAME.log. A failing benchmark is reported and the others still run;
 # the exit status is non-zero when any failed.
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BENCH_VENV="${CXRKIT_BENCH_VENV:-/work/benchvenv}"
+BENCH_VENV="${CXRKIT_BENCH_VENV:-$(dirname "$REPO")/benchvenv}"
 MAIN_PY="${CXRKIT_PYTHON:-$REPO/.venv/bin/python}"
 LOGS="$REPO/runs/bench"
 mkdir -p "$LOGS"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the benchmark virtual environment (outside the repo) that holds TorchXRayVision next to cxrkit.
 #
-# Usage:  bash benchmarks/setup_bench_env.sh [VENV_DIR]     (default: /work/benchvenv, or $CXRKIT_BENCH_VENV)
+# Usage:  bash benchmarks/setup_bench_env.sh [VENV_DIR]     (default: $CXRKIT_BENCH_VENV, else ../benchvenv next to the checkout)
 #
 # Idempotent: re-running re-checks every step and only installs what is missing. The venv is complete when
 # VENV_DIR/.ready exists (written last, after both `torchxrayvision` and `cxrkit` import).
@@ -13,7 +13,7 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${1:-${CXRKIT_BENCH_VENV:-/work/benchvenv}}"
+VENV="${1:-${CXRKIT_BENCH_VENV:-$(dirname "$REPO")/benchvenv}}"
 PY="${PYTHON:-python3}"
 TORCH_PIN="torch==2.14.1"
 TORCHVISION_PIN="torchvision==0.29.1"

@@ -2,7 +2,7 @@
 
 Run in the benchmark venv (it has torchxrayvision):
 
-    /work/benchvenv/bin/python benchmarks/xrv_interop_check.py [--json]
+    $CXRKIT_BENCH_VENV/bin/python benchmarks/xrv_interop_check.py [--json]
 
 Builds ``torchxrayvision.models.DenseNet(weights=None)`` (random weights, 18 outputs), saves its state dict as
 safetensors, loads it with ``cxrkit.models.create_model("densenet121", weights=...)`` and compares logits and

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "xrv_interop_check.py"
-BENCH_PY = Path("/work/benchvenv/bin/python")
+BENCH_VENV = Path(os.environ.get("CXRKIT_BENCH_VENV") or ROOT.parent / "benchvenv")  # as benchmarks/run_all.sh
+BENCH_PY = BENCH_VENV / "bin" / "python"
 
 
 def _python() -> str | None:
@@ -27,7 +29,7 @@ def _python() -> str | None:
 def test_xrv_densenet_state_dict_gives_identical_outputs():
     py = _python()
     if py is None:
-        pytest.skip("torchxrayvision not importable and no benchmark venv at /work/benchvenv")
+        pytest.skip(f"torchxrayvision not importable and no benchmark venv at {BENCH_VENV} (CXRKIT_BENCH_VENV)")
     res = subprocess.run([py, str(SCRIPT), "--json"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert res.returncode == 0, res.stdout + res.stderr
     rec = json.loads(res.stdout.strip().splitlines()[-1])
