@@ -144,6 +144,8 @@ FILE_CASES = [
      InvalidImageError, ["TransferSyntaxUID", "VR IS"]),
     ("dicom-ts-vr-SQ", lambda tmp: _file("ts_sq.dcm", hostile.wrong_vr_transfer_syntax("SQ"))(tmp),
      InvalidImageError, ["TransferSyntaxUID", "VR SQ"]),
+    ("dicom-ts-unknown-vr", lambda tmp: _file("ts_u0.dcm", hostile.wrong_vr_transfer_syntax("U\x00"))(tmp),
+     InvalidImageError, ["TransferSyntaxUID", "VR 'U\\x00'"]),  # found by the fuzz test
     ("dicom-rescale-slope-nan", lambda tmp: _file("s_nan.dcm", hostile.rescale_dicom(float("nan")))(tmp),
      InvalidImageError, ["RescaleSlope", "nan"]),
     ("dicom-rescale-slope-inf", lambda tmp: _file("s_inf.dcm", hostile.rescale_dicom(float("inf")))(tmp),

@@ -137,6 +137,19 @@ def test_reduction_scales_pixel_spacing_and_can_be_disabled() -> None:
     np.testing.assert_allclose(small.pixels, full.pixels.reshape(32, 2, 24, 2).mean(axis=(1, 3)), atol=2 / 4095)
 
 
+def test_float_image_with_extreme_range_is_scaled_not_nan() -> None:
+    """Found by the fuzz test: a float TIFF spanning -2.5e38..2.5e38 overflowed float32 and read as all NaN."""
+    import io
+
+    from PIL import Image as PILImage
+
+    arr = np.linspace(-2.5e38, 2.5e38, 64 * 64, dtype=np.float32).reshape(64, 64)
+    buf = io.BytesIO()
+    PILImage.fromarray(arr).save(buf, format="TIFF")
+    px = read_image(buf.getvalue()).pixels
+    assert np.isfinite(px).all() and px.min() == 0.0 and px.max() == 1.0
+
+
 def test_pydicom_warnings_do_not_carry_header_values(caplog: pytest.LogCaptureFixture, capfd) -> None:
     """Issue 11 item 9: pydicom quoted ages, dates and sex in its warnings (stderr of serve / analyze / pacs)."""
     data = hostile.phi_dicom()  # writing it makes pydicom warn and log too: not what is tested

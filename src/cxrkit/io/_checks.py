@@ -26,6 +26,8 @@ DEFAULT_MAX_INFLATED_BYTES = 128 * 2**20
 #: Smallest accepted side, in pixels. Anything smaller cannot be a radiograph (the NIH 64 px copies pass).
 MIN_SIDE = 8
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 # ITU-R BT.601 luma weights, the ones Pillow's ``convert("L")`` uses.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -125,10 +127,14 @@ def scale_to_unit(arr: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """``(arr - lo) / (hi - lo)`` as float32, clipped to [0, 1] (one float32 copy, then in place)."""
     if lo == 0.0 and arr.dtype == np.uint8 and hi == 255.0:
         return uint8_to_unit(arr)
+    span = float(hi) - float(lo)
+    if abs(lo) > _FLOAT32_MAX / 2 or abs(hi) > _FLOAT32_MAX / 2:  # float32 arithmetic would overflow to inf/NaN
+        wide = (arr.astype(np.float64) - float(lo)) / span
+        return np.clip(wide, 0.0, 1.0).astype(np.float32)
     out = arr.astype(np.float32, copy=True)
     if lo != 0.0:
         out -= np.float32(lo)
-    np.divide(out, np.float32(hi - lo), out=out)
+    np.divide(out, np.float32(span), out=out)
     np.clip(out, 0.0, 1.0, out=out)
     return out
 

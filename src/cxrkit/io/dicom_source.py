@@ -78,13 +78,17 @@ class DicomSource:
 
 def _transfer_syntax(file_meta: FileMetaDataset, source: str) -> str | None:
     """The file meta's Transfer Syntax UID, checked to be a single UID (VR UI) before anyone relies on it."""
-    raw = file_meta.get_item(0x00020010)
+    try:
+        raw = file_meta.get_item(0x00020010)  # pydicom converts the value here already
+    except _META_ERRORS as exc:
+        raise InvalidImageError(f"{source}: corrupt DICOM file meta: unreadable TransferSyntaxUID: {exc}") from exc
     if raw is None:
         return None
     vr = getattr(raw, "VR", None)
     if vr not in (None, "UI", "UN"):
+        shown = vr if isinstance(vr, str) and vr.isalpha() and vr.isascii() else repr(vr)
         raise InvalidImageError(
-            f"{source}: corrupt DICOM file meta: TransferSyntaxUID (0002,0010) has VR {vr}; expected UI "
+            f"{source}: corrupt DICOM file meta: TransferSyntaxUID (0002,0010) has VR {shown}; expected UI "
             "(a UID such as 1.2.840.10008.1.2.1)"
         )
     try:

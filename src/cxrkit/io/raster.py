@@ -292,6 +292,8 @@ def read_raster(
         lo, hi = float(arr.min()), float(arr.max())
         notes.append(f"{mode} image scaled by its actual range [{lo:g}, {hi:g}]")
         pixels = scale_to_unit(arr, lo, hi)
+    if not np.isfinite(pixels).all():  # a last guard: the conversions above keep finite data finite
+        raise InvalidImageError(f"{source}: decoding gave NaN or infinite values; expected finite pixels")
     return np.ascontiguousarray(pixels), _meta(mode, fmt, source, notes, bits, rows, cols)
 
 
