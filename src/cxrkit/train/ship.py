@@ -144,6 +144,53 @@ def normal_budget_thresholds(labels: np.ndarray, probs: np.ndarray, findings: li
     return out
 
 
+def _method(cfg: Any) -> str:
+    """The training recipe in words, from the resolved config."""
+    m = cfg.model
+    start = (f"initialised from {Path(m.init_from).name.replace('.card.json', '')} (head rows matched by finding)"
+             if m.init_from else "ImageNet EfficientNet-Lite0")
+    if m.feature_cache:
+        part = (f"stem + blocks 0-{m.frozen_blocks - 1} frozen and computed once with ONNX Runtime (clean + "
+                f"augmented views); blocks {m.frozen_blocks}-15 + head trained")
+    elif int(m.frozen_blocks) > 0:
+        part = f"stem + blocks 0-{m.frozen_blocks - 1} frozen; the rest trained on augmented images"
+    else:
+        part = "every layer fine-tuned on augmented images (rotation, scale, shift, brightness, contrast, gamma)"
+    return (f"{start}; {m.size} px input; {part}; AdamW (lr {cfg.optim.lr}, weight decay {cfg.optim.weight_decay}), "
+            f"{cfg.optim.schedule} schedule, NaN-masked class-weighted BCE; best epoch by validation mean AUROC")
+
+
+def _limits(table: Any, cfg: Any, name: str, n_box_val: int, n_box_train: int) -> list[str]:
+    """Plain-language limits, with the run's own counts."""
+    meta = table.meta
+    tr = meta["split"] == "train"
+    n_tr = int(tr.sum())
+    per = meta[tr].groupby("source").size().to_dict()
+    nih_tr = int(per.get(ADULT_SOURCE, 0))
+    return [
+        f"Small training set ({n_tr:,} images: " + ", ".join(f"{k} {v:,}" for k, v in sorted(per.items()))
+        + f"); only {nih_tr:,} adult NIH ChestX-ray14 films were trained on (CheXNet-style models use ~78,000). "
+        "Rare findings are weak; a finding is reported only if it passes the adult validation rule.",
+        "NIH labels are text-mined from reports (>90% accurate by NIH's estimate): validation AUROCs carry that "
+        "label noise, and the NIH validation films are a boxed, pneumonia- and normal-enriched subset, not a "
+        "hospital's case mix.",
+        "Adult findings are validated on NIH films only (one hospital, 1992-2015 equipment): expect lower AUROC on "
+        "other sites; recalibrate the operating points on local labelled films.",
+        "Pediatric films (Kermany) train and validate Pneumonia in children 1-5 years; they never decide whether "
+        "an adult finding or 'No Finding' is reported.",
+        "Dataset shortcut risk: COVID-19 positives come from public collections of other sites, so COVID-19 is "
+        "trained but never reported.",
+        "Probabilities are not calibrated (class-weighted training raises them for rare findings): use the "
+        "operating points (chosen to keep false calls on normal adult films low, at the cost of sensitivity), "
+        "or recalibrate on local data (ECE in the card).",
+        f"{cfg.model.size} px input limits small-nodule and small-pneumothorax detection.",
+        "Lateral views, CT/MR and non-chest images are out of scope; the pipeline's quality check must reject "
+        "them before this model.",
+        f"NIH images with official boxes: {n_box_val} are in the hold-out (never trained on; use only those for "
+        f"CAM-box evaluation, listed in {name}.holdout.csv); {n_box_train} boxed NIH images were trained on.",
+    ]
+
+
 def ship(run_dir: str | Path, out_dir: str | Path, name: str, *, config_path: str | None = None, n_boot: int = 2000,
          threads: int = 1, checkpoint: str = "best.pt") -> Path:
     """Write the package for the best checkpoint of ``run_dir``; returns the card path."""
@@ -176,10 +223,7 @@ def ship(run_dir: str | Path, out_dir: str | Path, name: str, *, config_path: st
                   "best_val_mean_auroc_during_training": round(float(ck["best_metric"]), 4),
                   "history": [{k: h[k] for k in ("epoch", "train_loss", "val_mean_auroc", "seconds")} for h in history],
                   "config": cfg.to_dict(), "machine": "2 shared CPU cores (no GPU)",
-                  "method": (f"ImageNet EfficientNet-Lite0; stem + blocks 0-{cfg.model.frozen_blocks - 1} frozen and "
-                             "computed once with ONNX Runtime (clean + augmented views); blocks "
-                             f"{cfg.model.frozen_blocks}-15 + head trained with AdamW, cosine schedule, NaN-masked "
-                             "class-weighted BCE; best epoch by validation mean AUROC")},
+                  "method": _method(cfg)},
     )
     card = write_model_package(model, out_dir, name=name, architecture=cfg.model.name, labels=findings,
                                transform=spec.to_dict(), half=True, reported_findings=[], **common)
@@ -266,7 +310,8 @@ def ship(run_dir: str | Path, out_dir: str | Path, name: str, *, config_path: st
             "['_alternative_operating_points']; per-view (PA/AP) AUROCs under ['_per_view']"),
         validation=validation,
         validation_protocol=(f"Patient-level validation hold-out (seed {cfg.run.seed}; stratified per source; "
-                             f"fractions {cfg.data.val_fraction} per source, overrides {cfg.data.val_fraction_by_source}); "
+                             f"fractions {cfg.data.val_fraction} per source, overrides {cfg.data.val_fraction_by_source}; "
+                             f"fixed split files {({k: Path(v).name for k, v in cfg.data.split_files.items()})}); "
                              f"n = {len(va)} images; probabilities from the shipped ONNX model on images read from "
                              f"disk; AUROC 95% CI by stratified bootstrap ({n_boot} resamples, seed 0). {RULE}. "
                              f"The hold-out image list is {name}.holdout.csv. The same hold-out also chose the best "
@@ -275,32 +320,7 @@ def ship(run_dir: str | Path, out_dir: str | Path, name: str, *, config_path: st
         training_data=counts.to_dict("records"),
         intended_use=("Research, education and software testing of chest X-ray pipelines on frontal (PA/AP) "
                       "radiographs. Not a medical device; probabilities are not a diagnosis and must not guide care."),
-        limits=[
-            "Small training set (2,700 images) dominated by one pediatric pneumonia source (Kermany, children 1-5 "
-            "years, Guangzhou): pneumonia performance on adults is much lower than on that source (see per-source "
-            "AUROC).",
-            "Only 336 NIH ChestX-ray14 images were trained on; the NIH findings (Effusion, Cardiomegaly, Nodule, ...) "
-            "are weak and most are not reported.",
-            "Almost no normal adult radiographs were trained on (the local NIH images are a boxed, mostly abnormal "
-            "subset: 2 of 710 are 'No Finding'; the normals are Kermany children). On normal adult images the adult "
-            "findings' probabilities run high and false positives at the card's thresholds are common; 'No Finding' "
-            "is learned from pediatric normals.",
-            "Dataset shortcut risk: each finding's positives come from few sources, and source-specific appearance "
-            "(pediatric anatomy, paper-figure crops in the COVID collection, CLAHE in Hannover) can be learned "
-            "instead of disease. Per-source AUROCs are in the card; a finding is reported only if it also "
-            "separates cases within one source.",
-            "COVID-19 labels come from public collections with selection bias (figures from papers, severe cases); "
-            "COVID-19 vs other pneumonia is not validated on a clinical population.",
-            "Probabilities are not calibrated (class-weighted training raises them for rare findings): use the "
-            "operating points, or recalibrate with `cxrkit evaluate classification` on local data (ECE in the card).",
-            "Backbone blocks 0-10 keep ImageNet weights (CPU budget); 224 px input limits small-nodule detection.",
-            "Lateral views, pediatric patients outside 1-5 years, CT/MR and non-chest images are out of scope; the "
-            "pipeline's quality checks must reject them before this model.",
-            f"NIH images with official boxes: {n_box_val} are in the hold-out (never trained on; use only those for "
-            f"CAM-box evaluation, listed in {name}.holdout.csv); {n_box_train} boxed NIH images were trained on "
-            "(692 of the 710 local NIH images are boxed, so keeping all of them out would leave 18 NIH images to "
-            "train on).",
-        ],
+        limits=_limits(table, cfg, name, n_box_val, n_box_train),
     )
     final = ModelCard.from_dict({k: v for k, v in d.items()}, path=None)
     path = final.save(Path(out_dir) / f"{name}.card.json")
