@@ -44,7 +44,7 @@ def _from_dataset(args: argparse.Namespace):
     from cxrkit.models.classifier import load_classifier
 
     clf = load_classifier(args.model)
-    ds = load_dataset(args.dataset, root=args.root)
+    ds = load_dataset(args.dataset, root=args.root, **({"images": args.images} if args.images else {}))
     meta = ds.meta.reset_index(drop=True)
     if args.split in (None, "all"):
         rows = np.arange(len(ds))
@@ -73,10 +73,31 @@ def _from_dataset(args: argparse.Namespace):
         raise DataFormatError(f"the model's outputs {clf.labels} and {args.dataset!r}'s labels {ds.findings} share nothing")
     from tqdm.auto import tqdm
 
+    fusions = {}
+    if args.with_anatomy:
+        from cxrkit.models.fusion import fusion_from_card
+
+        fusions = {f: fz for f in clf.labels if (fz := fusion_from_card(clf.card, f)) is not None}
+    seg = None
+    if fusions:
+        from cxrkit.anatomy.measure import measure
+        from cxrkit.anatomy.segment import load_segmenter
+
+        seg = load_segmenter()
     probs_all = []
     for s in tqdm(range(0, len(rows), args.batch_size), desc="classify", disable=not sys.stderr.isatty()):
         imgs = [read_image(meta.loc[int(i), "path"]).pixels for i in rows[s : s + args.batch_size]]
-        probs_all.append(clf.predict_all(imgs, batch_size=args.batch_size))
+        pr = clf.predict_all(imgs, batch_size=args.batch_size)
+        if seg is not None:  # the pipeline's fused score where the CTR is measured (see cxrkit.models.fusion)
+            for i, px in enumerate(imgs):
+                sg = seg.segment(px)
+                m = measure(sg.masks, None, view=None, confidence=sg.confidence)
+                if m["cardiothoracic_ratio"] is None or "implausible_anatomy" in m["flags"]:
+                    continue
+                for f, fz in fusions.items():
+                    k = clf.labels.index(f)
+                    pr[i, k] = fz.score(float(pr[i, k]), float(m["cardiothoracic_ratio"]))
+        probs_all.append(pr)
     probs = np.concatenate(probs_all)
     cols = [clf.labels.index(f) for f in findings]
     y = np.stack([ds.labels[rows, ds.findings.index(f)] for f in findings], axis=1)
@@ -86,7 +107,9 @@ def _from_dataset(args: argparse.Namespace):
         pred_table[f] = p[:, j]
     proto = Protocol(data=f"{args.dataset} at {args.root}", split=str(args.split or "all"),
                      model=f"{clf.card.name} ({clf.card.architecture})", n_boot=args.n_boot, seed=args.seed,
-                     notes="findings outside the model card's reported_findings are evaluated but never shown to users")
+                     notes=("findings outside the model card's reported_findings are evaluated but never shown to users"
+                            + (f"; {', '.join(fusions)}: the card's classifier+CTR fusion (--with-anatomy)" if fusions
+                               else "")))
     return y, p, findings, proto, pred_table
 
 
@@ -137,6 +160,10 @@ def register_evaluate(kinds: argparse._SubParsersAction) -> None:
     p.add_argument("--split", help="split of the dataset: all (default), a split name, or holdout")
     p.add_argument("--model", help="model card / folder (default: the shipped model)")
     p.add_argument("--findings", nargs="+", help="restrict to these findings")
+    p.add_argument("--images", help="image folder option of the dataset adapter (nih: images_512, adult_512, ...)")
+    p.add_argument("--with-anatomy", action="store_true",
+                   help="score findings the card fuses with the CTR (Cardiomegaly) as the pipeline does: segment "
+                        "every image and apply the card's fusion")
     p.add_argument("--limit", type=int, help="first N selected images only")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples for the 95%% CI")
