@@ -193,8 +193,17 @@ def default_boxes(
     return _scale(nms(cands, iou_threshold)[: max(1, int(max_boxes))], k, shape, m.shape)
 
 
-BOX_METHODS: dict[str, Callable[..., list[Box]]] = {"default": default_boxes, "chestxray8": chestxray8_boxes}
-_ALIASES = {"chestx-ray8": "chestxray8", "wang2017": "chestxray8", "cxr8": "chestxray8"}
+def _anatomy(heatmap: np.ndarray, **options) -> list[Box]:
+    """:func:`cxrkit.localize.anatomy.anatomy_boxes` (imported lazily: it needs ``masks=``, ``finding=``)."""
+    from cxrkit.localize.anatomy import anatomy_boxes
+
+    return anatomy_boxes(heatmap, **options)
+
+
+BOX_METHODS: dict[str, Callable[..., list[Box]]] = {
+    "default": default_boxes, "chestxray8": chestxray8_boxes, "anatomy": _anatomy,
+}
+_ALIASES = {"chestx-ray8": "chestxray8", "wang2017": "chestxray8", "cxr8": "chestxray8", "prior": "anatomy"}
 
 
 def box_method_names() -> list[str]:
@@ -207,7 +216,8 @@ def boxes_from_heatmap(heatmap: np.ndarray, method: str = "default", *, label: s
 
     Args:
         heatmap: float ``(H, W)`` on the original image grid (e.g. from :func:`cxrkit.explain.heatmaps`).
-        method: "default" (:func:`default_boxes`) or "chestxray8" (:func:`chestxray8_boxes`).
+        method: "default" (:func:`default_boxes`), "chestxray8" (:func:`chestxray8_boxes`) or "anatomy"
+            (:func:`cxrkit.localize.anatomy.anatomy_boxes`: needs ``masks=`` and ``finding=``; learned priors).
         label: finding name stored on each box.
         **options: keyword options of the chosen method.
 

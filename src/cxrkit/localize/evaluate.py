@@ -5,7 +5,9 @@ classifier's heatmap of that finding (whatever its probability, as in ChestX-ray
 box method and scored at T(IoBB) and T(IoU) ∈ {0.1, 0.25, 0.5, 0.75, 0.9} (:mod:`cxrkit.localize.metrics`).
 
 A data-free control runs beside the model: a centred Gaussian "heatmap" (the same for every image and finding,
-sigma = a quarter of each side). A model whose accuracy does not beat this control has not shown that it
+sigma = a quarter of each side) through the ``default`` box method; for the ``anatomy`` box method the control
+is the same (``control:anatomy`` = centred Gaussian + ``default`` boxes), the reference its validation is judged
+against (:mod:`cxrkit.localize.validation`). A model whose accuracy does not beat this control has not shown that it
 localizes anything: large findings (cardiomegaly, effusion) sit where a central box lands anyway.
 """
 
@@ -117,7 +119,11 @@ def evaluate_localization(
     thresholds: Sequence[float] = THRESHOLDS,
     limit: int | None = None,
     exclude: Collection[str] | None = None,
+    include: Collection[str] | None = None,
     all_outputs: bool = False,
+    findings: Sequence[str] | None = None,
+    segmenter: Any = None,
+    priors: Any = None,
     batch_size: int = 8,
     n_examples: int = 16,
     progress: bool = False,
@@ -132,8 +138,13 @@ def evaluate_localization(
         thresholds: T values for IoBB and IoU.
         limit: evaluate only the first ``limit`` images (by row) — for smoke runs.
         exclude: image ids (``meta["image_id"]``) to leave out, e.g. the images the classifier trained on.
+        include: image ids to keep (all others left out), e.g. the ``val`` part of a split file.
         all_outputs: also score head outputs the classifier does not report (not validated); they are listed
             in ``protocol["unvalidated_findings_scored"]`` and must not be read as product claims.
+        findings: restrict to these box findings (default: every evaluable one).
+        segmenter: anatomy segmenter for the ``anatomy`` box method (default: the shipped one, loaded when needed).
+        priors: :class:`~cxrkit.localize.priors.LocalizationPriors` for ``anatomy`` (default: the shipped priors
+            of the classifier's card name).
         batch_size: images per forward pass.
         n_examples: cases kept with heatmaps for the overlay page (two per finding, first by image id).
         progress: show a tqdm progress bar.
@@ -147,6 +158,20 @@ def evaluate_localization(
         target = replace(target, reported=target.outputs)
     in_data = set(dataset.boxes["finding"]) if len(dataset.boxes) else set()
     evaluable = [f for f in BOX_FINDINGS if f in target.reported and f in in_data]
+    if findings is not None:
+        from cxrkit.labels import canonical
+
+        wanted_f = {canonical(f, strict=False) or f for f in findings}
+        evaluable = [f for f in evaluable if f in wanted_f]
+    use_anatomy = "anatomy" in box_methods
+    if use_anatomy and segmenter is None:
+        from cxrkit.anatomy.segment import load_segmenter
+
+        segmenter = load_segmenter()
+    if use_anatomy and priors is None:
+        from cxrkit.localize.priors import load_priors
+
+        priors = load_priors(getattr(getattr(classifier, "card", None), "name", None))
     not_evaluable = {f: ("not reported by the model" if f not in target.reported else "no boxes in the data")
                      for f in BOX_FINDINGS if f not in evaluable}
     truth = _truth_by_row(dataset, evaluable)
@@ -158,7 +183,13 @@ def evaluate_localization(
         kept = [r for r in rows if ids[r] not in ex]
         n_excluded = len(rows) - len(kept)
         rows = kept
-        truth = {r: truth[r] for r in rows}
+    if include is not None:
+        inc = {str(e) for e in include}
+        ids = dataset.meta["image_id"].astype(str).to_numpy()
+        kept = [r for r in rows if ids[r] in inc]
+        n_excluded += len(rows) - len(kept)
+        rows = kept
+    truth = {r: truth[r] for r in rows}
     if limit is not None:
         rows = rows[: int(limit)]
     sources = list(box_methods) + [f"control:{m}" for m in box_methods]
@@ -175,7 +206,9 @@ def evaluate_localization(
         samples = [dataset[r] for r in chunk]
         wanted = sorted({f for r in chunk for f in truth[r]}, key=evaluable.index)
         expl = explain_batch(target, [s.image for s in samples], wanted, method, batch_size=batch_size)
-        for r, s, e in zip(chunk, samples, expl):
+        seg_masks = (segmenter.predict_batch([s.image.pixels for s in samples]) if use_anatomy
+                     else [None] * len(samples))
+        for r, s, e, mk in zip(chunk, samples, expl, seg_masks):
             prior = centre_prior(s.image.shape)
             image_id = str(dataset.meta["image_id"].iloc[r]) if "image_id" in dataset.meta else str(r)
             for f, gt in truth[r].items():
@@ -185,8 +218,12 @@ def evaluate_localization(
                     "pointing": pointing_hit(e.maps[f], gt), "control_pointing": pointing_hit(prior, gt),
                 }
                 for bm in box_methods:
-                    rec[bm] = boxes_from_heatmap(e.maps[f], bm, label=f)
-                    rec[f"control:{bm}"] = boxes_from_heatmap(prior, bm, label=f)
+                    if bm == "anatomy":
+                        rec[bm] = boxes_from_heatmap(e.maps[f], bm, label=f, masks=mk, finding=f, priors=priors)
+                        rec[f"control:{bm}"] = boxes_from_heatmap(prior, "default", label=f)
+                    else:
+                        rec[bm] = boxes_from_heatmap(e.maps[f], bm, label=f)
+                        rec[f"control:{bm}"] = boxes_from_heatmap(prior, bm, label=f)
                 records.append(rec)
                 if sum(1 for x in examples if x["finding"] == f) < per_finding_examples:
                     examples.append({"image_id": image_id, "finding": f, "pixels": s.image.pixels,
@@ -198,6 +235,8 @@ def evaluate_localization(
     protocol = {
         "method": method,
         "box_methods": list(box_methods),
+        "priors": priors.fitted.get("command") if use_anatomy and priors is not None else None,
+        "priors_model": priors.model if use_anatomy and priors is not None else None,
         "n_images": len(rows),
         "n_box_images_excluded": n_excluded,
         "n_cases": len(cases),

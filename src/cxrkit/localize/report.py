@@ -62,7 +62,8 @@ def markdown_report(ev: LocalizationEvaluation, *, title: str = "Localization on
     p = ev.protocol
     out = [f"# {title}", "", "## Protocol", ""]
     for k, v in p.items():
-        out.append(f"- **{k}**: {v}")
+        if k != "localization_verdicts":
+            out.append(f"- **{k}**: {v}")
     out += [
         "",
         "Definitions (ChestX-ray8, Wang et al. CVPR 2017, sec. 4): a case is one (image, finding) with ground-truth "
@@ -84,6 +85,17 @@ def markdown_report(ev: LocalizationEvaluation, *, title: str = "Localization on
         out += _table(ev, bm, "iou", "accuracy", False)
         out += ["", f"### Control (centred Gaussian map, `{bm}` boxes): accuracy, T(IoBB)", ""]
         out += _table(ev, f"control:{bm}", "iobb", "accuracy", False)
+        out.append("")
+    if p.get("localization_verdicts"):
+        out += ["## Localization verdicts (`anatomy` boxes vs the centred-Gaussian control, paired)", "",
+                "| finding | n | acc T(IoBB)=0.5 [95% CI] | control | p (one-sided McNemar) | acc T(IoU)=0.25 | control "
+                "| reported by card | validated |", "|---|---:|---:|---:|---:|---:|---:|---|---|"]
+        for f, v in p["localization_verdicts"].items():
+            a, g = v["iobb@0.5"], v["iou@0.25"]
+            out.append(f"| {f} | {v['n_cases']} | {_f(a['accuracy'])} [{_f(a['ci'][0], 2)}, {_f(a['ci'][1], 2)}] | "
+                       f"{_f(a['control_accuracy'])} | {a['p_one_sided']:.2g} | {_f(g['accuracy'])} | "
+                       f"{_f(g['control_accuracy'])} | {'yes' if v['reported_by_card'] else 'no'} | "
+                       f"{'**yes**' if v['validated'] else 'no'} |")
         out.append("")
     out += ["## Pointing game (heatmap maximum inside a ground-truth box)", "",
             "| finding | n | hits | accuracy [95% CI] | control |", "|---|---:|---:|---:|---:|"]

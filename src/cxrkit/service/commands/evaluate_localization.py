@@ -24,7 +24,9 @@ def register_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--root", required=True, type=Path, help="NIH ChestX-ray14 folder (labels/ + an image folder)")
     p.add_argument("--images", default="images_512", help="image folder under ROOT (boxes are scaled to it)")
     p.add_argument("--method", default="cam", help="heatmap method (default cam)")
-    p.add_argument("--boxes", default="default,chestxray8", help="comma-separated box methods scored side by side")
+    p.add_argument("--boxes", default=None,
+                   help="comma-separated box methods scored side by side (default: anatomy,default,chestxray8 when "
+                        "the model has shipped localization priors, else default,chestxray8)")
     p.add_argument("--model", default=None, help="classifier weights; default: the shipped model")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--limit", type=int, default=None, help="only the first N box images (smoke runs)")
@@ -33,6 +35,16 @@ def register_evaluate(sub: argparse._SubParsersAction) -> None:
                         "with an image_id column (rows with split=train only, when it has a split column)")
     p.add_argument("--no-holdout", action="store_true",
                    help="do not restrict to the classifier's held-out images (<card name>.holdout.csv beside its card)")
+    p.add_argument("--split-file", type=Path, default=None,
+                   help="split CSV (image_id, split); with --part, evaluate only that part (replaces the card's "
+                        "hold-out file), e.g. configs/splits/nih_v2.csv")
+    p.add_argument("--part", default="val", help="split value kept from --split-file (default val)")
+    p.add_argument("--classes", default=None,
+                   help="comma-separated box findings, or 'all' for the 8 ChestX-ray8 classes (research mode: heads "
+                        "the card does not report are scored and marked not validated)")
+    p.add_argument("--write-validated", action="store_true",
+                   help="write the per-finding 'localization validated' verdicts of the anatomy boxes into "
+                        "src/cxrkit/localize/validated.json (use only on the held-out part)")
     p.add_argument("--all-outputs", action="store_true",
                    help="also score head outputs the model does not report (not validated; marked as such)")
     p.add_argument("--examples", type=int, default=16, help="example overlays on the HTML page")
@@ -101,16 +113,42 @@ def run(args: argparse.Namespace) -> int:
     from cxrkit.localize.report import markdown_report, write_examples_page
     from cxrkit.service.commands.localize import load_classifier_or_explain
 
+    import pandas as pd
+
+    from cxrkit.errors import DataFormatError
+    from cxrkit.localize.evaluate import BOX_FINDINGS
+    from cxrkit.localize.priors import prior_names
+
     classifier = load_classifier_or_explain(args.model)
+    name = getattr(getattr(classifier, "card", None), "name", None)
+    if args.boxes is None:
+        args.boxes = "anatomy,default,chestxray8" if name in prior_names() else "default,chestxray8"
+    box_methods = [b.strip() for b in args.boxes.split(",") if b.strip()]
+    classes = None
+    if args.classes:
+        classes = list(BOX_FINDINGS) if args.classes.strip().lower() == "all" else [
+            c.strip() for c in args.classes.split(",") if c.strip()]
+        reported = set(getattr(classifier, "findings", ()) or ())
+        if any(c not in reported for c in classes):
+            args.all_outputs = True  # research mode: unreported heads scored, marked † / not validated
     exclude = read_exclude(args.exclude) if args.exclude else set()
     ds = load_dataset("nih", root=args.root, images=args.images)
+    include = None
+    if args.split_file is not None:
+        split = pd.read_csv(args.split_file, dtype=str)
+        if not {"image_id", "split"} <= set(split.columns):
+            raise DataFormatError(f"{args.split_file} needs image_id and split columns; has {list(split.columns)}")
+        include = set(split.loc[split["split"] == args.part, "image_id"])
+        if not include:
+            raise DataFormatError(f"no rows with split == {args.part!r} in {args.split_file}")
+        args.no_holdout = True  # the split file says which images are held out
     holdout = None if args.no_holdout else holdout_file(classifier)
     if holdout is not None:  # keep only images the classifier held out (never trained on)
         kept = read_holdout(holdout)
         exclude |= set(ds.meta["image_id"].astype(str)) - kept
     t0 = time.perf_counter()
     ev = evaluate_localization(
-        classifier, ds, method=args.method, box_methods=[b.strip() for b in args.boxes.split(",") if b.strip()],
+        classifier, ds, method=args.method, box_methods=box_methods, include=include, findings=classes,
         limit=args.limit, exclude=exclude, all_outputs=args.all_outputs, batch_size=args.batch_size,
         n_examples=args.examples, progress=True,
     )
@@ -125,8 +163,25 @@ def run(args: argparse.Namespace) -> int:
         "seconds": round(elapsed, 1),
         "command": "cxrkit evaluate localization " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-            if k in ("root", "images", "method", "boxes", "model", "exclude", "out", "limit") and v is not None),
+            if k in ("root", "images", "method", "boxes", "model", "exclude", "split_file", "part", "classes", "out",
+                     "limit") and v is not None),
+        "split": f"{args.split_file} part {args.part}" if args.split_file is not None else None,
     })
+    if "anatomy" in box_methods:
+        from cxrkit.localize.validation import verdicts, write_validated
+
+        v = verdicts(ev, source="anatomy", reported=tuple(getattr(classifier, "findings", ()) or ()))
+        ev.protocol["localization_verdicts"] = v
+        (args.out).mkdir(parents=True, exist_ok=True)
+        (args.out / "verdicts.json").write_text(json.dumps(v, indent=2))
+        if args.write_validated:
+            if args.limit is not None or include is None:
+                raise DataFormatError("--write-validated needs --split-file (the held-out part) and no --limit")
+            path = write_validated(name or str(args.model), "anatomy", v, {
+                "data": ev.protocol["data"], "split": ev.protocol["split"], "n_images": ev.protocol["n_images"],
+                "n_cases": ev.protocol["n_cases"], "command": ev.protocol["command"],
+                "priors": ev.protocol.get("priors_model")})
+            print(f"verdicts written to {path}")
     args.out.mkdir(parents=True, exist_ok=True)
     md = markdown_report(ev)
     (args.out / "localization.md").write_text(md)
