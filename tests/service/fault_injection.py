@@ -7,10 +7,13 @@ Run as a script for the figure in ``docs/security.md``::
 
 ``tests/service/test_fault_injection.py`` runs it with ``CXRKIT_FAULT_KILLS`` kills (5 by default).
 
-Protocol: 7 inputs (the 4 bundled examples and copies of the 3 PNGs, one pixel changed, under other names); one clean reference run
-into its own folder (its wall time ``T`` sets the kill window); then ``kills`` runs into one output folder, each
-killed with SIGKILL after a uniform random delay in ``[0, T]`` (seeded); after every kill every result folder
-present is checked; then one last run to completion. Counts:
+Protocol: 7 inputs (the 4 bundled examples and copies of the 3 PNGs, one pixel changed, under other names);
+one clean reference run into its own folder: the time ``t0`` its first temp folder appears (models loaded,
+writing begins) and its wall time ``T`` are measured; then ``kills`` runs into one output folder, each
+killed with SIGKILL at a random point of its work (seeded): once a random number of results (from those already
+done to all but one) exist, after a further uniform delay of up to one image's time ``(T - t0) / 7``; after every kill every result folder present is checked, and
+once every input is done the output folder is started afresh (so later kills still meet work); then one last
+run to completion. Counts:
 
 * lost: inputs without a complete result folder after the last run;
 * duplicated: result folders beyond one per input, plus DICOM SOP instance UIDs found in two folders, plus
@@ -90,6 +93,10 @@ def scan(out: Path) -> tuple[int, dict[str, dict[str, str]]]:
     return half, folders
 
 
+def _visible_folders(out: Path) -> int:
+    return sum(1 for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")) if out.exists() else 0
+
+
 def run(kills: int, seed: int, workdir: Path) -> dict:
     """Run the protocol; returns the counts and timings."""
     from cxrkit.service.outdir import output_name
@@ -99,31 +106,47 @@ def run(kills: int, seed: int, workdir: Path) -> dict:
     inputs = sorted(p for p in src.rglob("*") if p.is_file())
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     t = time.monotonic()
-    ref = subprocess.run(command(src, workdir / "reference"), env=env, capture_output=True, text=True, timeout=900)
+    ref_out = workdir / "reference"
+    ref = subprocess.Popen(command(src, ref_out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first_write = None
+    while ref.poll() is None:
+        if first_write is None and ref_out.exists() and any(".tmp-" in p.name for p in ref_out.iterdir()):
+            first_write = time.monotonic() - t
+        time.sleep(0.02)
     window = time.monotonic() - t
     if ref.returncode != 0:
-        raise RuntimeError(f"reference run failed ({ref.returncode}): {ref.stderr[-2000:]}")
-    _, reference = scan(workdir / "reference")
+        raise RuntimeError(f"reference run failed ({ref.returncode}): {ref.stderr.read()[-2000:]!r}")
+    start = first_write if first_write is not None else 0.0
+    _, reference = scan(ref_out)
 
     out = workdir / "out"
-    half_after_kills, delays, temp_seen = 0, [], 0
+    expected_names = {output_name(p) for p in inputs}
+    half_after_kills, delays, temp_seen, hit, restarts = 0, [], 0, 0, 0
+    per_image = max(0.05, (window - start) / len(inputs))
     for _ in range(kills):
-        delay = rng.uniform(0.0, window)
-        delays.append(round(delay, 2))
+        done = _visible_folders(out)
+        target = rng.randint(min(done, len(inputs) - 1), len(inputs) - 1)  # kill while the (target+1)-th result is being made
+        extra = rng.uniform(0.0, per_image)
+        delays.append([target, round(extra, 2)])
         proc = subprocess.Popen(command(src, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
+        while proc.poll() is None and _visible_folders(out) < target:
+            time.sleep(0.01)
         try:
-            proc.wait(timeout=delay)
+            proc.wait(timeout=extra)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        half, _ = scan(out)
+            hit += 1
+        half, folders = scan(out)
         half_after_kills += half
         temp_seen += sum(1 for p in out.glob(".*.tmp-*")) if out.exists() else 0
+        if expected_names <= {n for n, u in folders.items() if u}:  # all done: start afresh for the next kill
+            shutil.rmtree(out)
+            restarts += 1
     final = subprocess.run(command(src, out), env=env, capture_output=True, text=True, timeout=900)
     half_end, folders = scan(out)
 
-    expected_names = {output_name(p) for p in inputs}
     lost = len(expected_names - {n for n, u in folders.items() if u})
     seen: dict[str, str] = {}
     dup_uids = 0
@@ -134,8 +157,9 @@ def run(kills: int, seed: int, workdir: Path) -> dict:
             seen[uid] = name
     changed = sum(1 for name, uids in folders.items() if name in reference and uids != reference[name])
     return {
-        "kills": kills, "seed": seed, "inputs": len(inputs), "kill_window_s": round(window, 1),
-        "delays_s": delays, "final_exit": final.returncode,
+        "kills": kills, "seed": seed, "inputs": len(inputs),
+        "kill_window_s": [round(start, 1), round(window, 1)], "kills_while_running": hit, "fresh_restarts": restarts,
+        "kill_points": delays, "final_exit": final.returncode,
         "lost": lost,
         "duplicated": max(0, len(folders) - len(expected_names)) + dup_uids + changed,
         "half_written": half_after_kills + half_end,
