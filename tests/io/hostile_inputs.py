@@ -55,7 +55,8 @@ def small_body() -> bytes:
 def wrong_vr_transfer_syntax(vr: str) -> bytes:
     """~300 bytes whose file-meta TransferSyntaxUID has VR ``vr`` (IS, SQ, US, or no VR at all: "U\\x00")
     instead of UI."""
-    value = {"IS": b"12", "SQ": b"", "US": b"\x01\x00", "FD": struct.pack("<d", 1.5)}.get(vr, b"1.2.840.10008.1.2.1\x00")
+    values = {"IS": b"12", "SQ": b"", "US": b"\x01\x00", "FD": struct.pack("<d", 1.5)}
+    value = values.get(vr, b"1.2.840.10008.1.2.1\x00")
     return part10(value, small_body()[:160], ts_vr=vr)
 
 

@@ -73,7 +73,11 @@ def _peak_rss(code: str, *args: str) -> dict:
         "from cxrkit.errors import CxrkitError\n"
         "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
     )
-    tail = "\nout['base'] = base\nout['peak'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\nprint(json.dumps(out))\n"
+    tail = (
+        "\nout['base'] = base\n"
+        "out['peak'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+        "print(json.dumps(out))\n"
+    )
     proc = subprocess.run(
         [sys.executable, "-c", prelude + code + tail, str(HERE), *args],
         capture_output=True, text=True, timeout=300, check=False,
@@ -166,6 +170,21 @@ def test_pydicom_warnings_do_not_carry_header_values(caplog: pytest.LogCaptureFi
     )
     for _, value in hostile.PHI_PATCHES.values():
         assert value not in printed, printed
+
+
+def test_error_messages_do_not_quote_header_values() -> None:
+    """With pydicom set to RAISE on invalid values (a user's choice, kept), its exception quotes the value;
+    the InvalidImageError built from it does not."""
+    from pydicom import config
+
+    saved = config.settings._reading_validation_mode
+    config.settings.reading_validation_mode = config.RAISE
+    try:
+        with pytest.raises(InvalidImageError) as info:
+            read_image(hostile.phi_dicom())
+    finally:
+        config.settings._reading_validation_mode = saved
+    assert "VR IS" in str(info.value) and "Smith123" not in str(info.value), str(info.value)
 
 
 def test_redaction_of_what_pydicom_still_says() -> None:

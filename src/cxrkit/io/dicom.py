@@ -44,7 +44,7 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRL
 
 from cxrkit.errors import CxrkitError, InvalidImageError, UnsupportedImageError
 from cxrkit.io._checks import DEFAULT_MAX_INFLATED_BYTES, DEFAULT_MAX_OUTPUT_PIXELS, check_pixel_count, reduce_factor
-from cxrkit.io._pydicom_quiet import quiet_pydicom
+from cxrkit.io._pydicom_quiet import quiet_pydicom, redact
 from cxrkit.io.dicom_display import color_to_display, mono_to_display, window_to_unit
 from cxrkit.io.dicom_meta import DICOM_KEYS, build_meta
 from cxrkit.io.dicom_meta import dicom_str as _str
@@ -135,7 +135,7 @@ def load_dataset(
     try:
         ds = pydicom.dcmread(stream, **kwargs)
     except _READ_ERRORS as exc:
-        raise InvalidImageError(f"{source}: unreadable or truncated DICOM: {exc}") from exc
+        raise InvalidImageError(f"{source}: unreadable or truncated DICOM: {redact(str(exc))}") from exc
     if len(ds) == 0:
         raise InvalidImageError(f"{source}: no DICOM data element could be read (truncated or corrupt file)")
     opened.restore_meta(ds)
@@ -230,7 +230,9 @@ def _malformed(source: str, what: str) -> Iterator[None]:
     except CxrkitError:
         raise
     except _MALFORMED as exc:
-        raise InvalidImageError(f"{source}: malformed DICOM {what}: {type(exc).__name__}: {exc}") from exc
+        raise InvalidImageError(
+            f"{source}: malformed DICOM {what}: {type(exc).__name__}: {redact(str(exc))}"
+        ) from exc
 
 
 def read_dicom_header(
@@ -270,7 +272,7 @@ def _decode(ds: Dataset, source: str) -> np.ndarray:
         arr = ds.pixel_array
     except Exception as exc:  # decoders raise many types (ValueError, RuntimeError, plugin errors)
         name = syntax.name if syntax is not None else "unknown transfer syntax"
-        raise InvalidImageError(f"{source}: could not decode DICOM pixel data ({name}): {exc}") from exc
+        raise InvalidImageError(f"{source}: could not decode DICOM pixel data ({name}): {redact(str(exc))}") from exc
     expected = (int(ds.Rows), int(ds.Columns))
     if arr.shape[:2] != expected:
         raise InvalidImageError(f"{source}: decoded pixels have shape {arr.shape}; header says {expected}")

@@ -6,7 +6,8 @@ and it trusts the file meta's *Transfer Syntax UID* whatever its VR (a value of 
 a ``TypeError``). :func:`open_dicom` reads the file meta first (with pydicom's own file-meta reader), checks
 the Transfer Syntax UID, and for Deflated data inflates the rest in 1 MiB steps with a hard cap into a buffer
 that pydicom then reads as Explicit VR Little Endian; the original file meta is put back afterwards
-(:meth:`DicomSource.restore_meta`), so metadata still names the Deflated transfer syntax.
+(:meth:`DicomSource.restore_meta`), so metadata still names the Deflated transfer syntax. pydicom's exception
+texts are quoted in our errors only after :func:`~cxrkit.io._pydicom_quiet.redact` (no header values).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pydicom.filereader import _read_file_meta_info, read_preamble  # the reader
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from cxrkit.errors import InvalidImageError, UnsupportedImageError
+from cxrkit.io._pydicom_quiet import redact
 
 __all__ = ["DicomSource", "open_dicom"]
 
@@ -81,7 +83,9 @@ def _transfer_syntax(file_meta: FileMetaDataset, source: str) -> str | None:
     try:
         raw = file_meta.get_item(0x00020010)  # pydicom converts the value here already
     except _META_ERRORS as exc:
-        raise InvalidImageError(f"{source}: corrupt DICOM file meta: unreadable TransferSyntaxUID: {exc}") from exc
+        raise InvalidImageError(
+            f"{source}: corrupt DICOM file meta: unreadable TransferSyntaxUID: {redact(str(exc))}"
+        ) from exc
     if raw is None:
         return None
     vr = getattr(raw, "VR", None)
@@ -94,7 +98,9 @@ def _transfer_syntax(file_meta: FileMetaDataset, source: str) -> str | None:
     try:
         value = file_meta.TransferSyntaxUID
     except _META_ERRORS as exc:
-        raise InvalidImageError(f"{source}: corrupt DICOM file meta: unreadable TransferSyntaxUID: {exc}") from exc
+        raise InvalidImageError(
+            f"{source}: corrupt DICOM file meta: unreadable TransferSyntaxUID: {redact(str(exc))}"
+        ) from exc
     if not isinstance(value, str):
         raise InvalidImageError(
             f"{source}: corrupt DICOM file meta: TransferSyntaxUID is a {type(value).__name__}; expected one UID"
@@ -155,7 +161,9 @@ def open_dicom(
             read_preamble(fp, force)
             file_meta = _read_file_meta_info(fp)
         except _META_ERRORS as exc:
-            raise InvalidImageError(f"{source}: unreadable or truncated DICOM file meta: {exc}") from exc
+            raise InvalidImageError(
+                f"{source}: unreadable or truncated DICOM file meta: {redact(str(exc))}"
+            ) from exc
         if _transfer_syntax(file_meta, source) != DeflatedExplicitVRLittleEndian:
             fp.seek(start)
             return DicomSource(src)
