@@ -138,11 +138,13 @@ def real_classifier():
 
 def test_shipped_classifier_end_to_end_with_boxes(real_classifier, tmp_path):
     """The real runtime (ONNX Runtime probabilities, CAM heatmaps on the PyTorch module, boxes) with the
-    operating points overridden so that exactly one finding is positive: only it gets a heatmap and boxes."""
+    operating points overridden so that exactly one finding is positive: only it gets a heatmap and boxes
+    (a finding whose localization is validated, src/cxrkit/localize/validated.json)."""
+    from cxrkit.localize.validation import localization_validated
     from cxrkit.service.batch import write_outputs
 
     clf = real_classifier
-    target = next(f for f in clf.findings if f != "No Finding")
+    target = next(f for f in clf.findings if f != "No Finding" and localization_validated(clf.card.name, f))
     thresholds = {f: (0.0 if f == target else 1.0) for f in clf.findings}
     result, image = Analyzer(clf, None, thresholds=thresholds).analyze_with_image(NIH)
     doc = result.to_dict()
@@ -161,6 +163,24 @@ def test_shipped_classifier_end_to_end_with_boxes(real_classifier, tmp_path):
     assert doc["model"]["name"] == clf.card.name and len(doc["model"]["checksum"]) == 64
     assert doc["report"]["sentences"][0]["evidence"]["boxes"] == [b["id"] for b in boxes]
     assert f"heatmap_{target.replace(' ', '_')}.png" in write_outputs(result, image, tmp_path / "out")
+
+
+def test_unvalidated_localization_gets_no_region(real_classifier):
+    """Issue 10.6: a positive finding whose boxes did not beat the control on held-out images is reported
+    without a region, and the report says its location is not validated."""
+    from cxrkit.localize.validation import localization_validated
+
+    clf = real_classifier
+    target = next((f for f in clf.findings if f != "No Finding" and not localization_validated(clf.card.name, f)),
+                  None)
+    if target is None:
+        pytest.skip("every finding of the shipped model has validated localization")
+    thresholds = {f: (0.0 if f == target else 1.0) for f in clf.findings}
+    result = Analyzer(clf, None, thresholds=thresholds).analyze(NIH)
+    found = next(f for f in result.findings if f.name == target)
+    assert found.positive and found.boxes == ()
+    sentence = result.report.sentences[0]
+    assert "location not validated" in sentence.text and sentence.evidence["location"] == "location not validated"
 
 
 def test_classifier_package_path_in_cli_and_api(real_classifier, tmp_path, capsys):

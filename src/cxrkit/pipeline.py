@@ -235,10 +235,11 @@ class Analyzer:
             findings = self._fuse(self._classify(image), anatomy)
             timings["classify"] = (time.perf_counter() - t) * 1e3
             components.append(Component("classifier", "ran", ""))
-            findings, heatmaps = self._localize(image, findings, components, timings)
+            findings, heatmaps = self._localize(image, findings, components, timings, masks)
 
         report = draft_report(findings, measurements, quality, view=image.meta.view,
-                              classifier_available=self.classifier is not None)
+                              classifier_available=self.classifier is not None,
+                              location_notes=self._location_notes(findings))
         timings["total"] = (time.perf_counter() - t0) * 1e3
         return AnalysisResult(
             image=image.meta, quality=quality, findings=findings, measurements=measurements, report=report,
@@ -282,7 +283,15 @@ class Analyzer:
             out.append(f)
         return out
 
-    def _localize(self, image, findings, components, timings):
+    def _location_notes(self, findings) -> dict[str, str]:
+        """Positive findings shown without a region because their localization is not validated (issue 10.6)."""
+        from cxrkit.localize.validation import localization_validated
+
+        model = self.model_info.name if self.model_info is not None else None
+        return {f.name: "location not validated" for f in findings
+                if f.positive and f.name not in NOT_LOCALIZED and not localization_validated(model, f.name)}
+
+    def _localize(self, image, findings, components, timings, masks=None):
         positives = [f.name for f in findings if f.positive and f.name not in NOT_LOCALIZED]
         if not self.localize:
             components.append(Component("localize", "skipped", "disabled (--no-localize)"))
@@ -293,14 +302,19 @@ class Analyzer:
         t = time.perf_counter()
         from cxrkit.explain.heatmaps import heatmaps as compute_heatmaps
         from cxrkit.localize import boxes_from_heatmap
+        from cxrkit.localize.validation import localization_validated, validated_box_method
 
+        model = self.model_info.name if self.model_info is not None else None
+        box_method = validated_box_method(model) or self.box_method  # the method the verdicts were measured with
         try:
             with self._torch_lock:
                 maps = compute_heatmaps(self.classifier, image, positives, method=self.explain_method)
             out = []
             for f in findings:
-                if f.name in maps:
-                    boxes = boxes_from_heatmap(maps[f.name], method=self.box_method, label=f.name)
+                # a region only for findings whose localization beat the control on held-out boxes
+                if f.name in maps and localization_validated(model, f.name):
+                    opts = {"masks": masks or None, "finding": f.name, "model": model} if box_method == "anatomy" else {}
+                    boxes = boxes_from_heatmap(maps[f.name], method=box_method, label=f.name, **opts)
                     boxes = sorted(boxes, key=lambda b: -(b.score or 0.0))[:MAX_BOXES_PER_FINDING]
                     f = replace(f, boxes=tuple(boxes))
                 out.append(f)
@@ -309,7 +323,8 @@ class Analyzer:
             components.append(Component("localize", "failed", str(exc)))
             return findings, {}
         timings["localize"] = (time.perf_counter() - t) * 1e3
-        components.append(Component("localize", "ran", f"{self.explain_method} heatmaps, {self.box_method} boxes"))
+        components.append(Component("localize", "ran", f"{self.explain_method} heatmaps, {box_method} boxes for "
+                                    "findings with validated localization"))
         return out, {k: np.asarray(v, dtype=np.float32) for k, v in maps.items()}
 
     def _measure(self, image, masks, confidence, components, timings) -> tuple[list[Measurement], dict | None]:

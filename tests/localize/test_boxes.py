@@ -20,7 +20,7 @@ def _two_blobs(shape=(200, 300)):
 
 
 def test_method_registry() -> None:
-    assert box_method_names() == ["chestxray8", "default"]
+    assert box_method_names() == ["anatomy", "chestxray8", "default"]
     with pytest.raises(UnknownNameError, match="did you mean 'chestxray8'"):
         boxes_from_heatmap(np.ones((4, 4)), "chestxray"),
 

@@ -44,6 +44,8 @@ def localize(
     batch_size: int = 8,
     max_side: int | None = 512,
     full_maps: bool = False,
+    segmenter: Any = None,
+    priors: Any = None,
     **kwargs: Any,
 ) -> list[Localization]:
     """Heatmaps (:func:`cxrkit.explain.explain_batch`) then boxes (:func:`boxes_from_heatmap`) for each finding.
@@ -55,15 +57,36 @@ def localize(
     edges by at most ``H / WORK_SIDE`` pixels while costing time. ``full_maps=True`` also
     returns the maps at the original resolution (``max_side=None`` does both at full resolution).
     ``kwargs`` go to :func:`explain_batch` (``transform``, ``labels`` for a bare module, ``backend``).
+
+    ``box_method="anatomy"`` segments each image (``segmenter``: default the shipped one) and places boxes with the
+    learned priors (``priors``: default those shipped for the classifier's card name;
+    :mod:`cxrkit.localize.anatomy`).
     """
+    anatomy = box_method == "anatomy"
+    if anatomy:
+        from cxrkit.localize.priors import load_priors
+
+        if segmenter is None:
+            from cxrkit.anatomy.segment import load_segmenter
+
+            segmenter = load_segmenter()
+        if priors is None:
+            priors = load_priors(getattr(getattr(classifier, "card", None), "name", None))
     out = []
-    for e in explain_batch(classifier, images, findings, method, batch_size=batch_size, max_side=max_side, **kwargs):
+    expl = explain_batch(classifier, images, findings, method, batch_size=batch_size, max_side=max_side, **kwargs)
+    for image, e in zip(images, expl):
         sy, sx = e.scale
-        boxes = {
-            f: [Box(b.x_min * sx, b.y_min * sy, b.x_max * sx, b.y_max * sy, score=b.score, label=f)
-                for b in boxes_from_heatmap(m, box_method)]
-            for f, m in e.maps.items()
-        }
+        opts: dict[str, Any] = {}
+        if anatomy:
+            pixels = image.pixels if isinstance(image, Image) else np.asarray(image)
+            opts = {"masks": segmenter.predict(pixels), "priors": priors}
+        boxes = {}
+        for f, m in e.maps.items():
+            # a finding without a learned prior (e.g. "No Finding") falls back to the default boxes
+            bm = box_method if not anatomy or f in priors.findings else "default"
+            found = boxes_from_heatmap(m, bm, **({**opts, "finding": f} if bm == "anatomy" else {}))
+            boxes[f] = [Box(b.x_min * sx, b.y_min * sy, b.x_max * sx, b.y_max * sy, score=b.score, label=f)
+                        for b in found]
         out.append(Localization(e.maps, e.probabilities, boxes, e.method, box_method, e.scale))
     if full_maps and max_side is not None:
         fulls = explain_batch(classifier, images, findings, method, batch_size=batch_size, max_side=None, **kwargs)

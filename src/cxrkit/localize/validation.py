@@ -84,7 +84,7 @@ def verdicts(ev: Any, *, source: str = "anatomy", reported: Sequence[str] = ()) 
                 "accuracy": round(float(m.mean()), 4), "ci": [round(x, 4) for x in wilson_interval(int(m.sum()), n)],
                 "control_accuracy": round(float(c.mean()), 4),
                 "control_ci": [round(x, 4) for x in wilson_interval(int(c.sum()), n)],
-                "discordant": [b_, c_], "p_one_sided": round(p, 5),
+                "discordant": [b_, c_], "p_one_sided": float(f"{p:.3g}"),
             }
             if (measure, t) == PRIMARY:
                 ok &= bool(m.mean() > c.mean() and p < ALPHA)

@@ -31,15 +31,20 @@ def _evidence(f: Finding) -> dict:
             "positive": f.positive}
 
 
-def _finding_sentence(f: Finding) -> ReportSentence:
+def _finding_sentence(f: Finding, location_note: str | None = None) -> ReportSentence:
     ids = [box_id(f.name, i) for i in range(len(f.boxes))]
     where = f" (region{'s' if len(ids) > 1 else ''} {', '.join(ids)})" if ids else ""
+    if not ids and location_note:
+        where = f" ({location_note})"
     text = (
         f"Possible {_pretty(f.name)}{where}: model probability {f.probability:.2f}, "
         f"at or above the operating point {f.threshold:.2f}."
     )
-    return ReportSentence(text, {"finding": f.name, "probability": round(f.probability, 4),
-                                 "threshold": round(f.threshold, 4), "boxes": ids})
+    evidence = {"finding": f.name, "probability": round(f.probability, 4), "threshold": round(f.threshold, 4),
+                "boxes": ids}
+    if not ids and location_note:
+        evidence["location"] = location_note
+    return ReportSentence(text, evidence)
 
 
 def _ctr_sentence(m: Measurement, view: str | None) -> ReportSentence:
@@ -71,6 +76,7 @@ def draft_report(
     *,
     view: str | None = None,
     classifier_available: bool = True,
+    location_notes: dict[str, str] | None = None,
 ) -> DraftReport:
     """Build the draft report of one image.
 
@@ -86,6 +92,9 @@ def draft_report(
         the image's view position (an AP film adds a caveat to the CTR sentence).
     classifier_available:
         False when no classifier ran; the report then says that no findings were assessed.
+    location_notes:
+        finding → note said instead of its regions when it has none, e.g. "location not validated" for a
+        finding whose boxes did not beat the control on held-out images (:mod:`cxrkit.localize.validation`).
 
     Returns
     -------
@@ -106,7 +115,7 @@ def draft_report(
         sentences.append(ReportSentence("No classifier was available: findings were not assessed.",
                                         {"classifier": None}))
     elif positives:
-        sentences.extend(_finding_sentence(f) for f in positives)
+        sentences.extend(_finding_sentence(f, (location_notes or {}).get(f.name)) for f in positives)
         if no_finding is not None and no_finding.positive:
             sentences.append(ReportSentence(
                 f"The model's 'No Finding' output is also at or above its operating point "

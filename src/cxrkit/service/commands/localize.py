@@ -34,8 +34,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--method", default="cam", help="heatmap method: cam, gradcam, gradcam++, hirescam, eigencam (default cam; "
                    "an unknown name lists the options)")
-    p.add_argument("--boxes", dest="box_method", default="default",
-                   help="box method: default or chestxray8 (default: default)")
+    p.add_argument("--boxes", dest="box_method", default=None,
+                   help="box method: anatomy (heart mask / lung-field priors learned on NIH training boxes; needs the "
+                        "model's shipped priors), default or chestxray8 (default: anatomy when the model has "
+                        "priors, else default)")
+    p.add_argument("--all-outputs", action="store_true",
+                   help="research mode: allow every head output with a prior (e.g. all 8 ChestX-ray8 classes); "
+                        "findings the card does not report, or whose localization is not validated, are marked "
+                        "'not validated' in the console output")
     p.add_argument("--model", default=None, help="classifier weights (.safetensors with its card); default: shipped model")
     p.add_argument("--no-overlay", action="store_true", help="skip overlay.png (faster)")
     p.set_defaults(func=run)
@@ -81,10 +87,27 @@ def run(args: argparse.Namespace) -> int:
     from cxrkit.localize.boxes import boxes_from_heatmap
     from cxrkit.localize.run import boxes_json, localize
 
+    from dataclasses import replace
+
+    from cxrkit.localize.priors import prior_names
+    from cxrkit.localize.validation import localization_validated
+
     get_method(args.method)  # fail fast on bad names
-    boxes_from_heatmap(np.zeros((2, 2)), args.box_method)
     classifier = load_classifier_or_explain(args.model)
+    name = getattr(getattr(classifier, "card", None), "name", None)
+    if args.box_method is None:
+        args.box_method = "anatomy" if name in prior_names() else "default"
+    if args.box_method != "anatomy":
+        boxes_from_heatmap(np.zeros((2, 2)), args.box_method)
+    anatomy_opts: dict[str, Any] = {}
+    if args.box_method == "anatomy":
+        from cxrkit.anatomy.segment import load_segmenter
+        from cxrkit.localize.priors import load_priors
+
+        anatomy_opts = {"priors": load_priors(name), "segmenter": load_segmenter()}
     target = resolve_target(classifier)
+    if args.all_outputs:
+        target = replace(target, reported=target.outputs)
     findings = [f.strip() for f in args.findings.split(",") if f.strip()] if args.findings else list(target.reported)
     for f in findings:
         target.index(f)  # unknown finding → error listing the available ones, before any work
@@ -96,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
     for f, d in zip(files, _stem_dirs(files, args.out)):
         try:
             image = read_image(f)
-            (res,) = localize(target, [image], findings, method=args.method, box_method=args.box_method)
+            (res,) = localize(target, [image], findings, method=args.method, box_method=args.box_method,
+                              **anatomy_opts)
         except CxrkitError as exc:
             if len(files) == 1:
                 raise
@@ -109,7 +133,8 @@ def run(args: argparse.Namespace) -> int:
             png = overlay_png(image.pixels, res.maps, probabilities=res.probabilities, boxes=res.boxes,
                               title=f"{f.name}  ({res.method} heatmap, {res.box_method} boxes)")
             (d / "overlay.png").write_bytes(png)
-        probs = ", ".join(f"{k} {v:.2f}" for k, v in res.probabilities.items())
+        probs = ", ".join(f"{k} {v:.2f}" + ("" if localization_validated(name, k) else " (location not validated)")
+                          for k, v in res.probabilities.items())
         nbox = sum(len(v) for v in res.boxes.values())
         print(f"{f} -> {d}  ({nbox} boxes; probabilities: {probs})")
     return 1 if failed else 0
