@@ -10,8 +10,9 @@ Run as a script for the figure in ``docs/security.md``::
 Protocol: 7 inputs (the 4 bundled examples and copies of the 3 PNGs, one pixel changed, under other names);
 one clean reference run into its own folder: the time ``t0`` its first temp folder appears (models loaded,
 writing begins) and its wall time ``T`` are measured; then ``kills`` runs into one output folder, each
-killed with SIGKILL at a random point of its work (seeded): once a random number of results (from those already
-done to all but one) exist, after a further uniform delay of up to one image's time ``(T - t0) / 7``; after every kill every result folder present is checked, and
+killed with SIGKILL at a random point of its work (seeded): once it has written a random number of new results
+(from none to all but one of those left) and is writing the next, after a further uniform delay of up to one
+image's time ``(T - t0) / 7``; after every kill every result folder present is checked, and
 once every input is done the output folder is started afresh (so later kills still meet work); then one last
 run to completion. Counts:
 
@@ -93,6 +94,11 @@ def scan(out: Path) -> tuple[int, dict[str, dict[str, str]]]:
     return half, folders
 
 
+def _writing(out: Path, stale: set[str]) -> bool:
+    """This run has started writing (a temp folder that a killed run did not leave, or a new result)."""
+    return out.exists() and any(".tmp-" in p.name and p.name not in stale for p in out.iterdir())
+
+
 def _visible_folders(out: Path) -> int:
     return sum(1 for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")) if out.exists() else 0
 
@@ -125,12 +131,13 @@ def run(kills: int, seed: int, workdir: Path) -> dict:
     per_image = max(0.05, (window - start) / len(inputs))
     for _ in range(kills):
         done = _visible_folders(out)
-        target = rng.randint(min(done, len(inputs) - 1), len(inputs) - 1)  # kill while the (target+1)-th result is being made
+        new = rng.randint(0, len(inputs) - 1 - done)  # kill while this run makes its (new+1)-th result
         extra = rng.uniform(0.0, per_image)
-        delays.append([target, round(extra, 2)])
+        delays.append([done + new, round(extra, 2)])
+        stale = {p.name for p in out.iterdir() if ".tmp-" in p.name} if out.exists() else set()
         proc = subprocess.Popen(command(src, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
-        while proc.poll() is None and _visible_folders(out) < target:
+        while proc.poll() is None and not (_visible_folders(out) >= done + new and _writing(out, stale)):
             time.sleep(0.01)
         try:
             proc.wait(timeout=extra)
