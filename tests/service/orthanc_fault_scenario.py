@@ -1,15 +1,17 @@
 """Fault injection for the PACS worker against a real Orthanc, run INSIDE a private network namespace by
 tests/service/test_pacs_orthanc_faults.py (see orthanc_scenario.py for why and how Orthanc is isolated).
 
-Four CR radiographs (the SIIM example under four SOP instance UIDs) are uploaded; ``cxrkit pacs watch --once``
-is started ``kills`` times and killed with SIGKILL at a random point of its work (seeded: once a random number
-of sources have results, after a further uniform delay of up to 4 s); after every kill and after a last run to
+``sources`` CR radiographs (the SIIM example under as many SOP instance UIDs) are uploaded; ``cxrkit pacs watch --once``
+is started up to ``kills`` times and killed with SIGKILL at a random point of its work (seeded: after its
+start-up time, measured once, and once 0 to 2 new sources have results, after a further uniform
+delay of up to 4 s); kills stop early when every source has its results; after every kill and after a last run to
 completion, the result objects in Orthanc are attributed to their source (SR evidence, SC source image) and
 counted: lost (a source without SR or SC at the end), duplicated (more than one SR or SC per source, or more
 SEG objects than sources), half-written (a source with an SR but no SC or the reverse, at the end) and retry
 entries left in the state file.
 
-Usage: ``unshare --net -- python tests/service/orthanc_fault_scenario.py SIIM.dcm KILLS SEED``; prints one JSON
+Usage: ``unshare --net -- python tests/service/orthanc_fault_scenario.py SIIM.dcm KILLS SEED [SOURCES]``
+(default ``2 * KILLS`` sources); prints one JSON
 object on its last line.
 """
 
@@ -33,7 +35,6 @@ import pydicom
 from orthanc_scenario import PLUGIN, free_port, start_orthanc, wait_up
 from pydicom.uid import generate_uid
 
-SOURCES = 4
 
 
 def results(url: str) -> tuple[Counter, Counter, int]:
@@ -55,6 +56,7 @@ def results(url: str) -> tuple[Counter, Counter, int]:
 def main() -> int:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     siim, kills, seed = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    n_sources = int(sys.argv[4]) if len(sys.argv) > 4 else 2 * kills
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -70,7 +72,7 @@ def main() -> int:
         try:
             wait_up(url)
             sources = []
-            for _ in range(SOURCES):
+            for _ in range(n_sources):
                 ds = pydicom.dcmread(siim)
                 ds.SOPInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
                 ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
@@ -82,15 +84,22 @@ def main() -> int:
             cmd = [sys.executable, "-m", "cxrkit.service.cli", "pacs", "watch", "--url", url, "--state", str(state),
                    "--once", "--no-localize"]
             env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+            t = time.monotonic()  # how long a worker takes to start and load its models
+            subprocess.run([sys.executable, "-c", "from cxrkit.pipeline import Analyzer; Analyzer(localize=False)"],
+                           env=env, check=True, capture_output=True)
+            startup = time.monotonic() - t
             hit, points, dup_seen = 0, [], 0
             for _ in range(kills):
                 done = len(results(url)[0])
-                target = rng.randint(min(done, SOURCES - 1), SOURCES - 1)
+                if done == n_sources:
+                    break  # all stored: nothing left for a kill to interrupt
+                new = rng.randint(0, min(2, n_sources - 1 - done))  # kill while this run handles its (new+1)-th source
                 extra = rng.uniform(0.0, 4.0)
-                points.append([target, round(extra, 2)])
+                points.append([done + new, round(extra, 2)])
+                t = time.monotonic()
                 proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                         start_new_session=True)
-                while proc.poll() is None and len(results(url)[0]) < target:
+                while proc.poll() is None and (time.monotonic() - t < startup or len(results(url)[0]) < done + new):
                     time.sleep(0.2)
                 try:
                     proc.wait(timeout=extra)
@@ -106,11 +115,12 @@ def main() -> int:
                 pending = db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
                 statuses = dict(db.execute("SELECT status, COUNT(*) FROM processed GROUP BY status").fetchall())
             obs = {
-                "kills": kills, "seed": seed, "sources": SOURCES, "kills_while_running": hit, "kill_points": points,
+                "kills": kills, "seed": seed, "sources": n_sources, "startup_s": round(startup, 1),
+                "kills_while_running": hit, "kill_points": points,
                 "final_exit": final.returncode, "final_output": final.stdout[-500:],
                 "lost": sum(1 for s in sources if not sr[s] or not sc[s]),
                 "duplicated": dup_seen + sum(n - 1 for n in sr.values() if n > 1)
-                + sum(n - 1 for n in sc.values() if n > 1) + max(0, seg - SOURCES),
+                + sum(n - 1 for n in sc.values() if n > 1) + max(0, seg - n_sources),
                 "half_written": sum(1 for s in sources if bool(sr[s]) != bool(sc[s])),
                 "seg_objects": seg, "retry_entries_left": pending, "state": statuses,
             }
