@@ -28,7 +28,7 @@ from cxrkit.labels import canonical
 
 __all__ = [
     "VALIDATED_FILE", "RULE", "mcnemar_one_sided", "verdicts", "load_validated", "localization_validated",
-    "validated_box_method", "write_validated",
+    "validated_box_method", "write_validated", "accuracy_summary",
 ]
 
 VALIDATED_FILE = Path(__file__).resolve().parent / "validated.json"
@@ -95,6 +95,22 @@ def verdicts(ev: Any, *, source: str = "anatomy", reported: Sequence[str] = ()) 
         rec["validated"] = bool(ok and rec["reported_by_card"])
         out[f] = rec
     return out
+
+
+def accuracy_summary(ev: Any, source: str = "anatomy") -> dict[str, Any]:
+    """Class-mean (unweighted over findings) and per-finding accuracy at T(IoBB) and T(IoU) in {0.1, 0.25, 0.5}."""
+    s = ev.scores
+    s = s[(s["source"] == source) & (s["finding"] != "all")]
+    keys = [(m, t) for m in ("iobb", "iou") for t in (0.1, 0.25, 0.5)]
+
+    def acc(sub, m, t):
+        return sub[(sub["measure"] == m) & (sub["threshold"] == t)]["accuracy"]
+
+    return {
+        "class_mean_accuracy": {f"{m}@{t:g}": round(float(acc(s, m, t).mean()), 4) for m, t in keys},
+        "accuracy": {f: {f"{m}@{t:g}": round(float(acc(s[s["finding"] == f], m, t).iloc[0]), 4) for m, t in keys}
+                     for f in sorted(s["finding"].unique())},
+    }
 
 
 @lru_cache(maxsize=4)

@@ -168,9 +168,14 @@ def run(args: argparse.Namespace) -> int:
         "split": f"{args.split_file} part {args.part}" if args.split_file is not None else None,
     })
     if "anatomy" in box_methods:
-        from cxrkit.localize.validation import verdicts, write_validated
+        from cxrkit.localize.validation import accuracy_summary, verdicts, write_validated
+
+        from cxrkit.localize.priors import load_priors
 
         v = verdicts(ev, source="anatomy", reported=tuple(getattr(classifier, "findings", ()) or ()))
+        pri = load_priors(name)
+        for f in v:  # which placement produced the boxes (the CAM only orders the two boxes of "both_sides")
+            v[f]["strategy"] = pri.get(f).strategy
         ev.protocol["localization_verdicts"] = v
         (args.out).mkdir(parents=True, exist_ok=True)
         (args.out / "verdicts.json").write_text(json.dumps(v, indent=2))
@@ -180,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
             path = write_validated(name or str(args.model), "anatomy", v, {
                 "data": ev.protocol["data"], "split": ev.protocol["split"], "n_images": ev.protocol["n_images"],
                 "n_cases": ev.protocol["n_cases"], "command": ev.protocol["command"],
-                "priors": ev.protocol.get("priors_model")})
+                "priors": ev.protocol.get("priors_model"), **accuracy_summary(ev, "anatomy")})
             print(f"verdicts written to {path}")
     args.out.mkdir(parents=True, exist_ok=True)
     md = markdown_report(ev)

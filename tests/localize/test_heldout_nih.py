@@ -1,0 +1,45 @@
+"""The shipped priors reproduce the documented held-out localization numbers (docs/localization.md,
+src/cxrkit/localize/validated.json) on the NIH ``val`` box images of ``configs/splits/nih_v2.csv``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cxrkit.localize.validation import VALIDATED_FILE, accuracy_summary, load_validated, verdicts
+
+SPLIT = Path(__file__).resolve().parents[2] / "configs" / "splits" / "nih_v2.csv"
+MODEL = "cxr-default-v1"
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_shipped_priors_reproduce_heldout_numbers(shared_data):
+    if not SPLIT.is_file():
+        pytest.skip(f"split file {SPLIT} not found")
+    documented = load_validated(VALIDATED_FILE).get(MODEL)
+    if documented is None:
+        pytest.skip(f"no documented verdicts for {MODEL}")
+    from cxrkit.data import load_dataset
+    from cxrkit.localize.evaluate import evaluate_localization
+    from cxrkit.models.classifier import load_classifier
+
+    clf = load_classifier()
+    assert clf.card.name == MODEL
+    ds = load_dataset("nih", root=shared_data / "nih-cxr14", images="adult_512")
+    split = pd.read_csv(SPLIT, dtype=str)
+    val = set(split.loc[split["split"] == "val", "image_id"])
+    ev = evaluate_localization(clf, ds, box_methods=("anatomy",), include=val, all_outputs=True, n_examples=0)
+    assert ev.protocol["n_cases"] == documented["evaluation"]["n_cases"]
+    got = accuracy_summary(ev, "anatomy")
+    for k, v in documented["evaluation"]["class_mean_accuracy"].items():
+        assert got["class_mean_accuracy"][k] == pytest.approx(v, abs=0.02), k
+    for f, per in documented["evaluation"]["accuracy"].items():
+        assert got["accuracy"][f]["iobb@0.5"] == pytest.approx(per["iobb@0.5"], abs=0.04), f
+    # the targets of issue 10 (class mean over the 8 findings) and ChestX-ray8's Table 4 means
+    assert got["class_mean_accuracy"]["iobb@0.1"] >= 0.70 and got["class_mean_accuracy"]["iobb@0.5"] >= 0.40
+    v = verdicts(ev, reported=tuple(clf.findings))
+    assert {f for f, r in v.items() if r["validated"]} == {
+        f for f, r in documented["findings"].items() if r["validated"]}
