@@ -127,3 +127,16 @@ def test_serve_fails_fast_when_the_port_is_taken(capsys):
         took = time.time() - t
     assert code == 1 and took < 3
     assert f"127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_a_result_that_cannot_be_rendered_is_a_422_not_a_500(examples):
+    """A NaN probability (JSON has no NaN) used to fail while rendering the response, outside the error mapping."""
+
+    class NaNClassifier(StubClassifier):
+        def predict(self, pixels_list):
+            return np.array([[np.nan]], dtype=np.float32)
+
+    bad = Analyzer(classifier=NaNClassifier(), segmenter=None, localize=False)
+    with TestClient(create_app(Settings(), analyzer=bad), raise_server_exceptions=False) as c:
+        r = c.post("/v1/analyze", files={"file": ("x.png", (examples / "00000002_000.png").read_bytes())})
+    assert r.status_code == 422 and r.json()["request_id"], r.text

@@ -296,10 +296,20 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
             image = read_input(data, max_pixels=settings.max_pixels)
             image = Image(image.pixels, replace(image.meta, source=""))  # the upload's name is never echoed
             result, image = a.analyze_with_image(image, view=view_tag) if view_tag else a.analyze_with_image(image)
-            return result, image, (overlays_for(result, image, wanted) if wanted else None)
+            doc = result.to_dict()
+            if result.quality.usable:
+                if wanted:
+                    doc["overlays"] = overlays_for(result, image, wanted)
+                response = JSONResponse(doc, headers={"X-Request-ID": request_id})  # renders here: NaN raises
+            else:
+                response = JSONResponse(
+                    {"detail": "not a frontal chest radiograph: " + "; ".join(result.quality.reasons),
+                     "quality": doc["quality"], "result": doc},
+                    status_code=422, headers={"X-Request-ID": request_id})
+            return result, response
 
         try:
-            result, image, overlays = await anyio.to_thread.run_sync(work, limiter=request.app.state.limiter)
+            result, response = await anyio.to_thread.run_sync(work, limiter=request.app.state.limiter)
         except InvalidImageError as exc:
             log.info("request %s: 415 not a readable image (%s)", request_id, type(exc).__name__)
             raise HTTPException(415, f"not a readable image: {_strip(exc)}") from None
@@ -313,18 +323,11 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
                 {"detail": f"this image could not be analyzed ({type(exc).__name__}); quote request id "
                            f"{request_id} when reporting it", "request_id": request_id},
                 status_code=422, headers={"X-Request-ID": request_id})
-        doc = result.to_dict()
         if not result.quality.usable:
             log.info("request %s: 422 quality check failed", request_id)
-            return JSONResponse(
-                {"detail": "not a frontal chest radiograph: " + "; ".join(result.quality.reasons),
-                 "quality": doc["quality"], "result": doc},
-                status_code=422,
-            )
-        if overlays is not None:
-            doc["overlays"] = overlays
-        log.info("request %s: analyzed in %.0f ms", request_id, result.timings_ms.get("total", 0.0))
-        return JSONResponse(doc, headers={"X-Request-ID": request_id})
+        else:
+            log.info("request %s: analyzed in %.0f ms", request_id, result.timings_ms.get("total", 0.0))
+        return response
 
     web = _web_dir()
     if (web / "index.html").is_file():
