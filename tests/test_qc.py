@@ -62,14 +62,16 @@ def test_degenerate_images(rng):
 
 
 def test_non_chest_photograph_is_refused():
-    """A real photograph (matplotlib's sample portrait) is not a chest film: layout cues fire."""
+    """A real photograph (matplotlib's sample portrait, kept out of the view model's training) is not a chest
+    film: the learned view check refuses it; the layout cues still read atypical but do not decide."""
     from matplotlib import cbook
     from PIL import Image as PILImage
 
     with cbook.get_sample_data("grace_hopper.jpg") as fh:
         gray = np.asarray(PILImage.open(fh).convert("L"), dtype=np.float32) / 255.0
     q = check_quality(Image(gray))
-    assert not q.usable and "not a chest radiograph" in q.reasons[0]
+    assert not q.usable and "not a frontal chest radiograph" in q.reasons[0]
+    assert q.checks["frontal_view"]["passed"] is False
     assert q.checks["frontal_layout"]["passed"] is False
 
 

@@ -7,10 +7,13 @@
 * **geometry**: aspect ratio and size;
 * **intensity**: a nearly uniform or nearly binary image is not a radiograph, nor is one without spatial
   structure (noise: neighbouring pixels uncorrelated);
-* **layout**: a frontal radiograph is roughly mirror-symmetric with a bright mediastinum between two darker
-  lung fields; three layout cues (left-right symmetry, side-to-side imbalance, dark fraction) that fire
-  together mark the image as "probably lateral or not a chest radiograph"; thresholds and their measured
-  error rates are in ``docs/delivery.md`` (``benchmarks/qc_eval.py``);
+* **view** (learned, :mod:`cxrkit.qc_view`): a small logistic model on thumbnail, symmetry, histogram and
+  gradient features gives p(lateral or not a chest film); ``p >= t_refuse`` refuses, ``t_flag <= p <
+  t_refuse`` is a warning ("possibly lateral") and the image is still analysed; thresholds, training data and
+  held-out error rates are in the model card (``qc_weights/view_model.json``) and ``docs/delivery.md``
+  (``benchmarks/qc_eval.py``). The three hand-tuned layout cues (left-right symmetry, side-to-side imbalance,
+  dark fraction) are reported in ``checks["frontal_layout"]`` and are features of the model; they no longer
+  refuse or warn on their own;
 * **lungs** (when a segmenter ran): lung fields of plausible total size on the expected sides (one missing
   lung field is a warning only: white-outs and large effusions must still be read).
 
@@ -26,6 +29,7 @@ from collections.abc import Mapping
 import numpy as np
 from PIL import Image as PILImage
 
+from cxrkit.qc_view import default_view_model, view_features
 from cxrkit.result import Quality
 from cxrkit.types import Image, ImageMeta
 
@@ -218,11 +222,11 @@ def check_quality(
         lay = layout_features(px)
         cues = [lay["symmetry"] < SYMMETRY_MIN, lay["imbalance"] > IMBALANCE_MAX, lay["dark_fraction"] > DARK_FRACTION_MAX]
         n = int(sum(cues))
-        checks["frontal_layout"] = _check(n < 3, lay, f"{n} of 3 layout cues atypical for a frontal chest film")
-        if n == 3:
-            reasons.append("image layout looks like a lateral view or not a chest radiograph (asymmetric, no two lung fields)")
-        elif n == 2:
-            warnings.append("image layout is atypical for a frontal chest radiograph; check the view")
+        # informational only: these hand-tuned cues refused 12 of 803 sick frontal films (issue 10); they are
+        # features of the learned view check below, which decides
+        checks["frontal_layout"] = _check(n < 3, lay, f"{n} of 3 layout cues atypical for a frontal chest film "
+                                          "(informational; the learned view check decides)")
+        _view_check(px, checks, reasons, warnings)
 
     if masks is not None and {"left_lung", "right_lung"} <= set(masks):
         ok, value, why, warning = _lungs_plausible(masks["left_lung"], masks["right_lung"])
@@ -247,6 +251,28 @@ def check_quality(
     if not quality.usable:
         log.info("quality check: not usable: %s", "; ".join(reasons))
     return quality
+
+
+def _view_check(px: np.ndarray, checks: dict, reasons: list[str], warnings: list[str]) -> None:
+    """The learned frontal-vs-lateral/not-chest check (:mod:`cxrkit.qc_view`): refuse at ``p >= t_refuse``,
+    flag at ``t_flag <= p < t_refuse`` (still analysed)."""
+    model = default_view_model()
+    if model is None:
+        checks["frontal_view"] = _check(None, None, "learned view check unavailable (model missing or corrupt)")
+        return
+    card = model.card
+    p = float(model.predict_proba(view_features(px))[0])
+    value = {"p_not_frontal": round(p, 4), "t_flag": card.t_flag, "t_refuse": card.t_refuse, "model": card.version}
+    if p >= card.t_refuse:
+        checks["frontal_view"] = _check(False, value, "learned view check: clearly not a frontal chest film")
+        reasons.append(f"image looks like a lateral view or not a frontal chest radiograph (learned view check: "
+                       f"p = {p:.3f} >= {card.t_refuse:.3f}; use --no-qc to analyze anyway)")
+    elif p >= card.t_flag:
+        checks["frontal_view"] = _check(None, value, "learned view check: uncertain, flagged")
+        warnings.append(f"possibly a lateral view or not a frontal chest radiograph (learned view check: p = {p:.3f}); "
+                        "analysed anyway, check the view")
+    else:
+        checks["frontal_view"] = _check(True, value, "learned view check: frontal chest film")
 
 
 def waive_refusal(quality: Quality) -> Quality:
