@@ -203,3 +203,14 @@ def test_segment_and_localize_folders_stay_inside_out(tmp_path, fname):
     f = Path("/in") / fname
     assert _stem_dirs([f], out)[0].parent == out and _stem_dirs([f], out)[0].name not in (".", "..")
     assert _unique_stem(f, set()) not in (".", "..", "") and "/" not in _unique_stem(f, set())
+
+
+def test_stale_result_folders_are_reported_not_removed(tmp_path, examples, capsys):
+    out = tmp_path / "out"
+    (out / "00000002_000").mkdir(parents=True)  # an older cxrkit's folder, named by the bare stem
+    (out / "00000002_000" / "result.json").write_text("{}")
+    assert main(["analyze", str(examples / "00000002_000.png"), "--out", str(out), "--no-segment",
+                 "--no-localize"]) == 0
+    text = capsys.readouterr().out
+    assert "1 result folder(s)" in text and "00000002_000" in text
+    assert (out / "00000002_000" / "result.json").is_file()

@@ -28,7 +28,7 @@ from pathlib import Path
 from cxrkit.errors import CxrkitError
 
 __all__ = ["output_name", "safe_stem", "OutputLock", "OutputBusyError", "clean_leftovers", "new_temp_folder",
-           "install_folder", "is_result_folder", "RESULT_MARKER", "LOCK_NAME"]
+           "install_folder", "is_result_folder", "stale_folders", "RESULT_MARKER", "LOCK_NAME"]
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,20 @@ def clean_leftovers(out_dir: Path) -> int:
     if n:
         log.info("removed %d temporary folder(s) left by an interrupted run in %s", n, out_dir)
     return n
+
+
+def stale_folders(out_dir: Path, names: set[str]) -> list[str]:
+    """Result folders in ``out_dir`` that no input of this run maps to: results of inputs left out of this run,
+    or of an older cxrkit that named folders by the bare stem (a ``result.json`` without the marker file).
+    They are reported, never removed."""
+    out = []
+    for entry in sorted(os.scandir(out_dir), key=lambda e: e.name):
+        if entry.name.startswith(".") or entry.name in names or not entry.is_dir(follow_symlinks=False):
+            continue
+        if os.path.exists(os.path.join(entry.path, RESULT_MARKER)) or os.path.exists(
+                os.path.join(entry.path, "result.json")):
+            out.append(entry.name)
+    return out
 
 
 def new_temp_folder(folder: Path) -> Path:
