@@ -146,7 +146,8 @@ def test_shipped_classifier_end_to_end_with_boxes(real_classifier, tmp_path):
     clf = real_classifier
     target = next(f for f in clf.findings if f != "No Finding" and localization_validated(clf.card.name, f))
     thresholds = {f: (0.0 if f == target else 1.0) for f in clf.findings}
-    result, image = Analyzer(clf, None, thresholds=thresholds).analyze_with_image(NIH)
+    # the shipped segmenter: validated anatomy boxes are placed in its lung field (none without it)
+    result, image = Analyzer(clf, "default", thresholds=thresholds).analyze_with_image(NIH)
     doc = result.to_dict()
     validate_result(doc)
     assert [f["name"] for f in doc["findings"]] == list(clf.findings)  # validated findings only, card order
@@ -181,6 +182,21 @@ def test_unvalidated_localization_gets_no_region(real_classifier):
     assert found.positive and found.boxes == ()
     sentence = result.report.sentences[0]
     assert "location not validated" in sentence.text and sentence.evidence["location"] == "location not validated"
+
+
+def test_validated_anatomy_boxes_need_the_segmentation(real_classifier):
+    """Anatomy boxes were validated with the segmenter's lung field: without masks no region is drawn."""
+    from cxrkit.localize.validation import localization_validated, validated_box_method
+
+    clf = real_classifier
+    if validated_box_method(clf.card.name) != "anatomy":
+        pytest.skip("the shipped model's verdicts are not for anatomy boxes")
+    target = next(f for f in clf.findings if f != "No Finding" and localization_validated(clf.card.name, f))
+    thresholds = {f: (0.0 if f == target else 1.0) for f in clf.findings}
+    result = Analyzer(clf, None, thresholds=thresholds).analyze(NIH)
+    found = next(f for f in result.findings if f.name == target)
+    assert found.positive and found.boxes == ()
+    assert "no lung segmentation" in result.report.sentences[0].text
 
 
 def test_classifier_package_path_in_cli_and_api(real_classifier, tmp_path, capsys):

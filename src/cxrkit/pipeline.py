@@ -239,7 +239,7 @@ class Analyzer:
 
         report = draft_report(findings, measurements, quality, view=image.meta.view,
                               classifier_available=self.classifier is not None,
-                              location_notes=self._location_notes(findings))
+                              location_notes=self._location_notes(findings, masks))
         timings["total"] = (time.perf_counter() - t0) * 1e3
         return AnalysisResult(
             image=image.meta, quality=quality, findings=findings, measurements=measurements, report=report,
@@ -283,13 +283,21 @@ class Analyzer:
             out.append(f)
         return out
 
-    def _location_notes(self, findings) -> dict[str, str]:
-        """Positive findings shown without a region because their localization is not validated (issue 10.6)."""
-        from cxrkit.localize.validation import localization_validated
+    def _location_notes(self, findings, masks) -> dict[str, str]:
+        """Positive findings shown without a region: localization not validated (issue 10.6), or validated
+        anatomy boxes that cannot be placed without the lung segmentation."""
+        from cxrkit.localize.validation import localization_validated, validated_box_method
 
         model = self.model_info.name if self.model_info is not None else None
-        return {f.name: "location not validated" for f in findings
-                if f.positive and f.name not in NOT_LOCALIZED and not localization_validated(model, f.name)}
+        notes = {}
+        for f in findings:
+            if not f.positive or f.name in NOT_LOCALIZED or f.boxes:
+                continue
+            if not localization_validated(model, f.name):
+                notes[f.name] = "location not validated"
+            elif self.localize and not masks and validated_box_method(model) == "anatomy":
+                notes[f.name] = "location not shown: no lung segmentation"
+        return notes
 
     def _localize(self, image, findings, components, timings, masks=None):
         positives = [f.name for f in findings if f.positive and f.name not in NOT_LOCALIZED]
@@ -312,7 +320,9 @@ class Analyzer:
             out = []
             for f in findings:
                 # a region only for findings whose localization beat the control on held-out boxes
-                if f.name in maps and localization_validated(model, f.name):
+                # (anatomy boxes were validated with segmenter masks: none without them)
+                if (f.name in maps and localization_validated(model, f.name)
+                        and (box_method != "anatomy" or bool(masks))):
                     opts = {"masks": masks or None, "finding": f.name, "model": model} if box_method == "anatomy" else {}
                     boxes = boxes_from_heatmap(maps[f.name], method=box_method, label=f.name, **opts)
                     boxes = sorted(boxes, key=lambda b: -(b.score or 0.0))[:MAX_BOXES_PER_FINDING]
