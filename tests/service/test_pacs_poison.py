@@ -131,3 +131,15 @@ def test_a_refused_store_is_retried_then_given_up(orthanc, tmp_path, analyzer):
     detail = w.state.failed()[0][1]
     w.close()
     assert "store: StoreRefusedError" in detail
+
+
+def test_an_instance_deleted_before_processing_does_not_block_the_rest(orthanc, tmp_path, analyzer):
+    """Was: a NewInstance change whose instance was gone (404) raised OrthancError and the sequence never moved."""
+    orthanc.changes.append({"Seq": 1, "ChangeType": "NewInstance", "ID": "deleted-meanwhile"})
+    orthanc.instances["x"] = b""  # keep add()'s numbering independent of the fake change
+    orthanc.add(_radiograph(11))
+    orthanc.changes[-1]["Seq"] = 2
+    w = _worker(orthanc, tmp_path, analyzer)
+    stats = w.run_once()
+    w.close()
+    assert stats.analyzed == 1 and stats.skipped == 1 and len(orthanc.stored) == 2

@@ -254,10 +254,14 @@ class PacsWorker:
     def _handle_instance(self, orthanc_id: str, stats: PassStats, *, queued_sop: str | None = None) -> None:
         path = f"/instances/{orthanc_id}/simplified-tags"
         r = self._request("GET", path)
-        if r.status_code == 404 and queued_sop is not None:  # deleted from the PACS while queued for a retry
-            log.warning("instance %s (SOP %s) is gone from Orthanc; dropped from the retry queue", orthanc_id,
-                        queued_sop)
-            self.state.mark(queued_sop, "gone", "deleted from the PACS before a retry")
+        if r.status_code == 404:  # deleted from the PACS before we got to it: nothing to do, never a blocker
+            if queued_sop is not None:
+                log.warning("instance %s (SOP %s) is gone from Orthanc; dropped from the retry queue", orthanc_id,
+                            queued_sop)
+                self.state.mark(queued_sop, "gone", "deleted from the PACS before a retry")
+            else:
+                log.info("instance %s is gone from Orthanc; skipped", orthanc_id)
+                stats.skipped += 1
             return
         if r.status_code != 200:
             raise OrthancError(f"Orthanc GET {path}: HTTP {r.status_code}")
@@ -283,6 +287,11 @@ class PacsWorker:
             stats.already_stored += 1
             return
         r = self._request("GET", f"/instances/{orthanc_id}/file")
+        if r.status_code == 404:
+            log.info("instance %s (SOP %s) was deleted from Orthanc before its download; skipped", orthanc_id, sop)
+            self.state.mark(sop, "gone", "deleted from the PACS before its download")
+            stats.skipped += 1
+            return
         if r.status_code != 200:
             raise OrthancError(f"instance {orthanc_id}: download failed with HTTP {r.status_code}")
         try:
