@@ -81,12 +81,15 @@ def verdicts(ev: Any, *, source: str = "anatomy", reported: Sequence[str] = ()) 
             b_, c_ = int((m & ~c).sum()), int((~m & c).sum())
             p = mcnemar_one_sided(b_, c_)
             rec[key] = {
-                "accuracy": round(float(m.mean()), 4), "ci": [round(x, 4) for x in wilson_interval(int(m.sum()), n)],
-                "control_accuracy": round(float(c.mean()), 4),
+                "accuracy": round(float(m.mean()), 4) if n else None,
+                "ci": [round(x, 4) for x in wilson_interval(int(m.sum()), n)],
+                "control_accuracy": round(float(c.mean()), 4) if n else None,
                 "control_ci": [round(x, 4) for x in wilson_interval(int(c.sum()), n)],
                 "discordant": [b_, c_], "p_one_sided": float(f"{p:.3g}"),
             }
-            if (measure, t) == PRIMARY:
+            if n == 0:
+                ok = False
+            elif (measure, t) == PRIMARY:
                 ok &= bool(m.mean() > c.mean() and p < ALPHA)
             else:
                 ok &= bool(m.mean() >= c.mean())
