@@ -119,3 +119,13 @@ def test_no_heart_with_low_confidence_is_a_warning(siim):
     heart[500:750, 380:700] = True
     q = check_quality(siim, {**no_heart, "heart": heart}, {"left_lung": 0.6, "right_lung": 0.6, "heart": 0.6})
     assert q.usable and q.checks["frontal_anatomy"]["passed"]
+
+
+def test_low_contrast_real_film_is_read_with_a_warning():
+    """A frontal film stored with squeezed contrast (like six JSRT copies: std ~0.014, values 0.94-1.0) is not
+    "nearly uniform": the anatomy is there once stretched."""
+    film = read_image(EXAMPLES / "00000002_000.png")
+    squeezed = Image((0.94 + 0.06 * film.pixels).astype(np.float32), film.meta)
+    q = check_quality(squeezed)
+    assert q.usable, q.reasons
+    assert any("very low contrast" in w for w in q.warnings)

@@ -38,7 +38,7 @@ from PIL import Image as PILImage
 
 from cxrkit.qc_view import FEATURE_VERSION, ViewModel, view_features
 
-__all__ = ["Item", "list_items", "split_of", "augment", "synthetic_non_radiographs", "fit_view_model",
+__all__ = ["Item", "list_items", "split_of", "assign_splits", "load_nih_split", "augment", "synthetic_non_radiographs", "fit_view_model",
            "choose_thresholds", "wilson", "main"]
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,20 @@ def split_of(item: Item, nih_split: dict[str, str] | None = None) -> str:
         if s is not None:
             return "train" if s == "train" else "heldout"
     return "heldout" if _hash_fraction(f"{item.source}:{item.group}") < HELDOUT_FRACTION else "train"
+
+
+def assign_splits(items: list[Item], nih_split: dict[str, str] | None = None, *,
+                  kermany_train_max: int = 800) -> list[str]:
+    """"train" / "heldout" / "unused" per item: :func:`split_of`, with kermany's training films capped at
+    ``kermany_train_max`` (chosen by a hash of the patient; pediatric films must not dominate the frontal
+    class); the rest of kermany's training part is "unused" (neither trained on nor held out)."""
+    split = [split_of(it, nih_split) for it in items]
+    ker = [i for i, it in enumerate(items) if it.source == "kermany-pneumonia" and split[i] == "train"]
+    if len(ker) > kermany_train_max:
+        order = sorted(ker, key=lambda i: _hash_fraction("kermany-train:" + items[i].group))
+        for i in order[kermany_train_max:]:
+            split[i] = "unused"
+    return split
 
 
 def augment(pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -342,15 +356,8 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(SEED)
     nih_split = load_nih_split(args.nih_split)
     items = list_items(args.data)
-    split = np.array([split_of(it, nih_split) for it in items])
+    split = np.array(assign_splits(items, nih_split, kermany_train_max=args.kermany_train_max))
     train = split == "train"
-    # cap kermany training films (pediatric, 5k images) by patient so they do not dominate the frontal class
-    ker = [i for i, it in enumerate(items) if it.source == "kermany-pneumonia" and train[i]]
-    if len(ker) > args.kermany_train_max:
-        order = sorted(ker, key=lambda i: _hash_fraction("kermany-train:" + items[i].group))
-        for i in order[args.kermany_train_max:]:
-            split[i] = "unused"
-        train = split == "train"
     cache = _load_cache(args.cache)
     base, augs = _features_for(items, train, cache, SEED, args.aug_pos, args.aug_neg)
     _save_cache(args.cache, cache)
