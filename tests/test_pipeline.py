@@ -144,7 +144,9 @@ def test_shipped_classifier_end_to_end_with_boxes(real_classifier, tmp_path):
     from cxrkit.service.batch import write_outputs
 
     clf = real_classifier
-    target = next(f for f in clf.findings if f != "No Finding" and localization_validated(clf.card.name, f))
+    target = next((f for f in clf.findings if f != "No Finding" and localization_validated(clf.card.name, f)), None)
+    if target is None:
+        pytest.skip(f"no finding of {clf.card.name} has validated localization (src/cxrkit/localize/validated.json)")
     thresholds = {f: (0.0 if f == target else 1.0) for f in clf.findings}
     # the shipped segmenter: validated anatomy boxes are placed in its lung field (none without it)
     result, image = Analyzer(clf, "default", thresholds=thresholds).analyze_with_image(NIH)
@@ -191,7 +193,9 @@ def test_validated_anatomy_boxes_need_the_segmentation(real_classifier):
     clf = real_classifier
     if validated_box_method(clf.card.name) != "anatomy":
         pytest.skip("the shipped model's verdicts are not for anatomy boxes")
-    target = next(f for f in clf.findings if f != "No Finding" and localization_validated(clf.card.name, f))
+    target = next((f for f in clf.findings if f != "No Finding" and localization_validated(clf.card.name, f)), None)
+    if target is None:
+        pytest.skip(f"no finding of {clf.card.name} has validated localization")
     thresholds = {f: (0.0 if f == target else 1.0) for f in clf.findings}
     result = Analyzer(clf, None, thresholds=thresholds).analyze(NIH)
     found = next(f for f in result.findings if f.name == target)
