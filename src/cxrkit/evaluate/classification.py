@@ -21,7 +21,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from cxrkit.evaluate._inputs import paired_finite
 from cxrkit.errors import DataFormatError
 
-__all__ = ["auroc", "auprc", "bootstrap_auroc", "FindingMetrics", "classification_metrics", "metrics_table"]
+__all__ = ["auroc", "auprc", "bootstrap_auroc", "auroc_replicates", "FindingMetrics", "classification_metrics", "metrics_table"]
 
 
 
@@ -53,23 +53,23 @@ def auprc(y_true: np.ndarray, y_score: np.ndarray, *, warn: bool = True, name: s
     return float(average_precision_score(y, s))
 
 
-def bootstrap_auroc(y_true: np.ndarray, y_score: np.ndarray, *, n_boot: int = 2000, seed: int = 0,
-                    alpha: float = 0.05, warn: bool = True, name: str = "") -> tuple[float, float, float]:
-    """AUROC and its stratified percentile bootstrap CI.
+def auroc_replicates(y_true: np.ndarray, y_score: np.ndarray, *, n_boot: int = 2000,
+                     seed: int = 0) -> tuple[float, np.ndarray]:
+    """AUROC and its ``n_boot`` stratified bootstrap replicates (for CIs of differences between groups).
 
     Args:
-        y_true: ``(N,)`` 1 / 0 / NaN.
-        y_score: ``(N,)`` scores (probabilities).
-        n_boot: replicates (1000-2000 is usual).
-        seed: seed of the local generator.
-        alpha: 0.05 for a 95% interval.
+        y_true: ``(N,)`` 1 / 0 (NaN rows dropped); both classes must be present.
+        y_score: ``(N,)`` scores.
 
     Returns:
-        ``(auroc, lower, upper)``; all NaN (with a warning) when one class only.
+        ``(auroc, replicates (n_boot,))``.
+
+    Raises:
+        DataFormatError: one class only.
     """
     y, s = paired_finite(y_true, y_score)
-    if _one_class(y, "AUROC", warn, name):
-        return (float("nan"),) * 3
+    if _one_class(y, "AUROC", False):
+        raise DataFormatError(f"AUROC replicates need both classes; got {int(np.sum(y == 1))} positives of {len(y)}")
     point = float(roc_auc_score(y, s))
     pos, neg = s[y == 1], np.sort(s[y == 0])
     n_p, n_n = len(pos), len(neg)
@@ -90,6 +90,27 @@ def bootstrap_auroc(y_true: np.ndarray, y_score: np.ndarray, *, n_boot: int = 20
         np.cumsum(cn.reshape(b, n_n), axis=1, out=cum[:, 1:])
         score = (cum[:, kl] + cum[:, kr]) / 2.0  # (b, n_p): resampled negatives below + half the ties
         out[start : start + b] = (cp.reshape(b, n_p) * score).sum(axis=1) / (n_p * n_n)
+    return point, out
+
+
+def bootstrap_auroc(y_true: np.ndarray, y_score: np.ndarray, *, n_boot: int = 2000, seed: int = 0,
+                    alpha: float = 0.05, warn: bool = True, name: str = "") -> tuple[float, float, float]:
+    """AUROC and its stratified percentile bootstrap CI.
+
+    Args:
+        y_true: ``(N,)`` 1 / 0 / NaN.
+        y_score: ``(N,)`` scores (probabilities).
+        n_boot: replicates (1000-2000 is usual).
+        seed: seed of the local generator.
+        alpha: 0.05 for a 95% interval.
+
+    Returns:
+        ``(auroc, lower, upper)``; all NaN (with a warning) when one class only.
+    """
+    y, s = paired_finite(y_true, y_score)
+    if _one_class(y, "AUROC", warn, name):
+        return (float("nan"),) * 3
+    point, out = auroc_replicates(y, s, n_boot=n_boot, seed=seed)
     lo, hi = np.quantile(out, [alpha / 2, 1 - alpha / 2])
     return point, float(lo), float(hi)
 
