@@ -20,7 +20,7 @@ import pandas as pd
 from cxrkit.errors import DataFormatError
 from cxrkit.labels import FINDINGS, canonical
 
-__all__ = ["AuditData", "from_folder", "from_datasets", "subsample", "DatasetSpec", "parse_dataset_spec"]
+__all__ = ["AuditData", "from_folder", "restrict_ids", "from_datasets", "subsample", "DatasetSpec", "parse_dataset_spec"]
 
 log = logging.getLogger(__name__)
 
@@ -264,3 +264,39 @@ def subsample(data: AuditData, limit: int | None, *, seed: int = 0, keep_ids: se
             chosen.append(r)
         rows = np.sort(np.concatenate(chosen))
     return data.take(rows)
+
+
+def restrict_ids(data: AuditData, table: pd.DataFrame, what: str) -> AuditData:
+    """Keep, in each source the id table names, only the listed images (``image_id`` or its file stem).
+
+    Sources with no listed image (or absent from the table's ``source`` column) are kept whole, with a note;
+    ``what`` names the list in the notes (e.g. "the model's hold-out list").
+    """
+    def id_set(t: pd.DataFrame) -> set[str]:
+        v = t["image_id"].astype(str)
+        return set(v) | {Path(s).stem for s in v}
+
+    meta = data.meta
+    src = meta["source"].astype(str).to_numpy()
+    iid = meta["image_id"].astype(str)
+    stem = iid.map(lambda s: Path(s).stem)
+    if "source" in table.columns:  # ids are matched within their own source
+        hit = np.zeros(len(data), bool)
+        for s, part in table.groupby(table["source"].astype(str)):
+            ids = id_set(part)
+            hit |= (src == s) & (iid.isin(ids) | stem.isin(ids)).to_numpy()
+    else:
+        ids = id_set(table)
+        hit = (iid.isin(ids) | stem.isin(ids)).to_numpy()
+    keep = np.ones(len(data), bool)
+    for s in sorted(set(src.tolist())):
+        m = src == s
+        if "source" in table.columns and s not in set(table["source"].astype(str)) and not hit[m].any():
+            data.notes.append(f"{s}: not in {what}; all its images kept")
+            continue
+        if not hit[m].any():
+            data.notes.append(f"{s}: no image in {what}; all its images kept")
+            continue
+        keep[m] = hit[m]
+        data.notes.append(f"{s}: {int(hit[m].sum())} of {int(m.sum())} images selected by {what}")
+    return data.take(np.flatnonzero(keep))

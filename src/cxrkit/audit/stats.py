@@ -61,6 +61,7 @@ def rate_stats(k: int, n: int, *, n_boot: int = 1000, rng: np.random.Generator) 
     p = k / n
     rep = rng.beta(k + 0.5, n - k + 0.5, size=n_boot)
     lo, hi = _ci(rep)
+    lo, hi = (0.0 if k == 0 else lo), (1.0 if k == n else hi)  # Jeffreys interval's usual boundary rule
     return {"value": p, "lo": lo, "hi": hi, "k": int(k), "n": int(n)}, rep
 
 

@@ -41,29 +41,6 @@ def _id_filter(table_path: str, split: str | None):
     return t
 
 
-def _restrict(data, table, what: str):
-    """Keep, in each source the table names (or every source when it has no source column), only its ids."""
-    import numpy as np
-
-    ids = set(table["image_id"].astype(str)) | {Path(s).stem for s in table["image_id"].astype(str)}
-    meta = data.meta
-    src = meta["source"].astype(str).to_numpy()
-    iid = meta["image_id"].astype(str)
-    hit = (iid.isin(ids) | iid.map(lambda s: Path(s).stem).isin(ids)).to_numpy()
-    keep = np.ones(len(data), bool)
-    for s in sorted(set(src.tolist())):
-        m = src == s
-        if "source" in table.columns and s not in set(table["source"].astype(str)) and not hit[m].any():
-            data.notes.append(f"{s}: not in {what}; all its images kept")
-            continue
-        if not hit[m].any():
-            data.notes.append(f"{s}: no image in {what}; all its images kept")
-            continue
-        keep[m] = hit[m]
-        data.notes.append(f"{s}: {int(hit[m].sum())} of {int(m.sum())} images selected by {what}")
-    return data.take(np.flatnonzero(keep))
-
-
 def _load(args):
     from cxrkit.audit.inputs import from_datasets, from_folder, parse_dataset_spec
     from cxrkit.errors import DataFormatError
@@ -83,7 +60,7 @@ def _load(args):
 
 
 def _run(args: argparse.Namespace) -> int:
-    from cxrkit.audit.inputs import subsample
+    from cxrkit.audit.inputs import restrict_ids, subsample
     from cxrkit.audit.report import write_audit
     from cxrkit.audit.run import AuditOptions, run_audit
     from cxrkit.errors import DataFormatError
@@ -95,12 +72,12 @@ def _run(args: argparse.Namespace) -> int:
         hold = clf.card.path.with_name(clf.card.name + ".holdout.csv") if clf.card.path else None
         if hold is None or not hold.is_file():
             raise DataFormatError(f"model {clf.card.name!r} ships no hold-out list")
-        data = _restrict(data, _id_filter(str(hold), None), f"{clf.card.name}'s hold-out list")
+        data = restrict_ids(data, _id_filter(str(hold), None), f"{clf.card.name}'s hold-out list")
     elif args.split:
         raise DataFormatError(f"--split takes 'holdout'; for other splits use --split-file CSV:SPLIT")
     for spec in args.split_file or []:
         path, _, split = spec.partition(":") if not Path(spec).is_file() else (spec, "", "")
-        data = _restrict(data, _id_filter(path, split or None), f"{Path(path).name}" + (f" (split {split})" if split else ""))
+        data = restrict_ids(data, _id_filter(path, split or None), f"{Path(path).name}" + (f" (split {split})" if split else ""))
     data = subsample(data, args.limit, seed=args.seed)
     if not len(data):
         raise DataFormatError("no image left to audit")
