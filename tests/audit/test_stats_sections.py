@@ -106,3 +106,12 @@ def test_source_probe_detects_a_collection_signature(rng):
     assert res["balanced_accuracy"] > 0.9 and "almost perfectly" in res["verdict"]
     null = source_probe(rng.normal(0, 1, (2 * n, 16)), src, np.arange(2 * n), seed=0)
     assert null["balanced_accuracy"] < 0.7
+
+
+def test_cross_site_drop_is_flagged_as_site_dependent(rng):
+    n = 300
+    y = rng.integers(0, 2, 2 * n).astype(float)
+    s = np.concatenate([_scores(y[:n], 4.0, rng), _scores(y[n:], 0.2, rng)])  # works at A, not at B
+    src = np.array(["A"] * n + ["B"] * n)
+    e = cross_site(y[:, None], s[:, None], ["Pneumonia"], src, n_boot=300)[0]
+    assert e["verdict"] == "site_dependent" and "SITE-DEPENDENT" in e["message"]

@@ -3,7 +3,8 @@
 When a finding's positives come from one collection and its negatives from another, the pooled AUROC can be
 high while the model cannot separate cases *within* any collection: it recognises where a film came from.
 :func:`cross_site` flags a finding when the pooled AUROC's 95% CI lies entirely above the CI of every
-within-source AUROC that can be estimated, and calls a finding *untestable* when no single source has both
+within-source AUROC that can be estimated (*shortcut*), calls it *site-dependent* when two sources' AUROC CIs do
+not overlap (a cross-site drop), and calls a finding *untestable* when no single source has both
 classes (then the pooled AUROC compares sources and cannot show disease discrimination at all).
 """
 
@@ -38,6 +39,11 @@ def _verdict(f: str, pooled: dict[str, Any], within: dict[str, dict[str, Any]]) 
                 f"[{pooled['lo']:.3f}, {pooled['hi']:.3f}] exceeds every within-source AUROC (best: {best_s} "
                 f"{best['auroc']:.3f} [{best['lo']:.3f}, {best['hi']:.3f}]) with separated 95% CIs: the pooled "
                 "figure is carried by differences between collections, not by the finding.")
+    worst_s, worst = min(est.items(), key=lambda kv: kv[1]["auroc"])
+    if worst["hi"] < best["lo"]:
+        return ("site_dependent", f"{f}: SITE-DEPENDENT. Within-source AUROC ranges from {worst['auroc']:.3f} "
+                f"[{worst['lo']:.3f}, {worst['hi']:.3f}] ({worst_s}) to {best['auroc']:.3f} [{best['lo']:.3f}, "
+                f"{best['hi']:.3f}] ({best_s}), CIs separated; the pooled {pooled['auroc']:.3f} describes neither.")
     return ("consistent", f"{f}: pooled AUROC {pooled['auroc']:.3f} is not separated from the within-source "
             f"AUROCs (best: {best_s} {best['auroc']:.3f}); no shortcut signature.")
 

@@ -31,7 +31,15 @@ def _retained(full: float, other: float) -> float:
     return (other - 0.5) / (full - 0.5) if full - 0.5 > 1e-9 else float("nan")
 
 
-def _verdicts(f: str, res: dict[str, Any]) -> list[str]:
+#: Findings whose signs lie partly outside the segmenter's lung masks (heart, pleura, costophrenic angles).
+EDGE_FINDINGS = frozenset({"Cardiomegaly", "Effusion", "Pneumothorax", "Pleural_Thickening", "Hernia"})
+
+
+def _verdicts(f: str, res: dict[str, Any], scope: str = "pooled") -> list[str]:
+    return [f"[{scope}] {v}" for v in _verdict_lines(f, res)]
+
+
+def _verdict_lines(f: str, res: dict[str, Any]) -> list[str]:
     full = res["full"]["auroc"]
     if full is None:
         return [f"{f}: not estimable on the probe images ({res['full']['note']})."]
@@ -41,7 +49,11 @@ def _verdicts(f: str, res: dict[str, Any]) -> list[str]:
     lo = res["lungs_out"]
     if lo["auroc"] is not None:
         r = _retained(full, lo["auroc"])
-        if lo["lo"] > 0.5 and r >= 0.6:
+        if lo["lo"] > 0.5 and r >= 0.6 and f in EDGE_FINDINGS:
+            out.append(f"{f}: keeps {r:.0%} of its above-chance AUROC with the lungs blacked out "
+                       f"({lo['auroc']:.3f} vs {full:.3f}): it reads outside the lung masks, where this finding's "
+                       "signs partly lie (heart, pleura, costophrenic angles); not by itself a shortcut.")
+        elif lo["lo"] > 0.5 and r >= 0.6:
             out.append(f"{f}: keeps {r:.0%} of its above-chance AUROC with the lungs blacked out "
                        f"({lo['auroc']:.3f} vs {full:.3f}): it reads something outside the lungs (shortcut risk).")
         elif lo["lo"] > 0.5 and r >= 0.3:
@@ -95,11 +107,14 @@ def occlusion_probe(labels: np.ndarray, scores: Mapping[str, np.ndarray], findin
             if "lungs_out" in scores:
                 res["drop_lungs_out"] = paired_auroc_diff(y, scores["full"][m, j], scores["lungs_out"][m, j],
                                                           n_boot=n_boot, seed=seed)
+            has_all = all(k in res for k in ("lungs_out", "lungs_only"))
             if scope == "pooled":
                 entry["pooled"] = res
-                entry["verdicts"] = _verdicts(f, res) if all(k in res for k in ("lungs_out", "lungs_only")) else []
+                entry["verdicts"] = _verdicts(f, res) if has_all else []
             elif res["full"]["auroc"] is not None:
                 entry.setdefault("per_source", {})[scope] = res
+                if has_all and len(set(src.tolist())) > 1:
+                    entry.setdefault("verdicts_within", []).extend(_verdicts(f, res, f"within {scope}"))
         out.append(entry)
     return out
 

@@ -66,12 +66,13 @@ def _heatmap(result: dict) -> str | None:
     ax = fig.add_subplot(111)
     im = ax.imshow(mat, vmin=0.4, vmax=1.0, cmap="RdYlGn", aspect="auto")
     ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right", fontsize=8)
-    ax.set_yticks(range(len(cs)), [e["finding"] + (" *" if e["verdict"] in ("shortcut", "untestable") else "")
+    ax.set_yticks(range(len(cs)), [e["finding"] + (" *" if e["verdict"] in ("shortcut", "untestable", "site_dependent")
+                                                               else "")
                                    for e in cs], fontsize=8)
     for i in range(len(cs)):
         for k in range(len(cols)):
             ax.text(k, i, "—" if np.isnan(mat[i, k]) else f"{mat[i, k]:.2f}", ha="center", va="center", fontsize=7)
-    ax.set_title("AUROC per finding and source (* = shortcut signature / untestable)", fontsize=9)
+    ax.set_title("AUROC per finding and source (* = shortcut / site-dependent / untestable)", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.03)
     return _png(fig)
 
@@ -202,7 +203,7 @@ def _html(result: dict, arrays: dict) -> str:
         cells = [e(x["finding"]), str(x["pooled"]["n"]), str(x["pooled"]["positives"]), _ci(x["pooled"])]
         for s in sources:
             r = x["per_source"].get(s)
-            txt = _ci(r) if r and r["n"] else "—"
+            txt = (_ci(r) if r.get("auroc") is not None else "n/a") if r and r["n"] else "—"
             if r and r.get("card_auroc") is not None:
                 txt += f"<br><small>card {r['card_auroc']:.3f}</small>"
             if r and r["n"]:
@@ -210,10 +211,10 @@ def _html(result: dict, arrays: dict) -> str:
             cells.append(txt)
         cells.append(e(x["verdict"]))
         rows.append(cells)
-        flags.append(x["verdict"] in ("shortcut", "untestable"))
+        flags.append(x["verdict"] in ("shortcut", "untestable", "site_dependent"))
     parts.append("<h2>Cross-site matrix: pooled vs within-source AUROC</h2>"
                  "<p>A finding is flagged (shortcut signature) when the pooled AUROC's 95% CI lies above the CI of "
-                 "every within-source AUROC; <em>untestable</em> when no source has both classes. “card” is the AUROC "
+                 "every within-source AUROC; <em>site_dependent</em> when two sources' AUROC CIs do not overlap; <em>untestable</em> when no source has both classes. “card” is the AUROC "
                  "the model card reports for that source (its own validation).</p>")
     parts.append(_table(["finding", "n", "pos", "pooled AUROC [95% CI]"] + sources + ["verdict"], rows, flags))
     hm = _heatmap(result)
@@ -277,6 +278,11 @@ def _html(result: dict, arrays: dict) -> str:
                                 ps_rows))
         parts.append("<h3>Verdicts</h3><ul>" + "".join(f"<li>{e(v)}</li>" for x in occ for v in x.get("verdicts", []))
                      + "</ul>")
+        within = [v for x in occ for v in x.get("verdicts_within", [])]
+        if within:
+            parts.append("<h3>Verdicts within each source</h3><p>Pooled probe AUROCs mix collections; within one "
+                         "source the probe isolates what the model reads in those films.</p><ul>"
+                         + "".join(f"<li>{e(v)}</li>" for v in within) + "</ul>")
     # calibration
     cal = result["calibration"]
     c_rows = [[e(c["source"]), e(c["finding"]), str(c["n"]), str(c["positives"]), _f(c["ece"]), _f(c["temperature"], 2),

@@ -182,18 +182,24 @@ def run_audit(data: AuditData, out_dir: str | Path, *, model: str | Path | None 
     return result
 
 
+FLAGS = ("shortcut", "untestable", "site_dependent")
+
+
 def summarize(result: dict[str, Any]) -> list[str]:
-    """The audit's headline statements in plain language (flags first)."""
-    lines = []
-    for e in result["cross_site"]:
-        if e["verdict"] in ("shortcut", "untestable"):
-            lines.append(e["message"])
+    """The audit's headline statements in plain language (flags first).
+
+    Subgroup gaps are listed for the card's reported findings; gaps of other outputs are counted.
+    """
+    lines = [e["message"] for e in result["cross_site"] if e["verdict"] in FLAGS]
+    reported = set(result["model"]["reported_findings"])
     flagged = [g for g in result["subgroups"]["gaps"] if g["significant"]]
-    for g in flagged:
+    shown = [g for g in flagged if g["finding"] in reported]
+    for g in shown:
         lines.append(f"Subgroup gap ({g['source']}): {g['finding']} {g['metric']} {g['column']}={g['a']} vs {g['b']}: "
                      f"{g['diff']:+.3f} [{g['lo']:+.3f}, {g['hi']:+.3f}] (n {g['n_a']} vs {g['n_b']}).")
-    if not flagged:
-        lines.append("No subgroup gap with a 95% CI excluding zero.")
+    n_tests = len(result["subgroups"]["gaps"])
+    lines.append(f"Subgroups: {len(flagged)} of {n_tests} gap tests have a 95% CI excluding zero "
+                 f"({len(shown)} for reported findings, listed; about {0.05 * n_tests:.0f} are expected by chance alone).")
     pr = result.get("probes")
     if pr:
         sid = pr.get("source_id", {})
@@ -201,7 +207,5 @@ def summarize(result: dict[str, Any]) -> list[str]:
             lines.append("Source probe: " + sid["verdict"])
         for e in pr.get("occlusion", []):
             lines.extend(v for v in e.get("verdicts", []) if "shortcut risk" in v or "uses the image border" in v)
-    for e in result["cross_site"]:
-        if e["verdict"] not in ("shortcut", "untestable"):
-            lines.append(e["message"])
+    lines.extend(e["message"] for e in result["cross_site"] if e["verdict"] not in FLAGS)
     return lines
