@@ -191,6 +191,40 @@ def _limits(table: Any, cfg: Any, name: str, n_box_val: int, n_box_train: int) -
     ]
 
 
+def clean_validation_rows(table: Any, cfg: Any) -> tuple[np.ndarray, dict[str, int]]:
+    """Validation rows the shipped weights never trained on, directly or through their starting point.
+
+    A model fine-tuned from another package (``model.init_from``) inherits what that package trained on. Sources
+    with a fixed split file were split to respect it; for every other source only the validation images that
+    are also in the starting package's hold-out list (``<name>.holdout.csv``) are kept.
+
+    Returns:
+        (row positions, source → validation images dropped).
+    """
+    va = table.part("val")
+    if not cfg.model.init_from:
+        return va, {}
+    import pandas as pd
+
+    from cxrkit.train.init import _card_path
+
+    card_path = _card_path(cfg.model.init_from)
+    hold_path = card_path.with_name(card_path.name.replace(".card.json", ".holdout.csv"))
+    if not hold_path.is_file():
+        from cxrkit.errors import ModelError
+
+        raise ModelError(f"{card_path.name} has no hold-out list {hold_path.name}: cannot tell which validation "
+                         "images its weights trained on")
+    hold = pd.read_csv(hold_path, dtype=str)
+    held = set(zip(hold["source"], hold["image_id"]))
+    meta = table.meta.iloc[va]
+    fixed = set(cfg.data.split_files)
+    keep = np.array([s in fixed or (s, str(i)) in held for s, i in zip(meta["source"], meta["image_id"])], dtype=bool)
+    dropped = meta[~keep].groupby("source").size().to_dict()
+    log.info("validation images dropped (trained on by %s): %s", card_path.name, dropped)
+    return va[keep], {str(k): int(v) for k, v in dropped.items()}
+
+
 def ship(run_dir: str | Path, out_dir: str | Path, name: str, *, config_path: str | None = None, n_boot: int = 2000,
          threads: int = 1, checkpoint: str = "best.pt") -> Path:
     """Write the package for the best checkpoint of ``run_dir``; returns the card path."""
@@ -211,7 +245,7 @@ def ship(run_dir: str | Path, out_dir: str | Path, name: str, *, config_path: st
     from cxrkit.train.assemble import read_table
 
     table = read_table(run / "data.csv", findings)
-    va = table.part("val")
+    va, excluded = clean_validation_rows(table, cfg)
     model = create_model(cfg.model.name, num_classes=len(findings), in_chans=1)
     model.load_state_dict(ck["model"])
     spec = transform_of(cfg)
@@ -314,6 +348,8 @@ def ship(run_dir: str | Path, out_dir: str | Path, name: str, *, config_path: st
                              f"fixed split files {({k: Path(v).name for k, v in cfg.data.split_files.items()})}); "
                              f"n = {len(va)} images; probabilities from the shipped ONNX model on images read from "
                              f"disk; AUROC 95% CI by stratified bootstrap ({n_boot} resamples, seed 0). {RULE}. "
+                             f"Validation images the starting weights ({cfg.model.init_from and Path(cfg.model.init_from).name}) "
+                             f"trained on were dropped: {excluded or 'none'}. "
                              f"The hold-out image list is {name}.holdout.csv. The same hold-out also chose the best "
                              "epoch and the operating points, so these numbers are optimistic compared with a fresh "
                              "test set."),
