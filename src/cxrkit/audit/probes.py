@@ -120,7 +120,7 @@ def occlusion_probe(labels: np.ndarray, scores: Mapping[str, np.ndarray], findin
 
 
 def source_probe(embeddings: np.ndarray, sources: np.ndarray, groups: np.ndarray, *, seed: int = 0,
-                 folds: int = 5) -> dict[str, Any]:
+                 folds: int = 5, n_pca: int = 64) -> dict[str, Any]:
     """How well the embedding predicts the source collection (logistic regression, grouped CV by patient).
 
     Args:
@@ -131,6 +131,7 @@ def source_probe(embeddings: np.ndarray, sources: np.ndarray, groups: np.ndarray
     Returns:
         balanced accuracy, chance level, per-source recall, confusion matrix and a verdict.
     """
+    from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import balanced_accuracy_score, confusion_matrix
     from sklearn.model_selection import GroupKFold
@@ -149,7 +150,8 @@ def source_probe(embeddings: np.ndarray, sources: np.ndarray, groups: np.ndarray
         if len(set(y[tr].tolist())) < 2:
             pred[te] = y[tr][0]
             continue
-        clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+        clf = make_pipeline(StandardScaler(), PCA(n_components=min(n_pca, len(tr) - 1), random_state=seed),
+                            LogisticRegression(C=0.1, max_iter=1000))
         clf.fit(x[tr], y[tr])
         pred[te] = clf.predict(x[te])
     pred = pred.astype(str)
@@ -168,5 +170,5 @@ def source_probe(embeddings: np.ndarray, sources: np.ndarray, groups: np.ndarray
         v = (f"The embedding predicts the source collection weakly (balanced accuracy {bacc:.3f}, chance {chance:.3f}).")
     return {"n": int(len(y)), "sources": names, "folds": int(k), "balanced_accuracy": bacc, "chance": chance,
             "recall": recall, "confusion": cm.tolist(), "verdict": v,
-            "method": f"standardised pooled embedding ({x.shape[1]} features) -> logistic regression (L2, C=0.1), "
-                      f"{k}-fold CV grouped by patient"}
+            "method": f"standardised pooled embedding ({x.shape[1]} features) -> PCA ({n_pca} components, fitted "
+                      f"per fold) -> logistic regression (L2, C=0.1), {k}-fold CV grouped by patient"}
