@@ -214,3 +214,17 @@ def test_stale_result_folders_are_reported_not_removed(tmp_path, examples, capsy
     text = capsys.readouterr().out
     assert "1 result folder(s)" in text and "00000002_000" in text
     assert (out / "00000002_000" / "result.json").is_file()
+
+
+def test_cli_refuses_a_busy_out_before_loading_models(tmp_path, examples, capsys):
+    import fcntl
+    import time
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / LOCK_NAME, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        t = time.time()
+        code = main(["analyze", str(examples / "00000002_000.png"), "--out", str(out)])
+        took = time.time() - t
+    assert code == 1 and took < 5 and "another cxrkit run" in capsys.readouterr().err

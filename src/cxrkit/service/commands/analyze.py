@@ -67,12 +67,15 @@ def analyze_paths(paths, out: Path, *, dicom_out=False, localize=True, segment=T
 
     from cxrkit.pipeline import Analyzer
     from cxrkit.service.batch import collect_inputs, run_batch
-    from cxrkit.service.outdir import stale_folders
+    from cxrkit.service.outdir import OutputLock, stale_folders
 
     stream = stream or sys.stdout
     inputs = collect_inputs(paths)
     if not inputs:
         raise InvalidImageError(f"no DICOM/PNG/JPEG images found in {', '.join(map(str, paths))}")
+    Path(out).mkdir(parents=True, exist_ok=True)
+    with OutputLock(out):  # fail fast, before loading models, when another run holds --out (run_batch re-locks)
+        pass
     analyzer = Analyzer(classifier=classifier or "default",
                         segmenter=(segmenter or "default") if segment else None, localize=localize, qc=qc)
     with tqdm(total=len(inputs), unit="image", desc="analyze", file=sys.stderr) as bar:
