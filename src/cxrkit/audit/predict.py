@@ -3,7 +3,8 @@
 Each *job* maps a batch of images to named arrays (one row per image): ``full`` (the classifier's
 probabilities, as :meth:`Classifier.predict_all` gives them), ``embed`` (the pooled last feature map, the
 model's embedding), ``lungs`` (probabilities with only the lungs kept / with the lungs blacked out, using the
-shipped segmenter) and ``border`` (probabilities with a border band blanked). Results are stored as atomic
+shipped segmenter) and ``border`` (probabilities with a border band blanked) and ``thumb`` (a 16 x 16 thumbnail of the pixels, the
+source probe's control). Results are stored as atomic
 ``.npz`` shards under ``<cache>/<model key>/<job>/``, one per finished batch, keyed per image by its path,
 modification time and size; a killed run loses at most the batch in flight.
 """
@@ -23,7 +24,7 @@ __all__ = ["image_key", "model_key", "cached_outputs", "JOBS", "occlude_border",
 
 log = logging.getLogger(__name__)
 
-JOBS = ("full", "embed", "lungs", "border")
+JOBS = ("full", "embed", "lungs", "border", "thumb")
 #: Fraction of the width / height blanked on each side by the border probe.
 BORDER_FRACTION = 0.12
 
@@ -182,7 +183,12 @@ def job_functions(clf, *, segmenter=None) -> dict[str, Callable[[list[np.ndarray
                 "lungs_out": clf.predict_all(out, batch_size=len(out)),
                 "lung_fraction": np.asarray(frac, dtype=np.float32)}
 
+    def thumb(imgs):  # control for the source probe: what the raw pixels alone say about the collection
+        from cxrkit.anatomy.preprocess import resize_float
+
+        return {"thumb": np.stack([resize_float(np.asarray(p, np.float32), (16, 16)).ravel() for p in imgs])}
+
     def border(imgs):
         return {"probs": clf.predict_all([occlude_border(p) for p in imgs], batch_size=len(imgs))}
 
-    return {"full": full, "embed": embed, "lungs": lungs, "border": border}
+    return {"full": full, "embed": embed, "lungs": lungs, "border": border, "thumb": thumb}

@@ -150,7 +150,7 @@ def source_probe(embeddings: np.ndarray, sources: np.ndarray, groups: np.ndarray
         if len(set(y[tr].tolist())) < 2:
             pred[te] = y[tr][0]
             continue
-        clf = make_pipeline(StandardScaler(), PCA(n_components=min(n_pca, len(tr) - 1), random_state=seed),
+        clf = make_pipeline(StandardScaler(), PCA(n_components=min(n_pca, len(tr) - 1, x.shape[1]), random_state=seed),
                             LogisticRegression(C=0.1, max_iter=1000))
         clf.fit(x[tr], y[tr])
         pred[te] = clf.predict(x[te])

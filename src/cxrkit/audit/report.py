@@ -255,6 +255,11 @@ def _html(result: dict, arrays: dict) -> str:
             parts.append(f"<p><small>{e(sid['method'])}; {e(sid.get('embedding_model_check', ''))}</small></p>")
             parts.append(_table(["true \\ predicted"] + names,
                                 [[e(n)] + [str(v) for v in row] for n, row in zip(names, sid["confusion"])]))
+        ctrl = pr.get("source_id_pixels")
+        if ctrl:
+            parts.append(f"<p>Control (raw pixels, {e(ctrl['method'])}): balanced accuracy "
+                         f"{_f(ctrl['balanced_accuracy'])}, per-source recall "
+                         f"{e(', '.join(f'{k} {v:.2f}' for k, v in ctrl['recall'].items()))}.</p>")
         occ = pr.get("occlusion", [])
         o_rows = []
         for x in occ:

@@ -165,12 +165,25 @@ def run_audit(data: AuditData, out_dir: str | Path, *, model: str | Path | None 
         if len(set(sources.tolist())) > 1:
             emb = cached_outputs(paths, "embed", fns["embed"], cache, batch_size=options.batch_size,
                                  progress=options.progress)
+            pid = (data.meta["source"].astype(str) + ":" + data.meta["patient_id"].astype(str)).to_numpy()[rows]
             if emb:
-                pid = (data.meta["source"].astype(str) + ":" + data.meta["patient_id"].astype(str)).to_numpy()[rows]
                 probe["source_id"] = source_probe(emb["embedding"], sources[rows], pid, seed=options.seed)
                 agree = np.nanmax(np.abs(emb["probs"][:, pcols] - probs[rows]))
                 probe["source_id"]["embedding_model_check"] = (
                     f"max |probability difference| between the embedding export and the shipped ONNX model: {agree:.2e}")
+            th = cached_outputs(paths, "thumb", fns["thumb"], cache, batch_size=options.batch_size,
+                                progress=options.progress)
+            if th:
+                ctrl = source_probe(th["thumb"], sources[rows], pid, seed=options.seed)
+                probe["source_id_pixels"] = {k: ctrl[k] for k in ("balanced_accuracy", "chance", "recall", "method")
+                                             if k in ctrl}
+                if "balanced_accuracy" in ctrl and "balanced_accuracy" in probe.get("source_id", {}):
+                    raw = ctrl["balanced_accuracy"]
+                    why = ("the collections already differ in their raw pixels (exposure, cropping, patients), "
+                           "before any model sees them" if raw >= ctrl["chance"] + 0.2 else
+                           "the raw pixels barely tell the collections apart, so the signature is the model's own")
+                    probe["source_id"]["verdict"] += (f" Control: the same probe on 16 x 16 thumbnails of the raw "
+                                                      f"pixels reaches {raw:.3f}: {why}.")
         else:
             probe["source_id"] = {"verdict": "not applicable: one source only"}
         result["probes"] = probe
