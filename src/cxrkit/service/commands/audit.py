@@ -59,28 +59,35 @@ def _load(args):
     return from_datasets([parse_dataset_spec(d, r) for d, r in zip(args.dataset, roots)])
 
 
-def _run(args: argparse.Namespace) -> int:
+def _select(args, clf, data):
+    """Apply --split holdout, --split-file and --limit."""
     from cxrkit.audit.inputs import restrict_ids, subsample
-    from cxrkit.audit.report import write_audit
-    from cxrkit.audit.run import AuditOptions, run_audit
     from cxrkit.errors import DataFormatError
-    from cxrkit.models.classifier import load_classifier
 
-    clf = load_classifier(args.model, threads=args.threads)
-    data = _load(args)
     if args.split == "holdout":
         hold = clf.card.path.with_name(clf.card.name + ".holdout.csv") if clf.card.path else None
         if hold is None or not hold.is_file():
             raise DataFormatError(f"model {clf.card.name!r} ships no hold-out list")
         data = restrict_ids(data, _id_filter(str(hold), None), f"{clf.card.name}'s hold-out list")
     elif args.split:
-        raise DataFormatError(f"--split takes 'holdout'; for other splits use --split-file CSV:SPLIT")
+        raise DataFormatError(f"--split takes 'holdout', got {args.split!r}; for other splits use --split-file CSV:SPLIT")
     for spec in args.split_file or []:
         path, _, split = spec.partition(":") if not Path(spec).is_file() else (spec, "", "")
-        data = restrict_ids(data, _id_filter(path, split or None), f"{Path(path).name}" + (f" (split {split})" if split else ""))
+        data = restrict_ids(data, _id_filter(path, split or None),
+                            f"{Path(path).name}" + (f" (split {split})" if split else ""))
     data = subsample(data, args.limit, seed=args.seed)
     if not len(data):
         raise DataFormatError("no image left to audit")
+    return data
+
+
+def _run(args: argparse.Namespace) -> int:
+    from cxrkit.audit.report import write_audit
+    from cxrkit.audit.run import AuditOptions, run_audit
+    from cxrkit.models.classifier import load_classifier
+
+    clf = load_classifier(args.model, threads=args.threads)
+    data = _select(args, clf, _load(args))
     opts = AuditOptions(n_boot=args.n_boot, seed=args.seed, probes=not args.no_probes, probe_limit=args.probe_limit,
                         batch_size=args.batch_size, progress=None)
     result = run_audit(data, args.out, clf=clf, options=opts)
@@ -95,6 +102,14 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_selection_arguments(p: argparse.ArgumentParser) -> None:
+    """--split, --split-file, --limit (shared with ``cxrkit recalibrate``)."""
+    p.add_argument("--split", help="'holdout': only the images the model card lists as its hold-out")
+    p.add_argument("--split-file", action="append", help="CSV[:SPLIT] with image_id (+ source, split): restricts "
+                                                         "the sources it names (repeatable)")
+    p.add_argument("--limit", type=int, help="at most N images per source (seeded random sample)")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("audit", help="cross-site, subgroup, shortcut and calibration audit of a classifier",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -104,10 +119,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source", help="source name for --images mode when the CSV has no site column")
     p.add_argument("--dataset", action="append", help="registered dataset NAME[:key=value,...] (repeatable)")
     p.add_argument("--root", action="append", help="folder of the matching --dataset (repeatable, same order)")
-    p.add_argument("--split", help="'holdout': only the images the model card lists as its hold-out")
-    p.add_argument("--split-file", action="append", help="CSV[:SPLIT] with image_id (+ source, split): restricts "
-                                                         "the sources it names (repeatable)")
-    p.add_argument("--limit", type=int, help="at most N images per source (seeded random sample)")
+    add_selection_arguments(p)
     p.add_argument("--probe-limit", type=int, default=150, help="images per source for the probes (default 150)")
     p.add_argument("--no-probes", action="store_true", help="skip the occlusion and source probes")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates for CIs (default 1000)")

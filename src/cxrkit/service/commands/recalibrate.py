@@ -16,17 +16,14 @@ from pathlib import Path
 
 
 def _run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from cxrkit.audit.inputs import subsample
     from cxrkit.audit.predict import model_key
     from cxrkit.audit.recalibrate import fit_site, write_site_card
     from cxrkit.audit.run import model_scores
     from cxrkit.models.classifier import load_classifier
-    from cxrkit.service.commands.audit import _load
+    from cxrkit.service.commands.audit import _load, _select
 
     clf = load_classifier(args.model, threads=args.threads)
-    data = subsample(_load(args), args.limit, seed=args.seed)
+    data = _select(args, clf, _load(args))
     out = Path(args.out)
     probs, findings = model_scores(data, clf, out / "cache" / model_key(clf.card), batch_size=args.batch_size)
     cols = [data.findings.index(f) for f in findings]
@@ -65,7 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source", help="site name for --images mode when the CSV has no site column")
     p.add_argument("--dataset", action="append", help="registered dataset NAME[:key=value,...] (repeatable)")
     p.add_argument("--root", action="append", help="folder of the matching --dataset")
-    p.add_argument("--limit", type=int, help="at most N images per source (seeded sample)")
+    from cxrkit.service.commands.audit import add_selection_arguments
+
+    add_selection_arguments(p)
     p.add_argument("--keep", choices=("sensitivity", "specificity"), default="sensitivity",
                    help="rate of the card's operating point to reproduce at the site (default sensitivity)")
     p.add_argument("--all-findings", action="store_true", help="also recalibrate findings the card does not report")
