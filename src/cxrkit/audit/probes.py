@@ -66,7 +66,8 @@ def _verdict_lines(f: str, res: dict[str, Any]) -> list[str]:
     lonly = res["lungs_only"]
     if lonly["auroc"] is not None:
         r = _retained(full, lonly["auroc"])
-        out.append(f"{f}: with only the lungs visible it keeps {r:.0%} of its above-chance AUROC "
+        kept = f"keeps {r:.0%} of its above-chance AUROC" if r > 0 else "loses all of its above-chance AUROC"
+        out.append(f"{f}: with only the lungs visible it {kept} "
                    f"({lonly['auroc']:.3f})" + ("." if r >= 0.7 else
                                                  "; it needs context outside the lung masks (for cardiac or pleural "
                                                  "findings this is expected)."))
@@ -170,5 +171,5 @@ def source_probe(embeddings: np.ndarray, sources: np.ndarray, groups: np.ndarray
         v = (f"The embedding predicts the source collection weakly (balanced accuracy {bacc:.3f}, chance {chance:.3f}).")
     return {"n": int(len(y)), "sources": names, "folds": int(k), "balanced_accuracy": bacc, "chance": chance,
             "recall": recall, "confusion": cm.tolist(), "verdict": v,
-            "method": f"standardised pooled embedding ({x.shape[1]} features) -> PCA ({n_pca} components, fitted "
+            "method": f"standardised features ({x.shape[1]}) -> PCA ({n_pca} components, fitted "
                       f"per fold) -> logistic regression (L2, C=0.1), {k}-fold CV grouped by patient"}

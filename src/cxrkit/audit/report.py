@@ -116,7 +116,7 @@ def _roc_subgroups(result: dict, arrays: dict, max_findings: int = 6) -> list[tu
             ax.tick_params(labelsize=7)
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=6, loc="lower right")
-        fig.suptitle(f"ROC by {col} within {s}", fontsize=10)
+        fig.tight_layout()
         out.append((f"ROC by {col} within {s}", _png(fig)))
     return out
 
@@ -233,10 +233,13 @@ def _html(result: dict, arrays: dict) -> str:
                    "yes" if g["significant"] else ""] for g in gaps]
         parts.append("<h3>Gaps</h3>" + _table(["source", "column", "comparison", "finding", "metric", "gap [95% CI]",
                                                 "n", "flag"], g_rows, [g["significant"] for g in gaps]))
+    shown = set(result["model"]["reported_findings"]) | {g["finding"] for g in gaps if g["significant"]}
     s_rows = [[e(r["source"]), e(r["column"]), e(str(r["level"])), e(r["finding"]), str(r["n"]), str(r["positives"]),
-               _ci(r["auroc"]), _rate(r.get("sensitivity")), _rate(r.get("specificity"))] for r in sub["rows"]]
+               _ci(r["auroc"]), _rate(r.get("sensitivity")), _rate(r.get("specificity"))] for r in sub["rows"]
+              if r["finding"] in shown]
     if s_rows:
-        parts.append("<h3>Per level</h3>" + _table(["source", "column", "level", "finding", "n", "pos",
+        parts.append("<h3>Per level</h3><p>Reported findings and findings with a flagged gap (every row is in "
+                     "audit.json).</p>" + _table(["source", "column", "level", "finding", "n", "pos",
                                                      "AUROC [95% CI]", "sensitivity", "specificity"], s_rows))
     if sub["notes"]:
         parts.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in sub["notes"]) + "</ul>")
