@@ -28,11 +28,11 @@ __all__ = ["Classifier", "load_classifier", "DEFAULT_MODEL", "default_model_path
 log = logging.getLogger(__name__)
 
 #: File stem of the shipped default model in ``cxrkit/models/weights/``.
-DEFAULT_MODEL = "cxr-default-v1"
+DEFAULT_MODEL = "cxr-adult-v2"
 
 
 def default_model_path() -> Path:
-    """The shipped default card: ``cxrkit/models/weights/cxr-default-v1.card.json``."""
+    """The shipped default card: ``cxrkit/models/weights/cxr-adult-v2.card.json``."""
     return Path(__file__).resolve().parent / "weights" / f"{DEFAULT_MODEL}.card.json"
 
 
