@@ -26,11 +26,10 @@ from cxrkit.synthetic import synthetic_chest
 from cxrkit.types import Image
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-from conftest import SHARED_DATA  # noqa: E402
 FRONTAL = FIXTURES / "classifier" / "00000002_000.png"  # NIH, validation split (held out)
 # a real lateral film of a held-out patient (covid-ieee8023 patient 28). Its license (CC BY-NC-SA, Radiopaedia) does
 # not let the repository ship it, so these tests read it from ../shared/data and are marked shared_data.
-LATERAL = SHARED_DATA / "covid-ieee8023" / "images" / "pneumocystis-pneumonia-2-L.jpg"
+LATERAL = Path("covid-ieee8023") / "images" / "pneumocystis-pneumonia-2-L.jpg"  # under the shared_data fixture
 
 
 def test_shipped_model_loads_and_matches_its_card():
@@ -65,16 +64,16 @@ def test_nih_frontal_fixture_is_accepted_without_flag():
 
 
 @pytest.mark.shared_data
-def test_lateral_fixture_is_refused_or_flagged():
-    q = check_quality(read_image(LATERAL))
+def test_lateral_fixture_is_refused_or_flagged(shared_data):
+    q = check_quality(read_image(shared_data / LATERAL))
     assert (not q.usable and "lateral" in q.reasons[0]) or any("possibly a lateral" in w for w in q.warnings)
     assert q.checks["frontal_view"]["passed"] is not True
     assert q.checks["frontal_view"]["value"]["p_not_frontal"] >= q.checks["frontal_view"]["value"]["t_flag"]
 
 
 @pytest.mark.shared_data
-def test_lateral_fixture_mirrored_is_still_caught():
-    img = read_image(LATERAL)
+def test_lateral_fixture_mirrored_is_still_caught(shared_data):
+    img = read_image(shared_data / LATERAL)
     q = check_quality(Image(img.pixels[:, ::-1].copy(), img.meta))
     assert q.checks["frontal_view"]["passed"] is not True
 
