@@ -114,7 +114,8 @@ def limit_box(box: Box, field: LungField, max_area_fraction: float = 0.5) -> Box
     if w * h > cap > 0:
         s = float(np.sqrt(cap / (w * h)))
         w, h = w * s, h * s
-    return Box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, score=box.score, label=box.label)
+    return Box(float(cx - w / 2), float(cy - h / 2), float(cx + w / 2), float(cy + h / 2),
+               score=None if box.score is None else float(box.score), label=box.label)
 
 
 def _prior_map(shape: tuple[int, int], field: LungField, prior) -> np.ndarray:
