@@ -13,6 +13,8 @@ import pytest
 from cxrkit.service.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The audits here pin cxr-default-v1 (224 px, fast; its COVID-19 shortcut is documented in its card).
+V1 = ROOT / "src" / "cxrkit" / "models" / "weights" / "cxr-default-v1.card.json"
 PNGS = [ROOT / "tests" / "fixtures" / "classifier" / "00000002_000.png",
         *sorted((ROOT / "src" / "cxrkit" / "examples").glob("*.png"))]
 
@@ -36,8 +38,8 @@ def labelled(tmp_path_factory):
 
 def test_audit_cli_on_fixtures_then_cached(labelled, tmp_path, capsys):
     out = tmp_path / "audit"
-    args = ["audit", "--images", str(labelled), "--labels", str(labelled / "labels.csv"), "--out", str(out),
-            "--n-boot", "200", "--probe-limit", "4"]
+    args = ["audit", "--model", str(V1), "--images", str(labelled), "--labels", str(labelled / "labels.csv"),
+            "--out", str(out), "--n-boot", "200", "--probe-limit", "4"]
     assert main(args) == 0
     text = capsys.readouterr()
     assert "report:" in text.out and "1 of 41 images" in text.err and "'Hernia'" in text.err
@@ -60,8 +62,8 @@ def test_audit_cli_on_fixtures_then_cached(labelled, tmp_path, capsys):
 
 def test_recalibrate_cli_writes_a_card_per_site(labelled, tmp_path, capsys):
     out = tmp_path / "cards"
-    rc = main(["recalibrate", "--images", str(labelled), "--labels", str(labelled / "labels.csv"), "--out", str(out),
-               "--source", "ignored"])
+    rc = main(["recalibrate", "--model", str(V1), "--images", str(labelled), "--labels", str(labelled / "labels.csv"),
+               "--out", str(out), "--source", "ignored"])
     text = capsys.readouterr().out
     assert rc == 0 and "north: wrote" in text
     cards = sorted(out.glob("*.card.json"))
@@ -85,8 +87,8 @@ def test_audit_html_renders_in_headless_chromium(labelled, tmp_path):
         pytest.skip("headless Chromium not installed")
     sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
     out = tmp_path / "a"
-    assert main(["audit", "--images", str(labelled), "--labels", str(labelled / "labels.csv"), "--out", str(out),
-                 "--n-boot", "100", "--no-probes"]) == 0
+    assert main(["audit", "--model", str(V1), "--images", str(labelled), "--labels", str(labelled / "labels.csv"),
+                 "--out", str(out), "--n-boot", "100", "--no-probes"]) == 0
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page()
@@ -102,7 +104,6 @@ def test_audit_html_renders_in_headless_chromium(labelled, tmp_path):
 def test_audit_reproduces_the_covid_shortcut_on_shared_data(shared_data, tmp_path):
     from cxrkit.audit.inputs import DatasetSpec, from_datasets, restrict_ids, subsample
     from cxrkit.audit.run import AuditOptions, run_audit
-    from cxrkit.models.classifier import default_model_path
 
     specs = [DatasetSpec("nih", str(shared_data / "nih-cxr14"), {}),
              DatasetSpec("covid_ieee8023", str(shared_data / "covid-ieee8023"), {}),
@@ -110,9 +111,9 @@ def test_audit_reproduces_the_covid_shortcut_on_shared_data(shared_data, tmp_pat
     with pytest.warns(UserWarning):
         data = from_datasets(specs)
     # the model's hold-out only: within-source AUROCs on its training films would be inflated by memorisation
-    hold = pd.read_csv(default_model_path().with_name("cxr-default-v1.holdout.csv"))
+    hold = pd.read_csv(V1.with_name("cxr-default-v1.holdout.csv"))
     data = subsample(restrict_ids(data, hold, "hold-out"), 60, seed=0)
-    res = run_audit(data, tmp_path, options=AuditOptions(n_boot=500, probes=False, progress=False))
+    res = run_audit(data, tmp_path, model=V1, options=AuditOptions(n_boot=500, probes=False, progress=False))
     covid = next(e for e in res["cross_site"] if e["finding"] == "COVID-19")
     assert covid["verdict"] == "shortcut", covid["message"]
     assert covid["pooled"]["auroc"] > 0.9 and covid["per_source"]["covid_ieee8023"]["auroc"] < 0.8

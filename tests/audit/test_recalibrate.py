@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,12 +11,12 @@ import pytest
 from cxrkit.audit.recalibrate import fit_site, write_site_card
 from cxrkit.errors import DataFormatError
 from cxrkit.models.card import ModelCard
-from cxrkit.models.classifier import default_model_path, load_classifier
+from cxrkit.models.classifier import load_classifier
 
 
 @pytest.fixture(scope="module")
 def card() -> ModelCard:
-    return ModelCard.load(default_model_path())
+    return ModelCard.load(Path(__file__).resolve().parents[2] / "src/cxrkit/models/weights/cxr-default-v1.card.json")
 
 
 def _site(rng, findings, n=400):
