@@ -47,7 +47,7 @@ def test_nih_boxes_halved(nih, shared_data):
 def test_nih_all_image_folders(shared_data):
     ds = load_dataset("nih", root=shared_data / "nih-cxr14", images="all")
     assert ds.meta["folder"].value_counts().to_dict() == {"images_64px": 1000, "images_512": 710,
-                                                          "images_1024_original": 12}
+                                                          "images_1024_original": 12, "images_extra_512": 741}
     for folder, size in (("images_64px", 64), ("images_512", 512), ("images_1024_original", 1024)):
         sub = ds.query(f"folder == '{folder}'")
         assert (sub.meta["width"] == size).all()

@@ -63,19 +63,25 @@ def test_header_only_read_refuses_the_same_files(tmp_path: Path, make, error: ty
 
 def _peak_rss(code: str, *args: str) -> dict:
     """Run ``code`` in a fresh interpreter; it prints a JSON dict. Adds ``base`` (after imports) and ``peak``
-    (whole run) resident set sizes in bytes, from ``getrusage`` (Linux reports KiB)."""
+    (whole run) resident set sizes in bytes, from ``VmHWM`` in ``/proc/self/status``. Not ``getrusage``: Linux
+    keeps ``ru_maxrss`` across ``execve``, so a child forked from a large pytest process would report the
+    parent's peak."""
     prelude = (
-        "import json, resource, sys\n"
+        "import json, sys\n"
+        "def _hwm():\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith('VmHWM:'):\n"
+        "            return int(line.split()[1]) * 1024\n"
         "sys.path.insert(0, sys.argv[1])\n"
         "import numpy as np\n"
         "import hostile_inputs as hostile\n"
         "from cxrkit.io import read_image, read_header\n"
         "from cxrkit.errors import CxrkitError\n"
-        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+        "base = _hwm()\n"
     )
     tail = (
         "\nout['base'] = base\n"
-        "out['peak'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+        "out['peak'] = _hwm()\n"
         "print(json.dumps(out))\n"
     )
     proc = subprocess.run(
@@ -90,7 +96,7 @@ def test_deflate_bomb_stops_at_the_cap_not_at_the_end() -> None:
     """A 300 MB bomb (a 0.3 MB file) is refused after inflating at most the 128 MiB cap, header read included."""
     out = _peak_rss(
         "data = hostile.deflate_bomb(300 * 2**20)\n"
-        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+        "base = _hwm()\n"
         "out = {}\n"
         "for fn in (read_image, read_header):\n"
         "    try:\n"
@@ -107,7 +113,7 @@ def test_large_png_decodes_at_bounded_memory(mode: str) -> None:
     """Issue 11 item 10: a ~0.2 MB 7000x7000 PNG cost 2.3 GB; now it is reduced while decoding, < 1 GB."""
     out = _peak_rss(
         f"data = hostile.large_png(7000, {mode!r})\n"
-        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+        "base = _hwm()\n"
         "image = read_image(data)\n"
         "out = {'size': len(data), 'shape': list(image.pixels.shape), 'notes': list(image.meta.notes),\n"
         "       'original': list(image.meta.original_size)}\n"

@@ -80,7 +80,9 @@ def test_init_from_shipped_package_matches_head_rows_by_name():
     from cxrkit.models.classifier import load_classifier
     from cxrkit.train.init import init_from_package
 
-    src = load_classifier()  # the shipped default package
+    from cxrkit.models.classifier import default_model_path
+
+    src = load_classifier(default_model_path().parent / "cxr-default-v1.card.json")  # v2's starting point
     ref = src.card.path
     findings = ["Effusion", "Edema"]
     m = create_model(src.card.architecture, None, num_classes=2, in_chans=1)
