@@ -188,6 +188,8 @@ def _limits(table: Any, cfg: Any, name: str, n_box_val: int, n_box_train: int) -
         f"{cfg.model.size} px input limits small-nodule and small-pneumothorax detection.",
         "Lateral views, CT/MR and non-chest images are out of scope; the pipeline's quality check must reject "
         "them before this model.",
+        "Shortcut, cross-site and subgroup audit: run `cxrkit audit` (docs/audit.md) before trusting a finding at a "
+        "new site.",
         f"NIH images with official boxes: {n_box_val} are in the hold-out (never trained on; use only those for "
         f"CAM-box evaluation, listed in {name}.holdout.csv); {n_box_train} boxed NIH images were trained on.",
     ]
