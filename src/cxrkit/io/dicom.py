@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import struct
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,7 +36,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.errors import BytesLengthException, InvalidDicomError
+from pydicom.errors import InvalidDicomError
 from pydicom.pixels import get_decoder
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
@@ -48,7 +46,7 @@ from cxrkit.io._pydicom_quiet import quiet_pydicom, redact
 from cxrkit.io.dicom_display import color_to_display, mono_to_display, window_to_unit
 from cxrkit.io.dicom_meta import DICOM_KEYS, build_meta
 from cxrkit.io.dicom_meta import dicom_str as _str
-from cxrkit.io.dicom_source import DicomSource, open_dicom
+from cxrkit.io.dicom_source import MALFORMED_ERRORS, DicomSource, open_dicom
 from cxrkit.types import ImageMeta
 
 log = logging.getLogger(__name__)
@@ -81,39 +79,8 @@ _DICOMDIR_SOP = "1.2.840.10008.1.3.10"
 _MONO = ("MONOCHROME1", "MONOCHROME2")
 _COLOR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420", "PALETTE COLOR")
 _DEFER = 64 * 1024
-_READ_ERRORS = (
-    InvalidDicomError,
-    BytesLengthException,
-    EOFError,
-    OSError,
-    ValueError,
-    struct.error,
-    KeyError,
-    TypeError,
-    IndexError,
-    AttributeError,
-    NotImplementedError,
-    OverflowError,
-    MemoryError,
-    RecursionError,
-    zlib.error,
-)
-# what pydicom raises on corrupt values, which it parses lazily (on access), and numpy on malformed LUTs
-_MALFORMED = (
-    BytesLengthException,
-    ValueError,
-    TypeError,
-    KeyError,
-    IndexError,
-    AttributeError,
-    NotImplementedError,
-    OverflowError,
-    struct.error,
-    EOFError,
-    OSError,
-    RecursionError,
-    zlib.error,
-)
+_READ_ERRORS = (InvalidDicomError, MemoryError, *MALFORMED_ERRORS)
+_MALFORMED = MALFORMED_ERRORS  # what pydicom / numpy raise on corrupt values (see dicom_source)
 
 
 # --------------------------------------------------------------------------------------------- reading

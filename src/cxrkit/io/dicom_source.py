@@ -36,11 +36,10 @@ _EXPLICIT_HEADER = (
     bytes(128) + b"DICM" + struct.pack("<HH2sHI", 0x0002, 0x0000, b"UL", 4, len(_TS_ELEMENT)) + _TS_ELEMENT
 )
 # what pydicom's preamble / file-meta readers raise on garbage (beyond InvalidDicomError)
-_META_ERRORS = (
-    InvalidDicomError,
+#: what pydicom raises on corrupt values, which it parses lazily (on access), and numpy on malformed LUTs; shared
+#: with :mod:`cxrkit.io.dicom`
+MALFORMED_ERRORS = (
     BytesLengthException,
-    EOFError,
-    OSError,
     ValueError,
     TypeError,
     KeyError,
@@ -49,7 +48,12 @@ _META_ERRORS = (
     NotImplementedError,
     OverflowError,
     struct.error,
+    EOFError,
+    OSError,
+    RecursionError,
+    zlib.error,
 )
+_META_ERRORS = (InvalidDicomError, MemoryError, *MALFORMED_ERRORS)
 
 
 @dataclass
