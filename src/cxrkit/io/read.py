@@ -17,7 +17,7 @@ from typing import Union
 
 import numpy as np
 
-from cxrkit.errors import InvalidImageError, UnsupportedImageError, unknown_name
+from cxrkit.errors import InvalidImageError, unknown_name
 from cxrkit.io import dicom as _dicom
 from cxrkit.io import raster as _raster
 from cxrkit.io._checks import (
