@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrkit.pipeline import Analyzer, analyze
+from cxrkit.pipeline import Analyzer
 from cxrkit.result import DISCLAIMER, SCHEMA_ID, validate_result
 from cxrkit.types import Image, ImageMeta
 

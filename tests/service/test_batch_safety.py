@@ -22,7 +22,6 @@ from cxrkit.service.batch import (
     output_name,
     output_names,
     run_batch,
-    safe_stem,
 )
 from cxrkit.service.cli import main
 

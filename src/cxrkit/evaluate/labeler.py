@@ -276,7 +276,7 @@ def to_markdown(
         cells += ["", "", f"[{_f(lo)}, {_f(hi)}]", ""]
     lines.append("| micro F1 95% CI (bootstrap over reports) | " + " | ".join(cells) + " |")
     p, r, f1 = CHESTXRAY8_OVERALL
-    lines.append(f"| ChestX-ray8 labeler (paper, 3,851 Open-i reports) | " + " | ".join(
+    lines.append("| ChestX-ray8 labeler (paper, 3,851 Open-i reports) | " + " | ".join(
         [f"{p:.2f}", f"{r:.2f}", f"{f1:.2f}", "-"] + ["", "", "", ""] * (len(names) - 1)) + " |")
     if peer:
         for s, sc in peer.items():

@@ -45,8 +45,6 @@ def assemble_from_config(cfg: TrainConfig) -> TrainingTable:
 
 def train_classifier(cfg: TrainConfig, *, resume: bool = False) -> FitResult:
     """Train a classifier as ``cfg`` says; returns the :class:`~cxrkit.train.loop.FitResult`."""
-    from cxrkit.models import create_model
-    from cxrkit.models.onnx import OnnxRunner, export_onnx
 
     from cxrkit.train.distributed import cleanup, setup, wrap
 
