@@ -5,12 +5,17 @@
 * :func:`cxrkit.models.classifier.load_classifier` — the runtime (ONNX Runtime) used by the pipeline.
 """
 
-from cxrkit.models.registry import create_model, list_models, load_weights_file, register_model
-
 __all__ = ["create_model", "list_models", "register_model", "load_weights_file", "load_classifier", "ModelCard"]
 
 
-def __getattr__(name: str):  # lazy: keep `import cxrkit.models` light
+_REGISTRY_NAMES = ("create_model", "list_models", "register_model", "load_weights_file")
+
+
+def __getattr__(name: str):  # lazy: keep `import cxrkit.models` light (inference and serving never import torch)
+    if name in _REGISTRY_NAMES:
+        from cxrkit.models import registry
+
+        return getattr(registry, name)
     if name == "load_classifier":
         from cxrkit.models.classifier import load_classifier
 

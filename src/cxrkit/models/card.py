@@ -290,7 +290,7 @@ def head_size(weights: Path) -> int | None:
     from safetensors import safe_open
 
     try:
-        with safe_open(str(weights), framework="pt") as fh:
+        with safe_open(str(weights), framework="numpy") as fh:  # header only; no torch needed
             keys = [k for k in fh.keys() if k.endswith("classifier.weight")]
             if not keys:
                 return None

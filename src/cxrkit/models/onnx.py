@@ -12,11 +12,14 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from torch import nn
 
 from cxrkit.errors import ModelError
+
+if TYPE_CHECKING:  # torch is needed to export, never to run (inference and serving stay torch-free)
+    from torch import nn
 
 __all__ = ["export_onnx", "ort_session", "OnnxRunner", "default_threads", "store_weights_fp16"]
 
@@ -52,6 +55,8 @@ def export_onnx(model: nn.Module, path: str | Path, *, input_shape: tuple[int, i
     Returns:
         The written path.
     """
+    import torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     was_training = model.training
