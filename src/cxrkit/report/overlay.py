@@ -126,7 +126,11 @@ def compose_overlay(
     if masks:
         rgb = _blend(rgb, mask_rgba(masks, alpha=60))
     if heatmaps:
-        rgb = _blend(rgb, heatmap_rgba(np.max(np.stack(list(heatmaps.values())), axis=0)))
+        maps = list(heatmaps.values())
+        top = np.array(maps[0], dtype=np.float32, copy=True)
+        for m in maps[1:]:  # pixel-wise maximum without stacking every map (memory on large films)
+            np.maximum(top, m, out=top)
+        rgb = _blend(rgb, heatmap_rgba(top))
     if boxes:
         rgb = draw_boxes(rgb, boxes)
     return rgb
