@@ -132,3 +132,29 @@ def test_dciodvfy_finds_no_errors(tmp_path):
         out = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
         errors = [line for line in (out.stdout + out.stderr).splitlines() if line.startswith("Error")]
         assert not errors, f"{name}: {errors}"
+
+
+def test_outputs_of_an_image_reduced_while_decoding_are_on_the_source_grid(tmp_path):
+    """Was: an image over the decoder's pixel bound (reduced 2x to bound memory) got SR boxes in the reduced grid
+    while referencing the full-size source, and no SEG (its frames did not fit the source)."""
+    from cxrkit.io import read_image
+
+    src = SIIM
+    full = read_image(src)
+    small = read_image(src, max_output_pixels=(full.pixels.shape[0] // 2) * (full.pixels.shape[1] // 2))
+    assert small.pixels.shape[0] < full.pixels.shape[0]
+    result, image = Analyzer(StubClassifier(), None, localize=False).analyze_with_image(small)
+    h, w = image.pixels.shape
+    result.findings[0] = replace(result.findings[0], boxes=(Box(10.0, 20.0, 100.0, 200.0, 0.9),))
+    result.masks = {"right_lung": np.zeros((h, w), bool), "left_lung": np.zeros((h, w), bool),
+                    "heart": np.zeros((h, w), bool)}
+    result.masks["heart"][h // 3: h // 2, w // 3: w // 2] = True
+    out = write_dicom_outputs(result, image, source=src, overlay=compose_overlay(image.pixels))
+    ref = pydicom.dcmread(src, stop_before_pixels=True)
+    sy, sx = ref.Rows / h, ref.Columns / w
+    sr = hd.sr.ComprehensiveSR.from_dataset(pydicom.dcmread(io.BytesIO(_roundtrip(out["sr.dcm"]))))
+    regions = [r for g in sr.content.get_planar_roi_measurement_groups() for r in [g.roi] if r is not None]
+    xy = np.asarray(regions[0].value, dtype=float)
+    assert xy[:, 0].min() == pytest.approx(10.0 * sx, rel=1e-4) and xy[:, 1].max() == pytest.approx(200.0 * sy, rel=1e-4)
+    seg = out["seg.dcm"]
+    assert (seg.Rows, seg.Columns) == (ref.Rows, ref.Columns)

@@ -35,6 +35,7 @@ import datetime as _dt
 import logging
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from io import BytesIO
 from pathlib import Path
 
@@ -274,12 +275,33 @@ def write_dicom_outputs(
     uid = uid_factory(result, image, ref)
     sc = build_sc(overlay, ref, image, uid=uid)
     out: dict[str, Dataset] = {"sc.dcm": sc}
-    out["sr.dcm"] = build_sr(result, ref if ref is not None else sc, new_study_note=ref is None, uid=uid)
+    on_source = to_source_grid(result, image, ref) if ref is not None else result
+    out["sr.dcm"] = build_sr(on_source, ref if ref is not None else sc, new_study_note=ref is None, uid=uid)
     if result.masks:
-        seg = _seg(result, image, ref if ref is not None else sc, uid)
+        seg = _seg(on_source, image, ref if ref is not None else sc, uid)
         if seg is not None:
             out["seg.dcm"] = seg
     return out
+
+
+def to_source_grid(result: AnalysisResult, image: Image, ref: Dataset) -> AnalysisResult:
+    """The result in the source DICOM's pixel grid.
+
+    An image reduced while decoding (``cxrkit.io``'s memory bound: ``image.pixels`` smaller than the source's
+    Rows x Columns) has its boxes and masks in the reduced grid; SR coordinates and SEG frames must be in the
+    source's. Boxes are scaled, masks repeated (nearest neighbour). An image at full size is returned as is.
+    """
+    h, w = image.pixels.shape
+    rows, cols = int(ref.get("Rows", h) or h), int(ref.get("Columns", w) or w)
+    if (rows, cols) == (h, w):
+        return result
+    sy, sx = rows / h, cols / w
+    findings = [replace(f, boxes=tuple(replace(b, x_min=b.x_min * sx, x_max=b.x_max * sx, y_min=b.y_min * sy,
+                                               y_max=b.y_max * sy) for b in f.boxes)) for f in result.findings]
+    ri = np.minimum((np.arange(rows) / sy).astype(np.int64), h - 1)
+    ci = np.minimum((np.arange(cols) / sx).astype(np.int64), w - 1)
+    masks = {k: np.asarray(m, dtype=bool)[ri][:, ci] for k, m in result.masks.items()}
+    return replace(result, findings=findings, masks=masks)
 
 
 def _seg(result: AnalysisResult, image: Image, ref: Dataset, uid: Callable[[str], str]) -> Dataset | None:
