@@ -83,7 +83,11 @@ class Image:
 
 @dataclass(frozen=True)
 class Box:
-    """An axis-aligned box in pixels of the original image: ``(x_min, y_min, x_max, y_max)``, with a score."""
+    """An axis-aligned box in pixels of the image as decoded: ``(x_min, y_min, x_max, y_max)``, with a score.
+
+    For an image reduced while decoding (``ImageMeta.original_size`` larger than the pixels), multiply by the
+    reduction factor to reach the source grid (DICOM SR and SEG outputs do this).
+    """
 
     x_min: float
     y_min: float
