@@ -44,13 +44,19 @@ def test_adult_512_is_both_folders(root):
 
 def test_manifest_without_file_column_is_refused(root):
     (root / "images_extra_manifest.csv").write_text("image,path\n00000001_000.png,x.jpg\n")
-    with pytest.raises(DataFormatError, match="lacks the columns \\['file'\\]"):
+    with pytest.raises(DataFormatError, match="lacks columns \\['file'\\]"):
         load_dataset("nih", root=root, images="images_extra_512")
 
 
 def test_manifest_cannot_point_outside_the_root(root):
     (root / "images_extra_manifest.csv").write_text("image,file\n00000001_000.png,../../etc/passwd\n")
     with pytest.raises(DataFormatError, match="outside"):
+        load_dataset("nih", root=root, images="images_extra_512")
+
+
+def test_corrupt_manifest_is_a_clear_error(root):
+    (root / "images_extra_manifest.csv").write_bytes(b'image,file\n"unterminated,\x00\xff\n')
+    with pytest.raises(DataFormatError, match="cannot parse"):
         load_dataset("nih", root=root, images="images_extra_512")
 
 

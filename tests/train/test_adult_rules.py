@@ -60,6 +60,9 @@ def test_split_file_is_validated(tmp_path):
     p.write_text("image,split\na.png,train\n")
     with pytest.raises(DataFormatError, match="image_id"):
         read_split_file(p)
+    p.write_bytes(b'image_id,split\n"a.png,\x00\xff\n')  # corrupt: a clear error, not a parser traceback
+    with pytest.raises(DataFormatError, match="cannot parse"):
+        read_split_file(p)
 
 
 def test_assemble_follows_a_fixed_split(fixtures_dir, tmp_path):

@@ -185,10 +185,9 @@ def read_split_file(path: str | Path) -> pd.Series:
     p = Path(path)
     if not p.is_file():
         raise DataFormatError(f"split file not found: {p}")
-    df = pd.read_csv(p, dtype=str)
-    missing = [c for c in ("image_id", "split") if c not in df.columns]
-    if missing:
-        raise DataFormatError(f"split file {p} lacks the columns {missing} (has {list(df.columns)})")
+    from cxrkit.data.adapters._common import read_table as read_csv_checked
+
+    df = read_csv_checked(p, "split file", ("image_id", "split"), dtype=str)
     bad = sorted(set(df["split"]) - {"train", "val"})
     if bad:
         raise DataFormatError(f"split file {p}: split must be 'train' or 'val', got {bad}")

@@ -256,10 +256,7 @@ def _manifest_files(root: Path, folder: str) -> list[tuple]:
     man = root / MANIFEST_FOLDERS[folder]
     if not man.is_file():
         raise DataFormatError(f"{NAME}: {root / folder} needs its manifest {man}")
-    df = pd.read_csv(man, dtype=str)
-    missing = [c for c in ("image", "file") if c not in df.columns]
-    if missing:
-        raise DataFormatError(f"{NAME}: {man} lacks the columns {missing} (has {list(df.columns)})")
+    df = read_table(man, NAME, ("image", "file"), dtype=str)
     rows = []
     base = root.resolve()
     for image_id, rel in zip(df["image"], df["file"]):
