@@ -267,17 +267,18 @@ class Analyzer:
 
         A user threshold for the finding (``thresholds``) keeps the classifier's own probability: it was set
         on that scale."""
+        from cxrkit.models.fusion import fusion_from_card, usable_ctr
+
         card = getattr(self.classifier, "card", None)
-        ctr = (anatomy or {}).get("cardiothoracic_ratio")
-        if card is None or ctr is None or "implausible_anatomy" in (anatomy or {}).get("flags", ()):
+        ctr = usable_ctr(anatomy)
+        if card is None or ctr is None:
             return findings
-        from cxrkit.models.fusion import fusion_from_card
 
         out = []
         for f in findings:
             fusion = fusion_from_card(card, f.name) if f.name not in self.thresholds else None
             if fusion is not None:
-                p = fusion.score(f.probability, float(ctr))
+                p = fusion.score(f.probability, ctr)
                 f = replace(f, probability=p, threshold=fusion.threshold, positive=p >= fusion.threshold,
                             basis="classifier+ctr")
             out.append(f)

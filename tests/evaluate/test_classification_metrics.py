@@ -105,3 +105,19 @@ def test_calibration_and_temperature(rng):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert fit_temperature(np.ones(4), np.full(4, 0.7)) == 1.0
+
+
+def test_evaluate_cli_with_anatomy_scores_the_fused_cardiomegaly(fixtures_dir, tmp_path, capsys):
+    """``--with-anatomy`` scores Cardiomegaly as the pipeline does (classifier + CTR); the protocol says so."""
+    import pandas as pd
+
+    from cxrkit.service.cli import main
+
+    root = fixtures_dir / "data" / "nih"
+    for flag, out in (([], tmp_path / "plain"), (["--with-anatomy"], tmp_path / "fused")):
+        assert main(["evaluate", "classification", "--dataset", "nih", "--root", str(root), "--findings",
+                     "Cardiomegaly", "--n-boot", "50", "--out", str(out), *flag]) == 0
+    plain = pd.read_csv(tmp_path / "plain" / "predictions.csv")["Cardiomegaly"]
+    fused = pd.read_csv(tmp_path / "fused" / "predictions.csv")["Cardiomegaly"]
+    assert len(plain) == 2 and not np.allclose(plain, fused)
+    assert "classifier+CTR fusion" in (tmp_path / "fused" / "report.md").read_text()

@@ -45,3 +45,31 @@ def test_fusion_helps_when_the_ctr_carries_signal(rng):
     assert roc_auc_score(y, oof) > roc_auc_score(y, p) + 0.05
     w_logit, w_ctr, _ = fit_fusion(p[20:], ctr[20:], y[20:])
     assert w_logit > 0 and w_ctr > 0
+
+
+def test_usable_ctr_is_one_rule():
+    from cxrkit.models.fusion import usable_ctr
+
+    assert usable_ctr({"cardiothoracic_ratio": 0.55, "flags": ["ap_view_magnifies_heart"]}) == 0.55
+    assert usable_ctr({"cardiothoracic_ratio": 0.55, "flags": ["implausible_anatomy"]}) is None
+    assert usable_ctr({"cardiothoracic_ratio": None, "flags": []}) is None
+    assert usable_ctr(None) is None
+
+
+def test_pipeline_reports_the_fused_cardiomegaly_with_the_segmenter(fixtures_dir):
+    """The shipped card's fusion replaces the classifier's Cardiomegaly when the CTR is measured, and only then."""
+    from cxrkit.models.classifier import load_classifier
+    from cxrkit.models.fusion import fusion_from_card
+    from cxrkit.pipeline import Analyzer
+
+    src = fixtures_dir / "classifier" / "00000002_000.png"
+    clf = load_classifier()
+    with_seg = Analyzer(clf, "default", localize=False).analyze(src)
+    without = Analyzer(clf, None, localize=False).analyze(src)
+    a = next(f for f in with_seg.findings if f.name == "Cardiomegaly")
+    b = next(f for f in without.findings if f.name == "Cardiomegaly")
+    ctr = next(m.value for m in with_seg.measurements if m.name == "cardiothoracic_ratio")
+    fz = fusion_from_card(clf.card, "Cardiomegaly")
+    assert b.basis == "classifier" and b.threshold == clf.thresholds["Cardiomegaly"]
+    assert a.basis == "classifier+ctr" and a.threshold == fz.threshold
+    assert a.probability == pytest.approx(fz.score(b.probability, ctr), abs=1e-6)

@@ -17,7 +17,7 @@ from typing import Any
 
 from cxrkit.errors import ModelError
 
-__all__ = ["CtrFusion", "fusion_from_card"]
+__all__ = ["CtrFusion", "fusion_from_card", "usable_ctr"]
 
 _EPS = 1e-6
 
@@ -80,6 +80,16 @@ class CtrFusion:
             return cls(**d)
         except TypeError as exc:
             raise ModelError(f"bad fusion entry in the model card: {exc}") from exc
+
+
+def usable_ctr(measurements: Any) -> float | None:
+    """The CTR a fusion may use from :func:`cxrkit.anatomy.measure.measure`'s dict, or None when it is missing or
+    flagged ``implausible_anatomy`` (the same rule for the pipeline, fitting and evaluation)."""
+    m = measurements or {}
+    ctr = m.get("cardiothoracic_ratio")
+    if ctr is None or "implausible_anatomy" in m.get("flags", ()):
+        return None
+    return float(ctr)
 
 
 def fusion_from_card(card: Any, finding: str) -> CtrFusion | None:

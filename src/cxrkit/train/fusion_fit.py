@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     from cxrkit.io import read_image
     from cxrkit.models.card import ModelCard
     from cxrkit.models.classifier import Classifier
-    from cxrkit.models.fusion import CtrFusion
+    from cxrkit.models.fusion import CtrFusion, usable_ctr
     from cxrkit.train.assemble import read_split_file
     from cxrkit.train.ship import NORMAL_CALL_BUDGET
 
@@ -118,8 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         p[i] = clf.predict_all([img.pixels])[0, k]
         s = seg.segment(img.pixels)
         m = measure(s.masks, None, view=None, confidence=s.confidence)
-        if m["cardiothoracic_ratio"] is not None and "implausible_anatomy" not in m["flags"]:
-            ctr[i] = float(m["cardiothoracic_ratio"])
+        c = usable_ctr(m)
+        if c is not None:
+            ctr[i] = c
     groups = ds.meta["patient_id"].iloc[rows].astype(str).to_numpy()
     oof = cross_validated_fusion(p, ctr, y, groups)
     has = np.isfinite(ctr)

@@ -75,7 +75,7 @@ def _from_dataset(args: argparse.Namespace):
 
     fusions = {}
     if args.with_anatomy:
-        from cxrkit.models.fusion import fusion_from_card
+        from cxrkit.models.fusion import fusion_from_card, usable_ctr
 
         fusions = {f: fz for f in clf.labels if (fz := fusion_from_card(clf.card, f)) is not None}
     seg = None
@@ -91,12 +91,12 @@ def _from_dataset(args: argparse.Namespace):
         if seg is not None:  # the pipeline's fused score where the CTR is measured (see cxrkit.models.fusion)
             for i, px in enumerate(imgs):
                 sg = seg.segment(px)
-                m = measure(sg.masks, None, view=None, confidence=sg.confidence)
-                if m["cardiothoracic_ratio"] is None or "implausible_anatomy" in m["flags"]:
+                ctr = usable_ctr(measure(sg.masks, None, view=None, confidence=sg.confidence))
+                if ctr is None:
                     continue
                 for f, fz in fusions.items():
                     k = clf.labels.index(f)
-                    pr[i, k] = fz.score(float(pr[i, k]), float(m["cardiothoracic_ratio"]))
+                    pr[i, k] = fz.score(float(pr[i, k]), ctr)
         probs_all.append(pr)
     probs = np.concatenate(probs_all)
     cols = [clf.labels.index(f) for f in findings]
