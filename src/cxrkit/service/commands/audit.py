@@ -110,16 +110,21 @@ def add_selection_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, help="at most N images per source (seeded random sample)")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("audit", help="cross-site, subgroup, shortcut and calibration audit of a classifier",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_input_arguments(p: argparse.ArgumentParser) -> None:
+    """The model and the labelled images (folder + CSV, or registered datasets), shared by audit and recalibrate."""
     p.add_argument("--model", help="model card / folder (default: the shipped model)")
     p.add_argument("--images", help="folder of images (with --labels)")
     p.add_argument("--labels", help="labels CSV: image, finding columns (0/1), optional sex, age, view, site, ...")
-    p.add_argument("--source", help="source name for --images mode when the CSV has no site column")
+    p.add_argument("--source", help="source (site) name for --images mode when the CSV has no site column")
     p.add_argument("--dataset", action="append", help="registered dataset NAME[:key=value,...] (repeatable)")
     p.add_argument("--root", action="append", help="folder of the matching --dataset (repeatable, same order)")
     add_selection_arguments(p)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("audit", help="cross-site, subgroup, shortcut and calibration audit of a classifier",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_input_arguments(p)
     p.add_argument("--probe-limit", type=int, default=150, help="images per source for the probes (default 150)")
     p.add_argument("--no-probes", action="store_true", help="skip the occlusion and source probes")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates for CIs (default 1000)")

@@ -56,15 +56,9 @@ def _run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("recalibrate", help="per-site thresholds + temperature -> a new versioned model card",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="model card / folder (default: the shipped model)")
-    p.add_argument("--images", help="folder of images (with --labels)")
-    p.add_argument("--labels", help="labels CSV (as cxrkit audit)")
-    p.add_argument("--source", help="site name for --images mode when the CSV has no site column")
-    p.add_argument("--dataset", action="append", help="registered dataset NAME[:key=value,...] (repeatable)")
-    p.add_argument("--root", action="append", help="folder of the matching --dataset")
-    from cxrkit.service.commands.audit import add_selection_arguments
+    from cxrkit.service.commands.audit import add_input_arguments
 
-    add_selection_arguments(p)
+    add_input_arguments(p)
     p.add_argument("--keep", choices=("sensitivity", "specificity"), default="sensitivity",
                    help="rate of the card's operating point to reproduce at the site (default sensitivity)")
     p.add_argument("--all-findings", action="store_true", help="also recalibrate findings the card does not report")
