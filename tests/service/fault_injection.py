@@ -31,12 +31,13 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from importlib import resources
 from pathlib import Path
+
+from kill_helpers import start_and_kill
 
 EXPECTED = ("result.json", "report.md", "overlay.png", "sr.dcm", "sc.dcm", ".cxrkit-result")
 
@@ -135,15 +136,8 @@ def run(kills: int, seed: int, workdir: Path) -> dict:
         extra = rng.uniform(0.0, per_image)
         delays.append([done + new, round(extra, 2)])
         stale = {p.name for p in out.iterdir() if ".tmp-" in p.name} if out.exists() else set()
-        proc = subprocess.Popen(command(src, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
-        while proc.poll() is None and not (_visible_folders(out) >= done + new and _writing(out, stale)):
-            time.sleep(0.01)
-        try:
-            proc.wait(timeout=extra)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        if start_and_kill(command(src, out), env,
+                          lambda: _visible_folders(out) >= done + new and _writing(out, stale), extra):
             hit += 1
         half, folders = scan(out)
         half_after_kills += half

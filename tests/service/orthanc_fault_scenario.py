@@ -21,7 +21,6 @@ import io
 import json
 import os
 import random
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import httpx
 import pydicom
+from kill_helpers import start_and_kill
 from orthanc_scenario import PLUGIN, free_port, start_orthanc, wait_up
 from pydicom.uid import generate_uid
 
@@ -102,15 +102,8 @@ def main() -> int:
                 extra = rng.uniform(0.0, 0.5)
                 points.append([done + new, round(extra, 2)])
                 t = time.monotonic()
-                proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        start_new_session=True)
-                while proc.poll() is None and (time.monotonic() - t < startup or sr_count(url) < done + new):
-                    time.sleep(0.05)
-                try:
-                    proc.wait(timeout=extra)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+                if start_and_kill(cmd, env, lambda: time.monotonic() - t >= startup and sr_count(url) >= done + new,
+                                  extra, poll=0.05):
                     hit += 1
                 sr, sc, _ = results(url)
                 dup_seen += sum(n - 1 for n in sr.values() if n > 1) + sum(n - 1 for n in sc.values() if n > 1)

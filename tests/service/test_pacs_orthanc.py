@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from importlib import resources
@@ -22,14 +21,7 @@ SIIM = Path(str(resources.files("cxrkit").joinpath("examples/siim_pa_chest.dcm")
 
 
 @pytest.fixture(scope="module")
-def observations():
-    if shutil.which("Orthanc") is None or not Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so").exists():
-        pytest.skip("Debian orthanc + orthanc-dicomweb not installed (scripts/system_deps.sh installs them)")
-    if shutil.which("unshare") is None or shutil.which("ip") is None:
-        pytest.skip("unshare/ip not available: cannot isolate Orthanc in a private network namespace")
-    probe = subprocess.run(["unshare", "--net", "true"], capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip(f"cannot create a network namespace here: {probe.stderr.decode(errors='replace').strip()}")
+def observations(orthanc_namespace):
     proc = subprocess.run(["unshare", "--net", "--", sys.executable, str(SCENARIO), str(SIIM)],
                           capture_output=True, text=True, timeout=400, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from importlib import resources
@@ -19,14 +18,7 @@ SCENARIO = Path(__file__).with_name("orthanc_fault_scenario.py")
 SIIM = Path(str(resources.files("cxrkit").joinpath("examples/siim_pa_chest.dcm")))
 
 
-def test_random_kills_of_the_pacs_worker():
-    if shutil.which("Orthanc") is None or not Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so").exists():
-        pytest.skip("Debian orthanc + orthanc-dicomweb not installed (scripts/system_deps.sh installs them)")
-    if shutil.which("unshare") is None or shutil.which("ip") is None:
-        pytest.skip("unshare/ip not available: cannot isolate Orthanc in a private network namespace")
-    probe = subprocess.run(["unshare", "--net", "true"], capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip(f"cannot create a network namespace here: {probe.stderr.decode(errors='replace').strip()}")
+def test_random_kills_of_the_pacs_worker(orthanc_namespace):
     kills = os.environ.get("CXRKIT_FAULT_KILLS", "5")
     seed = os.environ.get("CXRKIT_FAULT_SEED", "0")
     proc = subprocess.run(["unshare", "--net", "--", sys.executable, str(SCENARIO), str(SIIM), kills, seed],
