@@ -37,7 +37,7 @@ PEDIATRIC_SOURCES = frozenset({"kermany"})
 #: Operating points: at most this many positive calls per "No Finding" adult validation film, summed over the
 #: reported findings (the budget is split evenly between them). 0.25, not 0.5: on split halves of the NIH
 #: validation normals, thresholds chosen on one half gave 0.27 calls per normal film on the other (0.40 at the
-#: 90th percentile of 40 splits); at 0.35 that was 0.36 (p90 0.54).
+#: 90th percentile of 40 splits); at 0.35 that was 0.36 (p90 0.54) — benchmarks/classifier_v2_checks.py.
 NORMAL_CALL_BUDGET = 0.25
 
 RULE = (f"an adult finding is reported when its within-{ADULT_SOURCE.upper()} validation AUROC >= {MIN_AUROC:.2f} "
