@@ -9,13 +9,14 @@ import difflib
 from collections.abc import Iterable
 
 __all__ = [
+    "ConfigError",
     "CxrkitError",
-    "InvalidImageError",
-    "UnsupportedImageError",
-    "NotAChestXrayError",
     "DataFormatError",
-    "UnknownNameError",
+    "InvalidImageError",
     "ModelError",
+    "NotAChestXrayError",
+    "UnknownNameError",
+    "UnsupportedImageError",
     "unknown_name",
 ]
 
@@ -38,6 +39,13 @@ class NotAChestXrayError(CxrkitError, ValueError):
 
 class DataFormatError(CxrkitError, ValueError):
     """A label table, report file, config or dataset folder does not have the expected layout."""
+
+
+class ConfigError(DataFormatError):
+    """A configuration (training YAML, ``CXRKIT_*`` environment variable) holds an unknown key or a bad value.
+
+    The message names the key, the bad value and the accepted options or range.
+    """
 
 
 class UnknownNameError(CxrkitError, KeyError):

@@ -1,4 +1,4 @@
-"""Service settings from the environment (``CXRKIT_`` prefix); a plain dataclass.
+"""Service settings from the environment (``CXRKIT_`` prefix), validated by pydantic-settings.
 
 | variable | default | meaning |
 | --- | --- | --- |
@@ -16,95 +16,116 @@
 | ``CXRKIT_MAX_PIXELS`` | 50000000 | largest image (rows x columns) accepted |
 | ``CXRKIT_CLASSIFIER`` | shipped | path of a classifier package (model card + weights) to serve instead |
 | ``CXRKIT_SEGMENTER`` | shipped | path of a segmenter package to serve instead |
+
+An empty variable counts as unset (booleans: empty is false). A value of the wrong type or below its minimum
+raises :class:`~cxrkit.errors.ConfigError` naming the variable, so ``cxrkit serve`` stops at startup.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from cxrkit.errors import DataFormatError
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
-__all__ = ["Settings", "VIEW_OPTIONS"]
+from cxrkit.config_errors import config_error
+
+__all__ = ["ENV_PREFIX", "VIEW_OPTIONS", "Settings"]
 
 VIEW_OPTIONS = ("PA", "AP", "AP SUPINE", "LATERAL")  # --view / ?view= for files without a view tag (PNG/JPEG)
+ENV_PREFIX = "CXRKIT_"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-def _bool(name: str, value: str) -> bool:
-    v = value.strip().lower()
-    if v in _TRUE:
-        return True
-    if v in _FALSE:
-        return False
-    raise DataFormatError(f"{name}={value!r}: expected 1/0, true/false, yes/no or on/off")
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source reading a given mapping instead of ``os.environ``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k.lower(): v for k, v in self._environ.items()}
 
 
-def _number(name: str, value: str, kind: type, lo: float) -> float | int:
-    try:
-        out = kind(value)
-    except ValueError:
-        raise DataFormatError(f"{name}={value!r}: expected a {kind.__name__}") from None
-    if out < lo:
-        raise DataFormatError(f"{name}={value!r}: must be at least {lo}")
-    return out
+class Settings(BaseSettings):
+    """Settings of the REST API (see the module docstring for the environment variables).
 
+    ``Settings(...)`` takes keyword values only (no environment); :meth:`from_env` reads ``CXRKIT_*``.
+    Instances are immutable.
+    """
 
-@dataclass(frozen=True)
-class Settings:
-    """Settings of the REST API (see the module docstring for the environment variables)."""
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, case_sensitive=False, frozen=True, extra="forbid",
+                                      validate_default=False)
 
     api_token: str | None = None
-    max_upload_mb: float = 32.0
-    read_timeout_s: float = 15.0
-    body_timeout_s: float = 60.0
-    header_timeout_s: float = 10.0
-    inference_threads: int = 2
-    max_queued: int = 16
-    max_connections: int = 1000
-    max_pending_headers: int = 64
+    max_upload_mb: float = Field(32.0, ge=0.001)
+    read_timeout_s: float = Field(15.0, ge=0.1)
+    body_timeout_s: float = Field(60.0, ge=0.1)
+    header_timeout_s: float = Field(10.0, ge=0.1)
+    inference_threads: int = Field(2, ge=1)
+    max_queued: int = Field(16, ge=1)
+    max_connections: int = Field(1000, ge=2)
+    max_pending_headers: int = Field(64, ge=1)
     localize: bool = True
     segment: bool = True
-    max_pixels: int = 50_000_000
+    max_pixels: int = Field(50_000_000, ge=1)
     classifier: str | None = None
     segmenter: str | None = None
+
+    _BOOLS: ClassVar[tuple[str, ...]] = ("localize", "segment")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any, info: ValidationInfo) -> Any:
+        """An empty variable keeps the default (booleans: empty means false); booleans take 1/0, true/false,
+        yes/no, on/off only."""
+        name = info.field_name or ""
+        if not isinstance(value, str):
+            return value
+        if name in cls._BOOLS:
+            v = value.strip().lower()
+            if v in _TRUE:
+                return True
+            if v in _FALSE:
+                return False
+            raise ValueError("expected 1/0, true/false, yes/no or on/off")
+        if value == "":
+            return cls.model_fields[name].default
+        return value
 
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
-        """Read ``CXRKIT_*`` variables; unset ones keep their defaults.
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)  # the environment is read by from_env only: Settings() is the defaults
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read ``CXRKIT_*`` variables (default: ``os.environ``); unset ones keep their defaults.
 
         Raises:
-            DataFormatError: a variable holds a value of the wrong type or range.
+            ConfigError: (a :class:`~cxrkit.errors.DataFormatError`) a variable holds a value of the wrong type
+                or range; the message names the variable and what it accepts.
         """
-        env = os.environ if environ is None else environ
-        kw: dict = {}
-        token = env.get("CXRKIT_API_TOKEN")
-        if token:
-            kw["api_token"] = token
-        for key, field, kind, lo in (
-            ("CXRKIT_MAX_UPLOAD_MB", "max_upload_mb", float, 0.001),
-            ("CXRKIT_READ_TIMEOUT_S", "read_timeout_s", float, 0.1),
-            ("CXRKIT_BODY_TIMEOUT_S", "body_timeout_s", float, 0.1),
-            ("CXRKIT_HEADER_TIMEOUT_S", "header_timeout_s", float, 0.1),
-            ("CXRKIT_INFERENCE_THREADS", "inference_threads", int, 1),
-            ("CXRKIT_MAX_QUEUED", "max_queued", int, 1),
-            ("CXRKIT_MAX_CONNECTIONS", "max_connections", int, 2),
-            ("CXRKIT_MAX_PENDING_HEADERS", "max_pending_headers", int, 1),
-            ("CXRKIT_MAX_PIXELS", "max_pixels", int, 1),
-        ):
-            if env.get(key):
-                kw[field] = _number(key, env[key], kind, lo)
-        for key, field in (("CXRKIT_CLASSIFIER", "classifier"), ("CXRKIT_SEGMENTER", "segmenter")):
-            if env.get(key):
-                kw[field] = env[key]
-        for key, field in (("CXRKIT_LOCALIZE", "localize"), ("CXRKIT_SEGMENT", "segment")):
-            if key in env:
-                kw[field] = _bool(key, env[key])
-        return cls(**kw)
+        values = _MappingEnvSource(cls, os.environ if environ is None else environ)()
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise config_error(exc, cls, what=f"{ENV_PREFIX}* settings",
+                               key_of=lambda loc: ENV_PREFIX + str(loc[0]).upper()) from None
