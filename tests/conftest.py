@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
+EXAMPLES = Path(str(resources.files("cxrkit").joinpath("examples")))
 SHARED_DATA = Path(os.environ.get("CXRKIT_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
 
 
@@ -46,6 +48,12 @@ def fixtures_dir() -> Path:
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def examples() -> Path:
+    """The bundled example radiographs (``cxrkit/examples``: 3 NIH PNGs and the SIIM DICOM)."""
+    return EXAMPLES
 
 
 @pytest.fixture

@@ -141,7 +141,7 @@ def test_shipped_classifier_end_to_end_with_boxes(real_classifier, tmp_path):
     operating points overridden so that exactly one finding is positive: only it gets a heatmap and boxes
     (a finding whose localization is validated, src/cxrkit/localize/validated.json)."""
     from cxrkit.localize.validation import localization_validated
-    from cxrkit.service.batch import write_outputs
+    from cxrkit.deliver.batch import write_outputs
 
     clf = real_classifier
     target = next((f for f in clf.findings if f != "No Finding" and localization_validated(clf.card.name, f)), None)
@@ -241,7 +241,7 @@ class StubSegmenter:
 def test_segmenter_gives_ctr_measurement_report_and_seg(tmp_path):
     import pydicom
 
-    from cxrkit.io.dicom_out import write_dicom_outputs
+    from cxrkit.deliver.dicom_out import write_dicom_outputs
     from cxrkit.report.overlay import compose_overlay
 
     result, image = Analyzer(classifier=StubClassifier(), segmenter=StubSegmenter(),
@@ -259,7 +259,7 @@ def test_segmenter_gives_ctr_measurement_report_and_seg(tmp_path):
     assert len(ctr_sentence) == 1 and "0.42" in ctr_sentence[0].text
     outputs = write_dicom_outputs(result, image, source=SIIM, overlay=compose_overlay(image.pixels, masks=result.masks))
     if "seg.dcm" not in outputs:
-        pytest.skip("DICOM SEG writer (cxrkit.io.dicom_seg) not available")
+        pytest.skip("DICOM SEG writer (cxrkit.deliver.dicom_seg) not available")
     path = tmp_path / "seg.dcm"
     outputs["seg.dcm"].save_as(path, enforce_file_format=True)
     seg = pydicom.dcmread(path)
@@ -303,7 +303,7 @@ def test_anatomy_outputs_in_batch_and_api(tmp_path):
 
     from cxrkit.result import validate_result as validate
     from cxrkit.service.api import create_app
-    from cxrkit.service.batch import run_batch
+    from cxrkit.deliver.batch import run_batch
     from cxrkit.service.settings import Settings
 
     analyzer = Analyzer(classifier=StubClassifier(), segmenter=StubSegmenter(), localize=False)

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from cxrkit.result import validate_result
-from cxrkit.service.batch import collect_inputs, output_name, output_names, run_batch
+from cxrkit.deliver.batch import collect_inputs, output_name, output_names, run_batch
 from cxrkit.service.cli import main
 from cxrkit.pipeline import Analyzer
 
@@ -62,7 +62,7 @@ def test_analyze_writes_results_errors_and_resumes(tmp_path, inputs, capsys):
 
 def test_crash_mid_write_leaves_no_half_result(tmp_path, examples, monkeypatch):
     """A failure while writing one image's outputs leaves neither its folder nor temp files behind."""
-    import cxrkit.service.batch as batch
+    import cxrkit.deliver.batch as batch
 
     def boom(*a, **k):
         raise OSError("disk full (simulated)")

@@ -8,7 +8,7 @@ import shutil
 from dataclasses import replace
 
 from cxrkit.result import validate_result
-from cxrkit.service.batch import output_name
+from cxrkit.deliver.batch import output_name
 from cxrkit.service.cli import main
 
 

@@ -1,10 +1,9 @@
-"""Reading and writing radiographs: the only package that opens pixel files.
+"""Reading radiographs (writing what leaves the process is :mod:`cxrkit.deliver`).
 
 * :func:`read_image` — DICOM / PNG / JPEG / TIFF / BMP file (or bytes) → :class:`cxrkit.types.Image`
   (float32 ``(H, W)`` in [0, 1], dark lungs, metadata).
 * :func:`read_header` — metadata only, no pixel decoding.
 * :func:`image_from_array` — in-memory array → :class:`~cxrkit.types.Image` with the same rules.
-* :func:`write_png` — atomic 8-bit PNG of an image as displayed.
 """
 
 from cxrkit.io.read import (
@@ -16,13 +15,11 @@ from cxrkit.io.read import (
     read_image,
     sniff_format,
 )
-from cxrkit.io.write import write_png
 
 __all__ = [
     "read_image",
     "read_header",
     "image_from_array",
-    "write_png",
     "sniff_format",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MAX_OUTPUT_PIXELS",

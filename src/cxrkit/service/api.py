@@ -49,7 +49,7 @@ from cxrkit.errors import InvalidImageError, NotAChestXrayError, UnsupportedImag
 from cxrkit.pipeline import Analyzer
 from cxrkit.report.overlay import compose_overlay, gray_to_rgb, heatmap_rgba, mask_rgba
 from cxrkit.result import AnalysisResult, box_id
-from cxrkit.service.batch import png_bytes
+from cxrkit.deliver.batch import png_bytes
 from cxrkit.service.settings import VIEW_OPTIONS, Settings
 from cxrkit.types import Image
 

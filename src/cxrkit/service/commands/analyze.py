@@ -66,8 +66,8 @@ def analyze_paths(paths, out: Path, *, dicom_out=False, localize=True, segment=T
     from tqdm import tqdm
 
     from cxrkit.pipeline import Analyzer
-    from cxrkit.service.batch import collect_inputs, run_batch
-    from cxrkit.service.outdir import OutputLock, stale_folders
+    from cxrkit.deliver.batch import collect_inputs, run_batch
+    from cxrkit.deliver.outdir import OutputLock, stale_folders
 
     stream = stream or sys.stdout
     inputs = collect_inputs(paths)

@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cxrkit.io import DEFAULT_MAX_PIXELS, read_image, write_png  # lazy: light CLI start-up
+    from cxrkit.deliver.png import write_png  # lazy: light CLI start-up
+    from cxrkit.io import DEFAULT_MAX_PIXELS, read_image
 
     max_pixels = DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels
     image = read_image(args.input, max_pixels=max_pixels)

@@ -65,7 +65,7 @@ def expand_paths(paths: list[str]) -> list[Path]:
 
 
 def _stem_dirs(files: list[Path], out: Path) -> list[Path]:
-    from cxrkit.service.outdir import safe_stem
+    from cxrkit.deliver.outdir import safe_stem
 
     seen: dict[str, int] = {}
     dirs = []

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_watch(args: argparse.Namespace) -> int:
     from cxrkit.pipeline import Analyzer
-    from cxrkit.service.pacs import PacsWorker
+    from cxrkit.deliver.pacs import PacsWorker
 
     user, password = os.environ.get("CXRKIT_ORTHANC_USER"), os.environ.get("CXRKIT_ORTHANC_PASSWORD")
     worker = PacsWorker(args.url, args.state, lambda: Analyzer(localize=not args.no_localize), retries=args.retries,

@@ -41,7 +41,7 @@ def _inputs(paths: list[str]) -> list[Path]:
 
 
 def _unique_stem(path: Path, used: set[str]) -> str:
-    from cxrkit.service.outdir import safe_stem
+    from cxrkit.deliver.outdir import safe_stem
 
     stem = safe_stem(path.stem)  # never "." / ".." / a path: nothing is written outside --out
     name, k = stem, 2
@@ -57,8 +57,9 @@ def segment_one(path: Path, out_dir: Path, segmenter, *, overlay: bool = True, d
 
     from cxrkit.anatomy.analyze import analyze_anatomy
     from cxrkit.anatomy.overlay import draw_overlay
-    from cxrkit.io import read_image, write_png
-    from cxrkit.io.write import atomic_write_bytes
+    from cxrkit.deliver.png import write_png
+    from cxrkit.fs import atomic_write_bytes
+    from cxrkit.io import read_image
 
     image = read_image(path)
     res = analyze_anatomy(image, segmenter)
@@ -73,7 +74,7 @@ def segment_one(path: Path, out_dir: Path, segmenter, *, overlay: bool = True, d
         PILImage.fromarray(rgb, mode="RGB").save(buf, format="PNG")
         atomic_write_bytes(out_dir / "overlay.png", buf.getvalue())
     if dicom_seg and image.meta.format == "dicom":
-        from cxrkit.io.dicom_seg import write_seg
+        from cxrkit.deliver.dicom_seg import write_seg
 
         write_seg(path, res.masks, out_dir / "seg.dcm",
                   model_name=segmenter.card.name, model_version=segmenter.card.version)

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image as PILImage
 
 from cxrkit.errors import InvalidImageError, UnsupportedImageError
-from cxrkit.io import image_from_array, read_image, write_png
+from cxrkit.deliver.png import write_png
+from cxrkit.io import image_from_array, read_image
 from cxrkit.service.commands import convert, info
 from cxrkit.synthetic import synthetic_chest, synthetic_dicom
 

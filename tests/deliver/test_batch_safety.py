@@ -15,7 +15,7 @@ import stat
 import pytest
 
 from cxrkit.pipeline import Analyzer
-from cxrkit.service.batch import (
+from cxrkit.deliver.batch import (
     LOCK_NAME,
     OutputBusyError,
     collect_inputs,
@@ -76,7 +76,7 @@ def test_names_are_stable_whatever_the_input_set(tmp_path, examples, analyzer):
 
 def test_one_bad_file_from_any_stage_is_recorded_and_the_run_goes_on(tmp_path, examples, analyzer, monkeypatch):
     """Was: an untyped exception (ValueError, TypeError, zlib.error...) killed the batch with a traceback."""
-    import cxrkit.service.batch as batch
+    import cxrkit.deliver.batch as batch
 
     real = batch.write_outputs
 

@@ -3,9 +3,9 @@ duplicated, half-written or left behind.
 
 Run as a script for the figure in ``docs/security.md``::
 
-    .venv/bin/python tests/service/fault_injection.py --kills 20 [--seed 0] [--workdir DIR]
+    .venv/bin/python tests/deliver/fault_injection.py --kills 20 [--seed 0] [--workdir DIR]
 
-``tests/service/test_fault_injection.py`` runs it with ``CXRKIT_FAULT_KILLS`` kills (5 by default).
+``tests/deliver/test_fault_injection.py`` runs it with ``CXRKIT_FAULT_KILLS`` kills (5 by default).
 
 Protocol: 7 inputs (the 4 bundled examples and copies of the 3 PNGs, one pixel changed, under other names);
 one clean reference run into its own folder: the time ``t0`` its first temp folder appears (models loaded,
@@ -106,7 +106,7 @@ def _visible_folders(out: Path) -> int:
 
 def run(kills: int, seed: int, workdir: Path) -> dict:
     """Run the protocol; returns the counts and timings."""
-    from cxrkit.service.outdir import output_name
+    from cxrkit.deliver.outdir import output_name
 
     rng = random.Random(seed)
     src = make_inputs(workdir)

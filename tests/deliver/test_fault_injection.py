@@ -1,6 +1,6 @@
 """kill -9 at random points of ``cxrkit analyze --dicom-out``: nothing lost, duplicated, half-written or left
 behind (issue 11). ``CXRKIT_FAULT_KILLS`` sets the number of kills (default 5; the figure for 20 is in
-docs/security.md, from ``tests/service/fault_injection.py --kills 20``)."""
+docs/security.md, from ``tests/deliver/fault_injection.py --kills 20``)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ SR content (highdicom ``MeasurementReport``, TID 1500):
 * the measurements (cardiothoracic ratio...) when present, each with its reliability.
 
 The secondary capture is the RGB overlay (heatmaps, boxes, masks) burnt into pixels, for viewers that cannot
-render SR. Masks as DICOM SEG come from :func:`cxrkit.io.dicom_seg.write_seg` when available.
+render SR. Masks as DICOM SEG come from :func:`cxrkit.deliver.dicom_seg.write_seg` when available.
 
 Robustness (``docs/security.md``):
 
@@ -47,7 +47,7 @@ from pydicom.uid import generate_uid
 
 from cxrkit import __version__
 from cxrkit.errors import CxrkitError, DataFormatError, InvalidImageError
-from cxrkit.io.dicom_out_header import model_key, output_uid, sanitize_reference, source_key, uid_factory
+from cxrkit.deliver.dicom_out_header import model_key, output_uid, sanitize_reference, source_key, uid_factory
 from cxrkit.result import DISCLAIMER, AnalysisResult, box_id
 from cxrkit.types import Image
 
@@ -307,7 +307,7 @@ def to_source_grid(result: AnalysisResult, image: Image, ref: Dataset) -> Analys
 def _seg(result: AnalysisResult, image: Image, ref: Dataset, uid: Callable[[str], str]) -> Dataset | None:
     """DICOM SEG of the masks via the anatomy package's writer (None when it is not available or fails)."""
     try:
-        from cxrkit.io.dicom_seg import write_seg
+        from cxrkit.deliver.dicom_seg import write_seg
     except ImportError:
         log.info("DICOM SEG writer not available; SEG skipped")
         return None

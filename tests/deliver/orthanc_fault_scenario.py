@@ -1,5 +1,5 @@
 """Fault injection for the PACS worker against a real Orthanc, run INSIDE a private network namespace by
-tests/service/test_pacs_orthanc_faults.py (see orthanc_scenario.py for why and how Orthanc is isolated).
+tests/deliver/test_pacs_orthanc_faults.py (see orthanc_scenario.py for why and how Orthanc is isolated).
 
 ``sources`` CR radiographs (the SIIM example under as many SOP instance UIDs) are uploaded; ``cxrkit pacs watch --once``
 is started up to ``kills`` times and killed with SIGKILL at a random point of its work (seeded: after its
@@ -10,7 +10,7 @@ counted: lost (a source without SR or SC at the end), duplicated (more than one 
 SEG objects than sources), half-written (a source with an SR but no SC or the reverse, at the end) and retry
 entries left in the state file.
 
-Usage: ``unshare --net -- python tests/service/orthanc_fault_scenario.py SIIM.dcm KILLS SEED [SOURCES]``
+Usage: ``unshare --net -- python tests/deliver/orthanc_fault_scenario.py SIIM.dcm KILLS SEED [SOURCES]``
 (default ``4 * KILLS`` sources); prints one JSON
 object on its last line.
 """

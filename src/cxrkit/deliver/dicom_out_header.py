@@ -1,4 +1,4 @@
-"""Source headers and output identities for cxrkit's DICOM outputs (used by :mod:`cxrkit.io.dicom_out`).
+"""Source headers and output identities for cxrkit's DICOM outputs (used by :mod:`cxrkit.deliver.dicom_out`).
 
 * :func:`sanitize_reference`: a copy of the source header that is safe to copy into new objects (values invalid
   for their VR repaired or emptied, non-positive pixel spacings removed, missing type-2 attributes added);

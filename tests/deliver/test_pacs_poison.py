@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from fake_orthanc import FakeOrthanc
 
-import cxrkit.service.pacs as pacs
+import cxrkit.deliver.pacs as pacs
 from cxrkit.pipeline import Analyzer
-from cxrkit.service.pacs import PacsWorker
+from cxrkit.deliver.pacs import PacsWorker
 from cxrkit.synthetic import synthetic_chest, synthetic_dicom
 
 

@@ -2,7 +2,7 @@
 
 Loop: read Orthanc's ``/changes?since=SEQ`` → for each ``NewInstance`` check the instance's tags (CR/DX/DR,
 not one of cxrkit's own outputs) → download ``/instances/{id}/file`` → :class:`~cxrkit.pipeline.Analyzer`
-→ :func:`~cxrkit.io.dicom_out.write_dicom_outputs` → ``POST /dicom-web/studies`` (multipart/related;
+→ :func:`~cxrkit.deliver.dicom_out.write_dicom_outputs` → ``POST /dicom-web/studies`` (multipart/related;
 type="application/dicom").
 
 State (SQLite, one transaction per instance): the SOPInstanceUIDs already processed, the last change
@@ -11,7 +11,7 @@ its outputs were stored, and the sequence number only moves past instances that 
 a crash or an Orthanc outage loses no work.
 
 Nothing is stored twice: the outputs' UIDs are derived from the source SOPInstanceUID and the model
-(:func:`cxrkit.io.dicom_out.output_uid`), and before analysing an instance the worker asks Orthanc whether its SR
+(:func:`cxrkit.deliver.dicom_out.output_uid`), and before analysing an instance the worker asks Orthanc whether its SR
 already exists (``POST /tools/lookup``), so a worker killed between STOW-RS and recording finds its results on
 restart and only records them.
 
@@ -37,7 +37,7 @@ from pathlib import Path
 import httpx
 
 from cxrkit.errors import CxrkitError
-from cxrkit.io.dicom_out import MANUFACTURER, model_key, output_uid, write_dicom_outputs
+from cxrkit.deliver.dicom_out import MANUFACTURER, model_key, output_uid, write_dicom_outputs
 from cxrkit.pipeline import Analyzer
 from cxrkit.report.overlay import compose_overlay
 from cxrkit.result import box_id

@@ -13,7 +13,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from cxrkit.io.dicom_out import sanitize_reference, write_dicom_outputs
+from cxrkit.deliver.dicom_out import sanitize_reference, write_dicom_outputs
 from cxrkit.pipeline import Analyzer
 from cxrkit.report.overlay import compose_overlay
 from cxrkit.synthetic import synthetic_dicom

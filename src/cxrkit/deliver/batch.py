@@ -1,8 +1,8 @@
 """Batch analysis behind ``cxrkit analyze`` and ``cxrkit demo``: resumable, atomic, errors per file.
 
 Each image's outputs are written into a temporary folder next to the target and moved into place once complete
-(:func:`cxrkit.service.outdir.install_folder`), so ``DIR/<name>/`` either holds a full result or does not exist;
-``<name>`` is :func:`cxrkit.service.outdir.output_name` (safe stem + hash of the resolved path, stable across
+(:func:`cxrkit.deliver.outdir.install_folder`), so ``DIR/<name>/`` either holds a full result or does not exist;
+``<name>`` is :func:`cxrkit.deliver.outdir.output_name` (safe stem + hash of the resolved path, stable across
 runs). A rerun skips images whose ``result.json`` is present and valid. Any failure of one file, from any stage,
 goes to ``DIR/errors.jsonl`` (one JSON object per line, one line per input: a rerun replaces the lines of the
 inputs it retries) and the run continues. One run per ``DIR`` at a time (a lock file); temp folders of killed
@@ -31,7 +31,7 @@ from cxrkit.pipeline import Analyzer
 from cxrkit.report.markdown import result_markdown
 from cxrkit.report.overlay import compose_overlay, heatmap_overlay
 from cxrkit.result import AnalysisResult, box_id, validate_result
-from cxrkit.service.outdir import (
+from cxrkit.deliver.outdir import (
     LOCK_NAME,
     OutputBusyError,
     OutputLock,
@@ -99,7 +99,7 @@ def collect_inputs(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def output_names(paths: Sequence[Path]) -> list[str]:
-    """A folder name per input (:func:`~cxrkit.service.outdir.output_name`: safe stem + hash of the resolved
+    """A folder name per input (:func:`~cxrkit.deliver.outdir.output_name`: safe stem + hash of the resolved
     path, the same in every run)."""
     return [output_name(p) for p in paths]
 
@@ -141,7 +141,7 @@ def write_outputs(
     lines) when a segmenter ran, ``heatmap_<finding>.png`` per positive finding,
     ``report.md``, ``result.json`` and, with ``dicom_out``, ``sr.dcm``, ``sc.dcm`` (and ``seg.dcm`` when masks
     exist). Everything is written into a temp folder next to ``folder`` first; ``folder`` is replaced only when
-    it is a cxrkit result folder (see :func:`cxrkit.service.outdir.install_folder`).
+    it is a cxrkit result folder (see :func:`cxrkit.deliver.outdir.install_folder`).
 
     Raises:
         FileExistsError: ``folder`` exists and is not a cxrkit result folder (left untouched).
@@ -180,7 +180,7 @@ def _write_files(result: AnalysisResult, image: Image | None, tmp: Path, *, sour
         (tmp / fn).write_bytes(png_bytes(heatmap_overlay(image.pixels, hm)))
         names.append(fn)
     if dicom_out:
-        from cxrkit.io.dicom_out import write_dicom_outputs
+        from cxrkit.deliver.dicom_out import write_dicom_outputs
 
         for fn, ds in write_dicom_outputs(result, image, source=source, overlay=overlay).items():
             ds.save_as(tmp / fn, enforce_file_format=True)

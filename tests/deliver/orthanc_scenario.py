@@ -1,4 +1,4 @@
-"""Orthanc round trip, run INSIDE a private network namespace by tests/service/test_pacs_orthanc.py.
+"""Orthanc round trip, run INSIDE a private network namespace by tests/deliver/test_pacs_orthanc.py.
 
 Why a namespace: Debian's Orthanc 1.10 listens on all interfaces (no bind-address option), so the test runs
 it under ``unshare --net`` where only a loopback interface exists; nothing outside can reach it and it can
@@ -79,13 +79,13 @@ def worker(url: str, state: Path, *extra: str) -> tuple[int, str]:
     from cxrkit.service.cli import main as cli
 
     handler = _Lines()
-    logging.getLogger("cxrkit.service.pacs").addHandler(handler)
+    logging.getLogger("cxrkit.deliver.pacs").addHandler(handler)
     out = io.StringIO()
     try:
         with contextlib.redirect_stdout(out):
             code = cli(["pacs", "watch", "--url", url, "--state", str(state), "--once", "--no-localize", *extra])
     finally:
-        logging.getLogger("cxrkit.service.pacs").removeHandler(handler)
+        logging.getLogger("cxrkit.deliver.pacs").removeHandler(handler)
     return code, "\n".join(handler.lines) + "\n" + out.getvalue()
 
 
@@ -139,7 +139,7 @@ def main() -> int:
             t0 = time.time()
             box: dict = {}
             handler = _Lines()
-            logging.getLogger("cxrkit.service.pacs").addHandler(handler)
+            logging.getLogger("cxrkit.deliver.pacs").addHandler(handler)
             thread = threading.Thread(target=lambda: box.update(
                 zip(("code", "text"), worker(url, state, "--retries", "10", "--backoff", "0.5")))
             )
@@ -149,7 +149,7 @@ def main() -> int:
             obs["worker_alive_while_down"] = thread.is_alive()
             orthanc = start_orthanc(cfg, tmp / "orthanc2.log")
             thread.join(timeout=180)
-            logging.getLogger("cxrkit.service.pacs").removeHandler(handler)
+            logging.getLogger("cxrkit.deliver.pacs").removeHandler(handler)
             obs["run3_code"], obs["run3_output"] = box.get("code"), box.get("text", "")
             obs["run3_seconds"] = round(time.time() - t0, 1)
             wait_up(url)

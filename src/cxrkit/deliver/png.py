@@ -1,41 +1,18 @@
-"""Atomic writers: a file appears complete under its final name, or not at all."""
+"""PNG output: the displayed image as an 8-bit gray PNG, written atomically (:mod:`cxrkit.fs`)."""
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image as PILImage
 
 from cxrkit.errors import InvalidImageError
+from cxrkit.fs import atomic_write_bytes
 from cxrkit.types import Image
 
-__all__ = ["write_png", "atomic_write_bytes"]
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
-
-    Parent folders are created. A crash leaves either the old file or the new one, never half of one.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return target
+__all__ = ["write_png"]
 
 
 def write_png(path: str | os.PathLike, image: Image | np.ndarray, *, compress_level: int = 6) -> Path:

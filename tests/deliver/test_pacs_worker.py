@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from cxrkit.pipeline import Analyzer
-from cxrkit.service.pacs import OrthancError, PacsWorker, ProcessedState, stow_body
+from cxrkit.deliver.pacs import OrthancError, PacsWorker, ProcessedState, stow_body
 
 
 def _serve(handler_body):

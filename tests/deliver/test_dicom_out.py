@@ -15,7 +15,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from cxrkit.io.dicom_out import CXRKIT_SCHEME, write_dicom_outputs
+from cxrkit.deliver.dicom_out import CXRKIT_SCHEME, write_dicom_outputs
 from cxrkit.pipeline import Analyzer
 from cxrkit.report.overlay import compose_overlay
 from cxrkit.types import Box, Measurement
@@ -110,7 +110,7 @@ def test_analyze_cli_dicom_out(tmp_path):
     from cxrkit.service.cli import main
 
     assert main(["analyze", str(SIIM), "--out", str(tmp_path), "--dicom-out", "--no-segment", "--no-localize"]) == 0
-    from cxrkit.service.batch import output_name
+    from cxrkit.deliver.batch import output_name
 
     folder = tmp_path / output_name(SIIM)
     assert {"sr.dcm", "sc.dcm", "result.json", "report.md", "overlay.png"} <= {p.name for p in folder.iterdir()}

@@ -1,6 +1,6 @@
 """Real Orthanc round trip for ``cxrkit pacs watch`` (marker ``orthanc``).
 
-The scenario (tests/service/orthanc_scenario.py) runs under ``unshare --net`` so Orthanc, which listens on
+The scenario (tests/deliver/orthanc_scenario.py) runs under ``unshare --net`` so Orthanc, which listens on
 all interfaces, is reachable from loopback only; see that file for the steps.
 """
 

@@ -1,6 +1,6 @@
 """kill -9 at random points of ``cxrkit pacs watch`` against a real Orthanc (markers ``orthanc``, ``slow``):
 nothing lost, duplicated or half-stored, no retry entry left. ``CXRKIT_FAULT_KILLS`` sets the number of kills
-(default 5); see tests/service/orthanc_fault_scenario.py for the protocol."""
+(default 5); see tests/deliver/orthanc_fault_scenario.py for the protocol."""
 
 from __future__ import annotations
 
