@@ -46,7 +46,7 @@ def config_error(exc: ValidationError, model: type[BaseModel], *, what: str,
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
         if err["type"] == "extra_forbidden":
-            kind = f"key in {_dotted(loc[:-1])!r}" if len(loc) > 1 else "key"
+            kind = f"key in {_dotted(loc[:-1])!r}:" if len(loc) > 1 else "key"
             problems.append(str(unknown_name(f"{what} {kind}", loc[-1], fields_at(model, loc[:-1]))))
         else:
             msg = str(err["msg"]).removeprefix("Value error, ")

@@ -1,7 +1,9 @@
-"""Training configuration: a YAML file → typed, validated dataclasses.
+"""Training configuration: a YAML file → typed, validated pydantic models.
 
 Unknown keys are errors (with a did-you-mean hint), never silently ignored: a typo in a config must not
-train a different model than the one written down.
+train a different model than the one written down. Every bad key or value raises
+:class:`~cxrkit.errors.ConfigError` naming it (``optim.epochs=0: Input should be greater than or equal to 1``)
+and, for choices, the options. Assignments to a loaded config are validated too.
 
 Example (see ``configs/default_classifier.yaml``)::
 
@@ -13,21 +15,34 @@ Example (see ``configs/default_classifier.yaml``)::
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from cxrkit.errors import DataFormatError, unknown_name
+from cxrkit.config_errors import config_error
+from cxrkit.errors import ConfigError, DataFormatError, UnknownNameError
 
-__all__ = ["DataConfig", "ModelConfig", "OptimConfig", "RunConfig", "TrainConfig", "load_config", "save_config"]
+__all__ = ["DataConfig", "ModelConfig", "OptimConfig", "RunConfig", "TrainConfig", "config_from_dict", "load_config",
+           "save_config"]
 
 
-@dataclass
-class DataConfig:
+class _Section(BaseModel):
+    """A config section: unknown keys refused, assignments validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
     """Which images and labels train the model.
 
     Attributes:
@@ -47,21 +62,30 @@ class DataConfig:
             validation set cannot drift when data is added. It replaces ``val_fraction`` for that source.
     """
 
-    roots: dict[str, str] = field(default_factory=dict)
-    findings: list[str] = field(default_factory=lambda: ["Pneumonia"])
-    val_fraction: float = 0.2
-    val_fraction_by_source: dict[str, float] = field(default_factory=dict)
-    max_train_per_source: dict[str, int] = field(default_factory=dict)
-    max_val_per_source: dict[str, int] = field(default_factory=dict)
+    roots: dict[str, str] = Field(default_factory=dict)
+    findings: list[str] = Field(default_factory=lambda: ["Pneumonia"], min_length=1)
+    val_fraction: float = Field(0.2, gt=0, lt=1)
+    val_fraction_by_source: dict[str, float] = Field(default_factory=dict)
+    max_train_per_source: dict[str, int] = Field(default_factory=dict)
+    max_val_per_source: dict[str, int] = Field(default_factory=dict)
     frontal_only: bool = True
     cache_dir: str | None = None
-    aug_views: int = 2
-    options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    split_files: dict[str, str] = field(default_factory=dict)
+    aug_views: int = Field(2, ge=0)
+    options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    split_files: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("findings")
+    @classmethod
+    def _canonical_findings(cls, findings: list[str]) -> list[str]:
+        from cxrkit.labels import canonical
+
+        try:
+            return [canonical(f) for f in findings]
+        except UnknownNameError as exc:
+            raise ValueError(str(exc)) from None
 
 
-@dataclass
-class ModelConfig:
+class ModelConfig(_Section):
     """Architecture and input transform.
 
     Attributes:
@@ -80,17 +104,22 @@ class ModelConfig:
 
     name: str = "efficientnet_lite0"
     pretrained: bool = True
-    size: int = 224
     geometry: str = "resize"
     intensity: str = "symmetric"
-    frozen_blocks: int = 0
+    size: int = Field(224, ge=1)
+    frozen_blocks: int = Field(0, ge=0)
     feature_cache: bool = False
-    drop_rate: float = 0.2
+    drop_rate: float = Field(0.2, ge=0, lt=1)
     init_from: str | None = None
 
+    @model_validator(mode="after")
+    def _feature_cache_needs_frozen_blocks(self) -> ModelConfig:
+        if self.feature_cache and self.frozen_blocks < 1:
+            raise ValueError("model.feature_cache needs model.frozen_blocks >= 1")
+        return self
 
-@dataclass
-class OptimConfig:
+
+class OptimConfig(_Section):
     """Optimiser, schedule and stopping rule.
 
     Attributes:
@@ -105,19 +134,18 @@ class OptimConfig:
         max_steps_per_epoch: optional cap (tests, smoke runs).
     """
 
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    schedule: str = "cosine"
-    warmup_fraction: float = 0.05
-    patience: int = 3
-    class_weighting: str = "dataset"
-    max_steps_per_epoch: int | None = None
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    schedule: Literal["cosine", "onecycle"] = "cosine"
+    warmup_fraction: float = Field(0.05, ge=0, lt=1)
+    patience: int = Field(3, ge=0)
+    class_weighting: Literal["dataset", "batch", "none"] = "dataset"
+    max_steps_per_epoch: int | None = Field(None, ge=1)
 
 
-@dataclass
-class RunConfig:
+class RunConfig(_Section):
     """Where results go and how the run behaves.
 
     Attributes:
@@ -130,86 +158,49 @@ class RunConfig:
 
     out_dir: str = "runs/classifier"
     seed: int = 0
-    threads: int = 2
+    threads: int = Field(2, ge=1)
     progress: bool = True
 
 
-@dataclass
-class TrainConfig:
+class TrainConfig(_Section):
     """The whole training configuration (sections ``data``, ``model``, ``optim``, ``run``)."""
 
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    run: RunConfig = field(default_factory=RunConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain dict of every section (as written by :func:`save_config`)."""
+        return self.model_dump()
 
 
-def _build(cls: type, values: Any, where: str) -> Any:
-    if values is None:
-        return cls()
-    if not isinstance(values, dict):
-        raise DataFormatError(f"config section {where!r} must be a mapping, got {type(values).__name__}")
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in values.items():
-        if key not in names:
-            err = unknown_name(f"config key in {where!r}", key, names)
-            raise DataFormatError(str(err))
-        kwargs[key] = value
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:  # pragma: no cover - defensive
-        raise DataFormatError(f"bad config section {where!r}: {exc}") from exc
-
-
-def _check(cfg: TrainConfig) -> None:
-    o, m, d = cfg.optim, cfg.model, cfg.data
-    problems = []
-    if int(o.epochs) < 1:
-        problems.append(f"optim.epochs must be >= 1, got {o.epochs}")
-    if int(o.batch_size) < 1:
-        problems.append(f"optim.batch_size must be >= 1, got {o.batch_size}")
-    if not float(o.lr) > 0:
-        problems.append(f"optim.lr must be > 0, got {o.lr}")
-    if o.schedule not in ("cosine", "onecycle"):
-        problems.append(f"optim.schedule must be 'cosine' or 'onecycle', got {o.schedule!r}")
-    if o.class_weighting not in ("dataset", "batch", "none"):
-        problems.append(f"optim.class_weighting must be dataset|batch|none, got {o.class_weighting!r}")
-    if not 0 < float(d.val_fraction) < 1:
-        problems.append(f"data.val_fraction must be in (0, 1), got {d.val_fraction}")
-    if not d.findings:
-        problems.append("data.findings must list at least one finding")
-    if m.feature_cache and int(m.frozen_blocks) < 1:
-        problems.append("model.feature_cache needs model.frozen_blocks >= 1")
-    if problems:
-        raise DataFormatError("invalid training config: " + "; ".join(problems))
+def _resolve(path: str, base: Path) -> str:
+    return path if Path(path).is_absolute() else str((base / path).resolve())
 
 
 def config_from_dict(values: dict[str, Any], base_dir: str | Path | None = None) -> TrainConfig:
-    """Build and validate a :class:`TrainConfig` from a plain dict (as read from YAML)."""
-    if not isinstance(values, dict):
-        raise DataFormatError(f"a training config must be a mapping, got {type(values).__name__}")
-    sections = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "run": RunConfig}
-    for key in values:
-        if key not in sections:
-            raise DataFormatError(str(unknown_name("config section", key, sections)))
-    cfg = TrainConfig(**{k: _build(cls, values.get(k), k) for k, cls in sections.items()})
-    from cxrkit.labels import canonical
+    """Build and validate a :class:`TrainConfig` from a plain dict (as read from YAML).
 
-    cfg.data.findings = [canonical(f) for f in cfg.data.findings]
+    Raises:
+        ConfigError: not a mapping, unknown section or key, a value of the wrong type or range.
+    """
+    if not isinstance(values, dict):
+        raise ConfigError(f"a training config must be a mapping, got {type(values).__name__}")
+    for key, section in values.items():
+        if section is not None and not isinstance(section, dict) and key in TrainConfig.model_fields:
+            raise ConfigError(f"config section {key!r} must be a mapping, got {type(section).__name__}")
+    try:
+        cfg = TrainConfig.model_validate({k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        raise config_error(exc, TrainConfig, what="training config") from None
     if base_dir is not None:
         base = Path(base_dir)
-        cfg.data.roots = {k: str((base / v).resolve()) if not Path(v).is_absolute() else v
-                          for k, v in cfg.data.roots.items()}
-        cfg.data.split_files = {k: str((base / v).resolve()) if not Path(v).is_absolute() else v
-                                for k, v in cfg.data.split_files.items()}
+        cfg.data.roots = {k: _resolve(v, base) for k, v in cfg.data.roots.items()}
+        cfg.data.split_files = {k: _resolve(v, base) for k, v in cfg.data.split_files.items()}
         init = cfg.model.init_from
-        if init and ("/" in init or init.endswith((".json", ".safetensors"))) and not Path(init).is_absolute():
-            cfg.model.init_from = str((base / init).resolve())
-    _check(cfg)
+        if init and ("/" in init or init.endswith((".json", ".safetensors"))):
+            cfg.model.init_from = _resolve(init, base)
     return cfg
 
 
@@ -217,7 +208,8 @@ def load_config(path: str | Path) -> TrainConfig:
     """Read a YAML training config; relative data roots resolve against the file's folder.
 
     Raises:
-        DataFormatError: missing/unreadable file, unknown section or key, invalid value.
+        DataFormatError: missing or unreadable file; :class:`~cxrkit.errors.ConfigError` (a
+            DataFormatError): unknown section or key, invalid value.
     """
     p = Path(path)
     if not p.is_file():
