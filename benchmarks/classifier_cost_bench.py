@@ -45,7 +45,7 @@ def main() -> int:
     for threads in (1, cores):
         models = {n: load_classifier(folder / f"{n}.card.json", threads=threads) for n in ("cxr-default-v1", "cxr-adult-v2")}
         inputs = {n: m.preprocess([px]) for n, m in models.items()}
-        runners = {n: m._runner() for n, m in models.items()}
+        runners = {n: (lambda x, m=m: m.run(x)[0]) for n, m in models.items()}
         for n in models:
             runners[n](inputs[n])  # warm-up
         res: dict[str, list[tuple[float, float]]] = {n: [] for n in models}

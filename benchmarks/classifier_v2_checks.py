@@ -63,7 +63,8 @@ def main() -> int:
     v1 = load_classifier(WEIGHTS / "cxr-default-v1.card.json", threads=a.threads)
     v2 = load_classifier(WEIGHTS / "cxr-adult-v2.card.json", threads=a.threads)
     seg = load_segmenter(threads=a.threads)
-    run = v2._runner()
+    def run(x):
+        return v2.run(x)[0]
     p1, views, ctr = [], {"orig": [], "flip": [], "zoom": []}, np.full(len(rows), np.nan)
     for i, path in enumerate(meta["path"]):
         px = read_image(path).pixels

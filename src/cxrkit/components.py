@@ -11,15 +11,8 @@ import numpy as np
 
 from cxrkit.errors import ModelError
 from cxrkit.result import ModelInfo
-from cxrkit.types import Measurement
 
-__all__ = ["load_default_classifier", "load_default_segmenter", "load_from_path", "card_info", "operating_points", "to_measurements"]
-
-# descriptive fields of cxrkit.anatomy.measure's dict that are not measurements
-_NOT_MEASUREMENTS = frozenset({"flags", "flag_details", "reliable", "view", "pixel_spacing_mm", "image_size",
-                               "definition", "heart_line", "thorax_line", "mm_reliable", "mm_flags",
-                               "mm_flag_details"})
-_UNITS = (("_mm2", "mm2"), ("_mm", "mm"), ("_px2", "px2"), ("_px", "px"), ("ratio", "ratio"))
+__all__ = ["load_default_classifier", "load_default_segmenter", "load_from_path", "card_info", "operating_points"]
 
 
 def load_default_classifier() -> tuple[Any | None, str]:
@@ -81,43 +74,3 @@ def operating_points(classifier: Any, findings: Sequence[str], override: Mapping
         else:
             raise ModelError("the classifier has no operating points (thresholds)")
     return out
-
-
-def to_measurements(raw: Any) -> list[Measurement]:
-    """Normalize the anatomy package's ``measure()`` output to :class:`Measurement` objects."""
-    if raw is None:
-        return []
-    if isinstance(raw, Measurement):
-        return [raw]
-    if isinstance(raw, Sequence) and not isinstance(raw, str):
-        return [m for item in raw for m in to_measurements(item)]
-    if hasattr(raw, "to_dict") and not isinstance(raw, Mapping):
-        raw = raw.to_dict()
-    if not isinstance(raw, Mapping):
-        return []
-    flags = tuple(str(f) for f in (raw.get("flags") or ()))
-    reliable = bool(raw.get("reliable", not flags))
-    out = []
-    for key, value in raw.items():
-        if key in _NOT_MEASUREMENTS or not _unit(key):
-            continue
-        if isinstance(value, Measurement):
-            out.append(value)
-        elif isinstance(value, Mapping) and "value" in value:
-            out.append(Measurement(key, None if value["value"] is None else float(value["value"]),
-                                   str(value.get("unit", _unit(key))), bool(value.get("reliable", reliable)),
-                                   tuple(value.get("flags", flags))))
-        elif isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool) or value is None:
-            v = None if value is None or not np.isfinite(float(value)) else float(value)
-            if _unit(key) in ("mm", "mm2"):  # also needs a PixelSpacing that fits the stored matrix
-                out.append(Measurement(key, v, _unit(key), reliable and bool(raw.get("mm_reliable", True)),
-                                       tuple(str(f) for f in (raw.get("mm_flags") or ()))))
-            else:
-                out.append(Measurement(key, v, _unit(key), reliable, flags if key == "cardiothoracic_ratio" else ()))
-    return out
-
-
-def _unit(name: str) -> str:
-    if "area" in name and name.endswith("_px"):
-        return "px2"
-    return next((u for suffix, u in _UNITS if name.endswith(suffix)), "ratio" if "ratio" in name else "")

@@ -16,12 +16,13 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
 
 from cxrkit.components import (
     card_info,
@@ -29,12 +30,12 @@ from cxrkit.components import (
     load_default_segmenter,
     load_from_path,
     operating_points,
-    to_measurements,
 )
 from cxrkit.errors import CxrkitError, ModelError, UnsupportedImageError
 from cxrkit.qc import age_in_years, check_quality, waive_refusal
 from cxrkit.report.draft import draft_report
-from cxrkit.result import AnalysisResult, Component, Quality
+from cxrkit.result import AnalysisResult, Quality
+from cxrkit.stages import StageRunner
 from cxrkit.types import Finding, Image, ImageMeta, Measurement
 
 __all__ = ["Analyzer", "analyze", "default_analyzer", "read_input", "DEFAULT", "MAX_BOXES_PER_FINDING"]
@@ -180,87 +181,91 @@ class Analyzer:
         """Like :meth:`analyze`, also returning the decoded :class:`Image` (for overlays and DICOM output);
         the image is None when the file is readable but not a supported radiograph (CT, SR, multi-frame...).
         ``view`` ("PA", "AP", ...) is used when the file carries no view position (PNG/JPEG)."""
-        timings: dict[str, float] = {}
-        components: list[Component] = []
+        stages = StageRunner()
         t0 = time.perf_counter()
         try:
-            image = read_input(source, max_pixels=self.max_pixels)
+            with stages.timed("read"):
+                image = read_input(source, max_pixels=self.max_pixels)
         except UnsupportedImageError as exc:
             # a readable file that is not a radiograph (CT slice, SR object, multi-frame...): say so, no findings
             log.info("not analyzed: %s", exc)
-            return self._unsupported(source, exc, components), None
+            return self._unsupported(source, exc, stages), None
         if view and not image.meta.view:
             image = Image(image.pixels, replace(image.meta, view=view.strip().upper()))
-        timings["read"] = (time.perf_counter() - t0) * 1e3
 
-        masks: dict[str, np.ndarray] = {}
-        seg_confidence: dict[str, float] | None = None
-        if self.segmenter is None:
-            components.append(Component("segmenter", "absent", self.notes.get("segmenter", "")))
-        else:
-            t = time.perf_counter()
-            try:
-                if hasattr(self.segmenter, "segment"):  # cxrkit's Segmenter: masks + per-structure confidence
-                    seg = self.segmenter.segment(image.pixels)
-                    raw_masks, seg_confidence = seg.masks, dict(seg.confidence)
-                else:
-                    raw_masks = self.segmenter.predict(image.pixels)
-                masks = {k: np.asarray(v, dtype=bool) for k, v in raw_masks.items()}
-                components.append(Component("segmenter", "ran", ""))
-            except CxrkitError as exc:
-                log.warning("segmenter failed: %s", exc)
-                components.append(Component("segmenter", "failed", str(exc)))
-            timings["segment"] = (time.perf_counter() - t) * 1e3
-
-        t = time.perf_counter()
-        quality = check_quality(image, masks or None, seg_confidence)
-        if not self.qc:
-            quality = waive_refusal(quality)
-            components.append(Component("qc", "skipped", "refusals not applied (--no-qc)"))
-        timings["qc"] = (time.perf_counter() - t) * 1e3
+        masks, seg_confidence = self._segment(image, stages)
+        with stages.timed("qc"):
+            quality = check_quality(image, masks or None, seg_confidence)
+            if not self.qc:
+                quality = waive_refusal(quality)
+                stages.record("qc", "skipped", "refusals not applied (--no-qc)")
 
         findings: list[Finding] = []
         measurements: list[Measurement] = []
         heatmaps: dict[str, np.ndarray] = {}
         anatomy: dict | None = None
         if not quality.usable:
-            components.append(Component("classifier", "skipped", "image failed the quality check"))
+            stages.record("classifier", "skipped", "image failed the quality check")
             masks = {}
         elif self.classifier is None:
-            components.append(Component("classifier", "absent", self.notes.get("classifier", "")))
+            stages.record("classifier", "absent", self.notes.get("classifier", ""))
         if quality.usable and masks:  # before classification: the CTR feeds a fused Cardiomegaly score
-            measurements, anatomy = self._measure(image, masks, seg_confidence, components, timings)
+            measurements, anatomy = self._measure(image, masks, seg_confidence, stages)
         if quality.usable and self.classifier is not None:
-            t = time.perf_counter()
-            findings = self._fuse(self._classify(image), anatomy)
-            timings["classify"] = (time.perf_counter() - t) * 1e3
-            components.append(Component("classifier", "ran", ""))
-            findings, heatmaps = self._localize(image, findings, components, timings, masks)
+            with stages.timed("classify"):
+                raw, run = self._classify(image)
+                findings = self._fuse(raw, anatomy)
+            stages.record("classifier", "ran")
+            findings, heatmaps = self._localize(image, findings, stages, masks, run)
 
         report = draft_report(findings, measurements, quality, view=image.meta.view,
                               classifier_available=self.classifier is not None,
                               location_notes=self._location_notes(findings, masks))
-        timings["total"] = (time.perf_counter() - t0) * 1e3
+        stages.timings["total"] = (time.perf_counter() - t0) * 1e3
         return AnalysisResult(
             image=image.meta, quality=quality, findings=findings, measurements=measurements, report=report,
-            model=self.model_info if quality.usable else None, components=components,
-            heatmaps=heatmaps, masks=masks, anatomy=anatomy, timings_ms=timings,
+            model=self.model_info if quality.usable else None, components=stages.components,
+            heatmaps=heatmaps, masks=masks, anatomy=anatomy, timings_ms=stages.timings,
         ), image
 
-    def _unsupported(self, source, exc: UnsupportedImageError, components: list[Component]) -> AnalysisResult:
+    def _unsupported(self, source: Any, exc: UnsupportedImageError, stages: StageRunner) -> AnalysisResult:
         meta = ImageMeta(source=str(source) if isinstance(source, (str, Path)) else "")
         quality = Quality(False, (str(exc),), (), {"readable": {"passed": False, "value": None, "detail": str(exc)}})
-        components.append(Component("classifier", "skipped", "image is not a supported radiograph"))
+        stages.record("classifier", "skipped", "image is not a supported radiograph")
         report = draft_report([], [], quality)
-        return AnalysisResult(image=meta, quality=quality, report=report, components=components)
+        return AnalysisResult(image=meta, quality=quality, report=report, components=stages.components)
 
-    def _classify(self, image: Image) -> list[Finding]:
+    def _segment(self, image: Image, stages: StageRunner) -> tuple[dict[str, np.ndarray], dict[str, float] | None]:
+        """Anatomy masks (bool, image size) and per-structure confidence; empty when absent or failed."""
+        if self.segmenter is None:
+            stages.record("segmenter", "absent", self.notes.get("segmenter", ""))
+            return {}, None
+        if not hasattr(self.segmenter, "segment"):  # a bare ``predict(pixels) -> masks`` segmenter: no confidence
+            ok, masks = stages.run("segmenter", lambda: self.segmenter.predict(image.pixels), timing="segment")
+            return ({k: np.asarray(v, dtype=bool) for k, v in masks.items()} if ok and masks else {}), None
+        ok, seg = stages.run("segmenter", lambda: self.segmenter.segment(image.pixels), timing="segment")
+        if not ok or seg is None:
+            return {}, None
+        return {k: np.asarray(v, dtype=bool) for k, v in seg.masks.items()}, dict(seg.confidence)
+
+    def _classify(self, image: Image) -> tuple[list[Finding], _Run | None]:
+        """Findings at the operating points; with a package whose graph returns features (and CAM asked for),
+        the same ONNX run is kept for the heatmaps."""
         names = [str(f) for f in self.classifier.findings]
-        probs = np.asarray(self.classifier.predict([image.pixels]), dtype=np.float64)
+        run = None
+        if self.localize and self.explain_method == "cam" and getattr(self.classifier, "has_features", False):
+            x = self.classifier.preprocess([image.pixels])
+            logits, feats = self.classifier.run(x, features=True)
+            run = _Run(logits, feats)
+            probs = expit(logits.astype(np.float64)).astype(np.float32)[:, [self.classifier.labels.index(n)
+                                                                              for n in names]]
+        else:
+            probs = self.classifier.predict([image.pixels])
+        probs = np.asarray(probs, dtype=np.float64)
         if probs.shape != (1, len(names)):
             raise ModelError(f"classifier returned shape {probs.shape}, expected (1, {len(names)})")
         ths = operating_points(self.classifier, names, self.thresholds)
-        return [Finding(n, float(p), float(th), bool(p >= th)) for n, p, th in zip(names, probs[0], ths)]
+        return [Finding(n, float(p), float(th), bool(p >= th)) for n, p, th in zip(names, probs[0], ths)], run
 
     def _fuse(self, findings: list[Finding], anatomy: dict | None) -> list[Finding]:
         """Replace a finding's probability by the card's validated CTR fusion when the CTR was measured.
@@ -284,7 +289,7 @@ class Analyzer:
             out.append(f)
         return out
 
-    def _location_notes(self, findings, masks) -> dict[str, str]:
+    def _location_notes(self, findings: list[Finding], masks: dict[str, np.ndarray]) -> dict[str, str]:
         """Positive findings shown without a region: localization not validated (issue 10.6), or validated
         anatomy boxes that cannot be placed without the lung segmentation."""
         from cxrkit.localize.validation import localization_validated, validated_box_method
@@ -300,64 +305,78 @@ class Analyzer:
                 notes[f.name] = "location not shown: no lung segmentation"
         return notes
 
-    def _localize(self, image, findings, components, timings, masks=None):
+    def _heatmaps(self, image: Image, positives: list[str], run: _Run | None) -> dict[str, np.ndarray]:
+        from cxrkit.explain.heatmaps import cams_from_run
+        from cxrkit.explain.heatmaps import heatmaps as compute_heatmaps
+
+        if run is not None:  # the classify stage's ONNX run: no second inference, no PyTorch
+            return cams_from_run(self.classifier, run.logits, run.features, positives, [image.shape])[0].maps
+        with self._torch_lock:
+            return compute_heatmaps(self.classifier, image, positives, method=self.explain_method)
+
+    def _localize(self, image: Image, findings: list[Finding], stages: StageRunner,
+                  masks: dict[str, np.ndarray], run: _Run | None) -> tuple[list[Finding], dict[str, np.ndarray]]:
         positives = [f.name for f in findings if f.positive and f.name not in NOT_LOCALIZED]
         if not self.localize:
-            components.append(Component("localize", "skipped", "disabled (--no-localize)"))
+            stages.record("localize", "skipped", "disabled (--no-localize)")
             return findings, {}
         if not positives:
-            components.append(Component("localize", "skipped", "no positive finding to localize"))
+            stages.record("localize", "skipped", "no positive finding to localize")
             return findings, {}
-        t = time.perf_counter()
-        from cxrkit.explain.heatmaps import heatmaps as compute_heatmaps
-        from cxrkit.localize import boxes_from_heatmap
-        from cxrkit.localize.validation import localization_validated, validated_box_method
+        from cxrkit.localize.validation import validated_box_method
 
         model = self.model_info.name if self.model_info is not None else None
         box_method = validated_box_method(model) or self.box_method  # the method the verdicts were measured with
-        try:
-            with self._torch_lock:
-                maps = compute_heatmaps(self.classifier, image, positives, method=self.explain_method)
-            out = []
-            for f in findings:
-                # a region only for findings whose localization beat the control on held-out boxes
-                # (anatomy boxes were validated with segmenter masks: none without them)
-                if (f.name in maps and localization_validated(model, f.name)
-                        and (box_method != "anatomy" or bool(masks))):
-                    opts = {"masks": masks or None, "finding": f.name, "model": model} if box_method == "anatomy" else {}
-                    boxes = boxes_from_heatmap(maps[f.name], method=box_method, label=f.name, **opts)
-                    boxes = sorted(boxes, key=lambda b: -(b.score or 0.0))[:MAX_BOXES_PER_FINDING]
-                    f = replace(f, boxes=tuple(boxes))
-                out.append(f)
-        except CxrkitError as exc:
-            log.warning("localization failed: %s", exc)
-            components.append(Component("localize", "failed", str(exc)))
+        ok, value = stages.run(
+            "localize", lambda: self._boxes(findings, self._heatmaps(image, positives, run), masks, box_method),
+            detail=f"{self.explain_method} heatmaps, {box_method} boxes for findings with validated localization")
+        if not ok or value is None:
             return findings, {}
-        timings["localize"] = (time.perf_counter() - t) * 1e3
-        components.append(Component("localize", "ran", f"{self.explain_method} heatmaps, {box_method} boxes for "
-                                    "findings with validated localization"))
+        out, maps = value
         return out, {k: np.asarray(v, dtype=np.float32) for k, v in maps.items()}
 
-    def _measure(self, image, masks, confidence, components, timings) -> tuple[list[Measurement], dict | None]:
-        t = time.perf_counter()
-        from cxrkit.anatomy.measure import measure
+    def _boxes(self, findings: list[Finding], maps: dict[str, np.ndarray], masks: dict[str, np.ndarray],
+               box_method: str) -> tuple[list[Finding], dict[str, np.ndarray]]:
+        """Boxes only for findings whose localization beat the control on held-out boxes (anatomy boxes were
+        validated with segmenter masks: none without them)."""
+        from cxrkit.localize import boxes_from_heatmap
+        from cxrkit.localize.validation import localization_validated
 
-        try:
-            kwargs: dict[str, Any] = {}
-            if confidence:
-                kwargs["confidence"] = confidence
-            age = age_in_years(image.meta.dicom.get("PatientAge") if image.meta.dicom else None)
-            if age is not None:
-                kwargs["age_years"] = age
-            raw = measure(masks, image.meta.pixel_spacing_mm, image.meta.view, **kwargs)
-            out = to_measurements(raw)
-        except CxrkitError as exc:
-            log.warning("measurement failed: %s", exc)
-            components.append(Component("measure", "failed", str(exc)))
+        model = self.model_info.name if self.model_info is not None else None
+        out = []
+        for f in findings:
+            if f.name in maps and localization_validated(model, f.name) and (box_method != "anatomy" or masks):
+                opts = {"masks": masks or None, "finding": f.name, "model": model} if box_method == "anatomy" else {}
+                boxes = boxes_from_heatmap(maps[f.name], method=box_method, label=f.name, **opts)
+                boxes = sorted(boxes, key=lambda b: -(b.score or 0.0))[:MAX_BOXES_PER_FINDING]
+                f = replace(f, boxes=tuple(boxes))
+            out.append(f)
+        return out, maps
+
+    def _measure(self, image: Image, masks: dict[str, np.ndarray], confidence: dict[str, float] | None,
+                 stages: StageRunner) -> tuple[list[Measurement], dict | None]:
+        from cxrkit.anatomy.measure import measure
+        from cxrkit.anatomy.measurements import to_measurements
+
+        kwargs: dict[str, Any] = {}
+        if confidence:
+            kwargs["confidence"] = confidence
+        age = age_in_years(image.meta.dicom.get("PatientAge") if image.meta.dicom else None)
+        if age is not None:
+            kwargs["age_years"] = age
+        ok, raw = stages.run("measure", lambda: measure(masks, image.meta.pixel_spacing_mm, image.meta.view,
+                                                        **kwargs))
+        if not ok or raw is None:
             return [], None
-        timings["measure"] = (time.perf_counter() - t) * 1e3
-        components.append(Component("measure", "ran", ""))
-        return out, raw if isinstance(raw, dict) else None
+        return to_measurements(raw), raw
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One ONNX Runtime run of the classifier on one image: logits ``(1, K)`` and features ``(1, D, h, w)``."""
+
+    logits: np.ndarray
+    features: np.ndarray
 
 
 @lru_cache(maxsize=4)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cxrkit.anatomy.measure import measure
-from cxrkit.components import to_measurements
+from cxrkit.anatomy.measurements import to_measurements
 
 
 def _masks(n=1024):

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from cxrkit.explain.methods import METHOD_NAMES, NEEDS_GRADIENTS, canonical_method, method_names
 from cxrkit.errors import ModelError, unknown_name
 
 __all__ = ["CamPass", "METHODS", "method_names", "get_method", "forward_pass", "NEEDS_GRADIENTS", "linear_head"]
@@ -195,20 +196,10 @@ METHODS: dict[str, Callable[[CamPass, int], torch.Tensor]] = {
 }
 """Registry: method name → function ``(CamPass, finding index) -> (N, h, w)`` raw map."""
 
-NEEDS_GRADIENTS = frozenset({"gradcam", "gradcam++", "hirescam"})
-_ALIASES = {"grad-cam": "gradcam", "gradcampp": "gradcam++", "grad-cam++": "gradcam++", "eigen-cam": "eigencam",
-            "hires-cam": "hirescam"}
-
-
-def method_names() -> list[str]:
-    """Names accepted by :func:`get_method`."""
-    return sorted(METHODS)
+assert tuple(sorted(METHODS)) == METHOD_NAMES
 
 
 def get_method(name: str) -> tuple[str, Callable[[CamPass, int], torch.Tensor]]:
     """Look a method up by name (case-insensitive, a few aliases); unknown names give a did-you-mean error."""
-    key = str(name).strip().lower()
-    key = _ALIASES.get(key, key)
-    if key not in METHODS:
-        raise unknown_name("heatmap method", name, METHODS)
+    key = canonical_method(name)
     return key, METHODS[key]

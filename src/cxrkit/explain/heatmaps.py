@@ -17,17 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
+from scipy.special import expit
 
 from cxrkit.data.transforms import TransformSpec, preprocess
 from cxrkit.errors import InvalidImageError, ModelError, unknown_name
-from cxrkit.explain.cam import NEEDS_GRADIENTS, forward_pass, get_method
+from cxrkit.explain.methods import canonical_method
 from cxrkit.explain.resample import to_original
 from cxrkit.labels import canonical
 from cxrkit.types import Image
 
-__all__ = ["DEFAULT_METHOD", "Explanation", "ExplainTarget", "resolve_target", "heatmaps", "explain_batch"]
+__all__ = ["DEFAULT_METHOD", "Explanation", "ExplainTarget", "resolve_target", "heatmaps", "explain_batch", "cams_from_run"]
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +38,19 @@ class ExplainTarget:
     """What the CAM code needs from a classifier.
 
     Attributes:
-        model: PyTorch module in eval mode with ``features`` (last conv block) and ``classifier`` (linear head).
+        model: PyTorch module in eval mode with ``features`` (last conv block) and ``classifier`` (linear head),
+            or None when the package's ONNX graph gives the features (CAM without PyTorch).
         transform: the input transform of its card.
         outputs: names of the model's K output columns, in order.
         reported: the findings a user may ask for (the validated ones for a shipped classifier).
+        package: the runtime classifier whose ONNX graph returns ``features`` (None for a bare module).
     """
 
-    model: nn.Module
+    model: Any
     transform: TransformSpec
     outputs: tuple[str, ...]
     reported: tuple[str, ...]
+    package: Any = None
 
     def index(self, finding: str) -> int:
         """Output column of a reported finding (synonyms accepted); unknown → did-you-mean error."""
@@ -58,24 +60,33 @@ class ExplainTarget:
         return self.outputs.index(name)
 
 
+def _is_module(obj: Any) -> bool:
+    import sys
+
+    torch = sys.modules.get("torch")  # a torch module can only exist if torch was imported
+    return torch is not None and isinstance(obj, torch.nn.Module)
+
+
 def resolve_target(
-    classifier: Any, *, transform: TransformSpec | None = None, labels: Sequence[str] | None = None
+    classifier: Any, *, transform: TransformSpec | None = None, labels: Sequence[str] | None = None,
+    need_torch: bool = True,
 ) -> ExplainTarget:
     """Accept a runtime classifier (``.torch_model()``, ``.transform``, ``.findings``) or a bare ``nn.Module``.
 
     For a bare module give ``transform`` and ``labels`` (or set ``module.transform`` / ``module.labels``).
+    With ``need_torch=False`` a runtime classifier whose ONNX graph returns features is used without building
+    its PyTorch module.
     """
     if isinstance(classifier, ExplainTarget):
         return classifier
-    if hasattr(classifier, "torch_model") and not isinstance(classifier, nn.Module):
-        model = classifier.torch_model()
+    package = None
+    if hasattr(classifier, "torch_model") and not _is_module(classifier):
+        package = classifier if getattr(classifier, "has_features", False) else None
+        model = None if (package is not None and not need_torch) else classifier.torch_model()
         spec = transform or classifier.transform
         reported = tuple(labels or classifier.findings)
-        card = getattr(classifier, "card", None)
-        outputs = tuple(
-            getattr(classifier, "labels", None) or getattr(card, "labels", None) or getattr(model, "labels", None) or reported
-        )
-    elif isinstance(classifier, nn.Module):
+        outputs = tuple(getattr(classifier, "labels", None) or reported)
+    elif _is_module(classifier):
         model = classifier
         spec = transform or getattr(classifier, "transform", None)
         outputs = tuple(labels or getattr(classifier, "labels", None) or ())
@@ -89,8 +100,10 @@ def resolve_target(
     missing = [f for f in reported if f not in outputs]
     if missing:
         raise ModelError(f"reported findings {missing} are not among the model outputs {list(outputs)}")
-    model.eval()
-    return ExplainTarget(model=model, transform=spec, outputs=tuple(outputs), reported=tuple(reported))
+    if model is not None:
+        model.eval()
+    return ExplainTarget(model=model, transform=spec, outputs=tuple(outputs), reported=tuple(reported),
+                         package=package)
 
 
 @dataclass(frozen=True)
@@ -133,6 +146,10 @@ def _normalize(raw: np.ndarray, signed: bool) -> np.ndarray:
 
 
 def _raw_torch(target: ExplainTarget, name: str, fn: Any, x: np.ndarray, idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
+    from cxrkit.explain.cam import NEEDS_GRADIENTS, forward_pass
+
     device = next(iter(target.model.parameters()), torch.empty(0)).device
     p = forward_pass(target.model, torch.from_numpy(x).to(device), grad=name in NEEDS_GRADIENTS)
     logits = p.logits.detach().cpu().float().numpy()
@@ -141,12 +158,45 @@ def _raw_torch(target: ExplainTarget, name: str, fn: Any, x: np.ndarray, idx: li
 
 
 def _raw_onnx(target: ExplainTarget, x: np.ndarray, idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    from cxrkit.explain.onnx_cam import cam_from_features
+
+    if target.package is not None:  # the package's own graph and head: no PyTorch
+        logits, feats = target.package.run(x, features=True)
+        return logits, cam_from_features(logits, feats, target.package.head(), idx)
     from cxrkit.explain.cam import linear_head
-    from cxrkit.explain.onnx_cam import cam_from_features, feature_session
+    from cxrkit.explain.onnx_cam import feature_session, head_arrays
 
     sess = feature_session(target.model, target.transform.size, target.transform.channels)
     logits, feats = sess.run(x)
-    return logits, cam_from_features(logits, feats, linear_head(target.model), idx)
+    return logits, cam_from_features(logits, feats, head_arrays(linear_head(target.model)), idx)
+
+
+def cams_from_run(classifier: Any, logits: np.ndarray, feats: np.ndarray, findings: Sequence[str],
+                  shapes: Sequence[tuple[int, int]], *, max_side: int | None = None) -> list[Explanation]:
+    """CAM explanations from an ONNX run the caller already made (``classifier.run(x, features=True)``), so one
+    run gives probabilities and heatmaps. ``shapes`` are the original ``(H, W)`` of the images in ``x``."""
+    from cxrkit.explain.onnx_cam import cam_from_features
+
+    target = resolve_target(classifier, need_torch=False)
+    idx = [target.index(f) for f in findings]
+    raw = cam_from_features(logits, feats, classifier.head(), idx)
+    return _explanations(target, "cam", logits, raw, idx, shapes, max_side)
+
+
+def _explanations(target: ExplainTarget, name: str, logits: np.ndarray, raw: np.ndarray, idx: list[int],
+                  shapes: Sequence[tuple[int, int]], max_side: int | None) -> list[Explanation]:
+    names = [target.outputs[i] for i in idx]
+    probs = expit(logits.astype(np.float64))
+    out = []
+    for j, shape in enumerate(shapes):
+        norm = _normalize(raw[j], signed=(name == "cam"))
+        oshape = _out_shape(shape, max_side)
+        full = to_original(norm, shape, target.transform, oshape)
+        scale = (1.0, 1.0) if oshape is None else (shape[0] / oshape[0], shape[1] / oshape[1])
+        out.append(Explanation(maps={f: full[i] for i, f in enumerate(names)},  # convex combinations of [0, 1]
+                               probabilities={f: float(probs[j, k]) for f, k in zip(names, idx)},
+                               method=name, scale=scale))
+    return out
 
 
 def _out_shape(shape: tuple[int, int], max_side: int | None) -> tuple[int, int] | None:
@@ -191,40 +241,27 @@ def explain_batch(
         UnknownNameError: unknown method or a finding the model does not report (the message lists them).
         ModelError: CAM asked of a model whose head is not GAP + linear, or an unusable model.
     """
-    target = resolve_target(classifier, transform=transform, labels=labels)
-    name, fn = get_method(method)
+    name = canonical_method(method)
     if backend not in ("auto", "torch", "onnx"):
         raise unknown_name("backend", backend, ("auto", "torch", "onnx"))
     use_onnx = name == "cam" and backend in ("auto", "onnx")
-    if use_onnx and backend == "auto":
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            use_onnx = False
+    target = resolve_target(classifier, transform=transform, labels=labels,
+                            need_torch=not use_onnx or not getattr(classifier, "has_features", False))
     wanted = list(findings) if findings is not None else list(target.reported)
     idx = [target.index(f) for f in wanted]
-    names = [target.outputs[i] for i in idx]
     pixels = [_pixels(im) for im in images]
     results: list[Explanation] = []
     step = max(1, int(batch_size))
     for start in range(0, len(pixels), step):
         chunk = pixels[start : start + step]
         x = np.stack([preprocess(p, target.transform) for p in chunk])
-        logits, raw = _raw_onnx(target, x, idx) if use_onnx else _raw_torch(target, name, fn, x, idx)
-        probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
-        for j, pix in enumerate(chunk):
-            norm = _normalize(raw[j], signed=(name == "cam"))
-            oshape = _out_shape(pix.shape, max_side)
-            full = to_original(norm, pix.shape, target.transform, oshape)
-            scale = (1.0, 1.0) if oshape is None else (pix.shape[0] / oshape[0], pix.shape[1] / oshape[1])
-            results.append(
-                Explanation(
-                    maps={f: full[i] for i, f in enumerate(names)},  # convex combinations of [0, 1]: no clip needed
-                    probabilities={f: float(probs[j, k]) for f, k in zip(names, idx)},
-                    method=name,
-                    scale=scale,
-                )
-            )
+        if use_onnx:
+            logits, raw = _raw_onnx(target, x, idx)
+        else:
+            from cxrkit.explain.cam import get_method
+
+            logits, raw = _raw_torch(target, name, get_method(name)[1], x, idx)
+        results += _explanations(target, name, logits, raw, idx, [p.shape for p in chunk], max_side)
     return results
 
 

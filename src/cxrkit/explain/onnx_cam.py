@@ -1,10 +1,10 @@
 """CAM through ONNX Runtime: one inference gives the logits *and* the last feature map.
 
-On CPU, ONNX Runtime runs cxrkit's EfficientNet-Lite0 several times faster than eager PyTorch (see
-``benchmarks/localize_bench.py``), and CAM needs no gradient, so the default heatmap path exports the model
-once per process with two outputs, ``logits (N, K)`` and ``features (N, D, h, w)``, and computes
-``CAM_k = sum_d w_kd A_d`` in NumPy. The export is in memory (nothing written, nothing downloaded); sessions are
-cached per model object.
+CAM needs no gradient: ``CAM_k = sum_d w_kd A_d`` for a head that is global average pooling + one linear layer.
+A shipped cxrkit package's ONNX graph already returns ``features`` beside ``logits``
+(:func:`cxrkit.models.onnx.add_features_output`) and its head weights are read from the package's safetensors,
+so the default heatmaps need no PyTorch. For a bare PyTorch module (research use), :func:`feature_session`
+exports a two-output graph in memory once per model (nothing written, nothing downloaded).
 """
 
 from __future__ import annotations
@@ -14,59 +14,66 @@ import logging
 import threading
 import warnings
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from cxrkit.errors import ModelError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = ["FeatureSession", "feature_session", "cam_from_features"]
 
 log = logging.getLogger(__name__)
 
 _LOCK = threading.Lock()
-_SESSIONS: "weakref.WeakKeyDictionary[nn.Module, FeatureSession]" = weakref.WeakKeyDictionary()
+_SESSIONS: weakref.WeakKeyDictionary[Any, FeatureSession] = weakref.WeakKeyDictionary()
 
 
-class _LogitsAndFeatures(nn.Module):
-    """Wraps a classifier so that ``forward`` returns ``(logits, features)`` for export."""
+def _logits_and_features(model: nn.Module) -> nn.Module:
+    """Wrap a classifier so that ``forward`` returns ``(logits, features)`` for export."""
+    from torch import nn as tnn
 
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
+    class Wrapped(tnn.Module):
+        def __init__(self, inner: tnn.Module) -> None:
+            super().__init__()
+            self.model = inner
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        feats = getattr(self.model, "features")
-        if isinstance(feats, nn.Module):
-            store: dict[str, torch.Tensor] = {}
-            handle = feats.register_forward_hook(lambda _m, _i, out: store.__setitem__("a", out))
-            try:
-                logits = self.model(x)
-            finally:
-                handle.remove()
-            return logits, store["a"]
-        a = feats(x)
-        head = getattr(self.model, "forward_head", None)
-        logits = head(a) if callable(head) else self.model.classifier(a.mean(dim=(2, 3)))
-        return logits, a
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            feats = self.model.features
+            if isinstance(feats, tnn.Module):
+                store: dict[str, Any] = {}
+                handle = feats.register_forward_hook(lambda _m, _i, out: store.__setitem__("a", out))
+                try:
+                    logits = self.model(x)
+                finally:
+                    handle.remove()
+                return logits, store["a"]
+            a = feats(x)
+            head = getattr(self.model, "forward_head", None)
+            logits = head(a) if callable(head) else self.model.classifier(a.mean(dim=(2, 3)))
+            return logits, a
+
+    return Wrapped(model)
 
 
 class FeatureSession:
-    """An ONNX Runtime session of ``model`` returning logits and the last feature map.
+    """An ONNX Runtime session of a bare PyTorch ``model`` returning logits and the last feature map.
 
     Args:
         model: classifier with ``features`` (module or timm-style method) and a ``classifier`` head, eval mode.
         size: model input side ``S``; channels: input channels.
-        threads: ONNX Runtime intra-op threads (None: ``cxrkit.models.onnx.default_threads()``, i.e.
-            ``CXRKIT_THREADS`` or the usable CPUs up to 8).
+        threads: ONNX Runtime intra-op threads (None: the one thread policy of
+            :func:`cxrkit.models.onnx.ort_session`).
     """
 
     def __init__(self, model: nn.Module, size: int, channels: int, *, threads: int | None = None) -> None:
-        import onnxruntime as ort
+        import torch
 
-        wrapper = _LogitsAndFeatures(model).eval()
+        from cxrkit.models.onnx import ort_session
+
+        wrapper = _logits_and_features(model).eval()
         x = torch.zeros((1, channels, size, size), dtype=torch.float32)
         buf = io.BytesIO()
         try:
@@ -79,17 +86,7 @@ class FeatureSession:
                 )
         except Exception as exc:  # torch.onnx raises many types; report them as one clear error
             raise ModelError(f"could not export {type(model).__name__} to ONNX for CAM: {exc}") from exc
-        opts = ort.SessionOptions()
-        if threads is None:
-            try:  # the same thread policy as the classifier's own session (CXRKIT_THREADS)
-                from cxrkit.models.onnx import default_threads
-
-                threads = default_threads()
-            except ImportError:  # pragma: no cover - classifier runtime absent
-                threads = None
-        if threads:
-            opts.intra_op_num_threads = int(threads)
-        self.session = ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
+        self.session = ort_session(buf.getvalue(), threads=threads)
 
     def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``x (N, C, S, S)`` float32 → ``(logits (N, K), features (N, D, h, w))``."""
@@ -108,18 +105,27 @@ def feature_session(model: nn.Module, size: int, channels: int, *, threads: int 
         return sess
 
 
+def head_arrays(head: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(W (K, D), b (K,))`` float32 of a ``torch.nn.Linear`` head, or None."""
+    if head is None:
+        return None
+    w = head.weight.detach().cpu().numpy().astype(np.float32)
+    b = head.bias.detach().cpu().numpy().astype(np.float32) if head.bias is not None else np.zeros(w.shape[0], np.float32)
+    return w, b
+
+
 def cam_from_features(
-    logits: np.ndarray, feats: np.ndarray, head: Any, indices: list[int]
+    logits: np.ndarray, feats: np.ndarray, head: tuple[np.ndarray, np.ndarray] | None, indices: list[int]
 ) -> np.ndarray:
-    """CAM maps ``(N, len(indices), h, w)`` from features, checking that the head is GAP + linear.
+    """CAM maps ``(N, len(indices), h, w)`` from features ``(N, D, h, w)`` and the head ``(W (K, D), b (K,))``,
+    checking that the head is GAP + linear.
 
     Raises:
         ModelError: ``head(mean(features))`` (or of their ReLU) does not reproduce the logits.
     """
     if head is None:
         raise ModelError("CAM needs a linear `classifier` head after global average pooling; use method='gradcam'")
-    w = head.weight.detach().cpu().numpy().astype(np.float32)
-    b = head.bias.detach().cpu().numpy().astype(np.float32) if head.bias is not None else np.zeros(w.shape[0], np.float32)
+    w, b = head
     for a in (feats, np.maximum(feats, 0.0)):
         pooled = a.mean(axis=(2, 3))
         if np.allclose(pooled @ w.T + b, logits, rtol=1e-3, atol=1e-3):

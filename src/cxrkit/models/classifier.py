@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy.special import expit
 
 from cxrkit.data.transforms import TransformSpec, preprocess
 from cxrkit.errors import DataFormatError, InvalidImageError, ModelError
@@ -75,6 +76,7 @@ class Classifier:
         self.thresholds: dict[str, float] = {f: card.threshold(f) for f in self.findings}
         self._threads = threads
         self._session = None
+        self._head: tuple[np.ndarray, np.ndarray] | None = None
         self._torch = None
         self._lock = threading.Lock()
         self._cols = np.array([self.labels.index(f) for f in self.findings], dtype=np.int64)
@@ -83,17 +85,56 @@ class Classifier:
         return f"Classifier({self.card.name!r}, findings={self.findings})"
 
     # ------------------------------------------------------------------ inference
-    def _runner(self):
+    def _runner(self):  # type: ignore[no-untyped-def]
         if self._session is None:
             with self._lock:
                 if self._session is None:
-                    from cxrkit.models.onnx import OnnxRunner
+                    from cxrkit.models.onnx import ort_session
 
                     o = self.card.onnx_path()
                     if o is None:
                         raise ModelError(f"model {self.card.name!r} has no ONNX export in its card")
-                    self._session = OnnxRunner(o, threads=self._threads)
+                    self._session = ort_session(o, threads=self._threads)
         return self._session
+
+    @property
+    def has_features(self) -> bool:
+        """True when the package's ONNX graph also returns the last feature map (CAM without PyTorch)."""
+        from cxrkit.models.onnx import FEATURES
+
+        return any(o.name == FEATURES for o in self._runner().get_outputs())
+
+    def run(self, x: np.ndarray, *, features: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """One ONNX Runtime run on model input ``x (N, C, S, S)`` (from :meth:`preprocess`).
+
+        Returns:
+            ``(logits (N, len(labels)), features (N, D, h, w) or None)``; features only when asked for and the
+            graph has them (:attr:`has_features`).
+        """
+        session = self._runner()
+        feed = {session.get_inputs()[0].name: np.ascontiguousarray(x, dtype=np.float32)}
+        if features and self.has_features:
+            logits, feats = session.run(None, feed)[:2]
+            return np.asarray(logits, np.float32), np.asarray(feats, np.float32)
+        return np.asarray(session.run([session.get_outputs()[0].name], feed)[0], np.float32), None
+
+    def head(self) -> tuple[np.ndarray, np.ndarray]:
+        """The linear head that pools :meth:`run`'s features: ``W (K, D)``, ``b (K,)`` float32, read from the
+        package's safetensors (no PyTorch)."""
+        if self._head is None:
+            from safetensors import safe_open
+
+            try:
+                with safe_open(str(self.card.weights_path()), framework="numpy") as fh:
+                    keys = list(fh.keys())
+                    w = next(k for k in keys if k.endswith("classifier.weight"))
+                    b = w[: -len("weight")] + "bias"
+                    weight = fh.get_tensor(w).astype(np.float32)
+                    bias = fh.get_tensor(b).astype(np.float32) if b in keys else np.zeros(weight.shape[0], np.float32)
+            except StopIteration as exc:
+                raise ModelError(f"model {self.card.name!r}: no linear head (classifier.weight) in its weights") from exc
+            self._head = (weight, bias)
+        return self._head
 
     def preprocess(self, pixels_list: Sequence[np.ndarray]) -> np.ndarray:
         """Images → model input ``(N, C, S, S)`` float32 (the card's transform).
@@ -122,12 +163,10 @@ class Classifier:
         """
         if batch_size < 1:
             raise DataFormatError(f"batch_size must be >= 1, got {batch_size}")
-        runner = self._runner()
         res = []
         for s in range(0, len(pixels_list), batch_size):
-            x = self.preprocess(pixels_list[s : s + batch_size])
-            logits = runner(x)
-            res.append(1.0 / (1.0 + np.exp(-logits.astype(np.float64))))
+            logits, _ = self.run(self.preprocess(pixels_list[s : s + batch_size]))
+            res.append(expit(logits.astype(np.float64)))
         if not res:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         return np.concatenate(res).astype(np.float32)

@@ -21,7 +21,7 @@ from cxrkit.errors import ModelError
 if TYPE_CHECKING:  # torch is needed to export, never to run (inference and serving stay torch-free)
     from torch import nn
 
-__all__ = ["export_onnx", "ort_session", "OnnxRunner", "default_threads", "store_weights_fp16"]
+__all__ = ["export_onnx", "add_features_output", "FEATURES", "ort_session", "OnnxRunner", "default_threads", "store_weights_fp16"]
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,11 @@ def export_onnx(model: nn.Module, path: str | Path, *, input_shape: tuple[int, i
                 input_name: str = "image", output_name: str = "logits", opset: int = 17) -> Path:
     """Export ``model`` (eval mode) to ONNX with a dynamic batch dimension; written atomically.
 
+    The one ONNX export of cxrkit (classifiers and segmenters); :func:`add_features_output` then exposes a
+    classifier's last feature map for CAM.
+
     Args:
-        model: the module; its forward takes one float tensor.
+        model: the module; its forward takes one float tensor ``(N, C, H, W)``.
         path: destination ``.onnx``.
         input_shape: example input ``(N, C, H, W)``.
         input_name / output_name: graph I/O names.
@@ -80,6 +83,54 @@ def export_onnx(model: nn.Module, path: str | Path, *, input_shape: tuple[int, i
     return path
 
 
+FEATURES = "features"
+
+
+def add_features_output(path: str | Path) -> Path:
+    """Expose the feature map a classifier's head pools as a second graph output ``features (N, D, h, w)``.
+
+    The graph must end in ``GlobalAveragePool → Flatten → Gemm → logits`` (a GAP + linear head, as every
+    cxrkit classifier has); the tensor entering the pooling becomes the ``features`` output through an
+    ``Identity`` node, so the logits are computed exactly as before (bit-identical) and one ONNX Runtime run
+    gives probabilities and CAMs (``CAM_k = w_k . A``). Idempotent; written atomically.
+
+    Raises:
+        ModelError: the graph has no single global-average-pooling node feeding the logits.
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    path = Path(path)
+    model = onnx.load(str(path))
+    graph = model.graph
+    if any(o.name == FEATURES for o in graph.output):
+        return path
+    pools = [n for n in graph.node if n.op_type == "GlobalAveragePool"]
+    if len(pools) != 1:
+        raise ModelError(f"{path.name}: expected one GlobalAveragePool before the head, found {len(pools)}; "
+                         "CAM for this model needs PyTorch (method='gradcam')")
+    source = pools[0].input[0]
+    graph.node.append(helper.make_node("Identity", [source], [FEATURES], name="cxrkit_features"))
+    graph.output.append(helper.make_tensor_value_info(FEATURES, TensorProto.FLOAT, ["batch", None, None, None]))
+    onnx.checker.check_model(model)
+    _save_atomic(model, path)
+    return path
+
+
+def _save_atomic(model, path: Path) -> None:  # type: ignore[no-untyped-def]
+    import onnx
+
+    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
+    os.close(fd)
+    try:
+        onnx.save(model, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def store_weights_fp16(path: str | Path, *, min_elements: int = 16) -> Path:
     """Rewrite an ONNX file so that float32 weights are stored as float16 and cast back at load.
 
@@ -110,29 +161,26 @@ def store_weights_fp16(path: str | Path, *, min_elements: int = 16) -> Path:
     del graph.node[:]
     graph.node.extend(casts + nodes)
     onnx.checker.check_model(model)
-    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
-    os.close(fd)
-    try:
-        onnx.save(model, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    _save_atomic(model, path)
     return path
 
 
-def ort_session(path: str | Path, *, threads: int | None = None):
-    """An ONNX Runtime CPU session with bounded threads (intra-op ``threads``, inter-op 1, no spinning).
+def ort_session(path: str | Path | bytes, *, threads: int | None = None):  # type: ignore[no-untyped-def]
+    """The one ONNX Runtime CPU session factory of cxrkit: bounded threads (intra-op ``threads``, default
+    :func:`default_threads`; inter-op 1), no spinning, full graph optimisation, quiet logs.
+
+    Args:
+        path: an ``.onnx`` file, or the serialized model bytes.
 
     Raises:
         ModelError: file missing or not a valid ONNX model.
     """
     import onnxruntime as ort
 
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"ONNX model not found: {path}")
+    if not isinstance(path, bytes):
+        path = Path(path)
+        if not path.is_file():
+            raise ModelError(f"ONNX model not found: {path}")
     so = ort.SessionOptions()
     so.intra_op_num_threads = int(threads or default_threads())
     so.inter_op_num_threads = 1
@@ -142,9 +190,11 @@ def ort_session(path: str | Path, *, threads: int | None = None):
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.log_severity_level = 3
     try:
-        return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+        model = path if isinstance(path, bytes) else str(path)
+        return ort.InferenceSession(model, sess_options=so, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors
-        raise ModelError(f"cannot load ONNX model {path}: {exc}") from exc
+        where = "(in memory)" if isinstance(path, bytes) else str(path)
+        raise ModelError(f"cannot load ONNX model {where}: {exc}") from exc
 
 
 class OnnxRunner:

@@ -7,6 +7,7 @@ verifies (:meth:`cxrkit.models.card.ModelCard.verify`).
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,12 @@ from torch import nn
 
 from cxrkit import __version__
 from cxrkit.models.card import ModelCard, sha256_file
-from cxrkit.models.onnx import export_onnx, store_weights_fp16
+from cxrkit.errors import ModelError
+from cxrkit.models.onnx import add_features_output, export_onnx, store_weights_fp16
 
-__all__ = ["write_model_package"]
+__all__ = ["write_model_package", "export_package_onnx"]
+
+log = logging.getLogger(__name__)
 
 
 def write_model_package(model: nn.Module, out_dir: str | Path, *, name: str, architecture: str, labels: list[str],
@@ -60,9 +64,7 @@ def write_model_package(model: nn.Module, out_dir: str | Path, *, name: str, arc
     if onnx:
         size = int(transform["size"])
         chans = int(getattr(model, "in_chans", 1))
-        o = export_onnx(model, out / f"{name}.onnx", input_shape=(1, chans, size, size))
-        if half:
-            store_weights_fp16(o)
+        o = export_package_onnx(model, out / f"{name}.onnx", size=size, channels=chans, half=half)
         onnx_file, onnx_sha = o.name, sha256_file(o)
     card_fields.setdefault("created", _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
     card_fields.setdefault("cxrkit_version", __version__)
@@ -73,6 +75,23 @@ def write_model_package(model: nn.Module, out_dir: str | Path, *, name: str, arc
     card.save(out / f"{name}.card.json")
     card.verify()
     return card
+
+
+def export_package_onnx(model: nn.Module, path: str | Path, *, size: int, channels: int, half: bool) -> Path:
+    """The package's ONNX graph: ``image (N, C, S, S)`` → ``logits (N, K)`` and, for a GAP + linear head,
+    ``features (N, D, h, w)`` (the map the head pools, for CAM without PyTorch; see
+    :func:`cxrkit.models.onnx.add_features_output`)."""
+    from cxrkit.explain.cam import linear_head
+
+    o = export_onnx(model, path, input_shape=(1, channels, size, size))
+    if half:
+        store_weights_fp16(o)
+    if linear_head(model) is not None:
+        try:
+            add_features_output(o)
+        except ModelError as exc:
+            log.warning("%s; the package's CAM will need PyTorch", exc)
+    return o
 
 
 def load_state_float32(path: str | Path) -> dict[str, torch.Tensor]:

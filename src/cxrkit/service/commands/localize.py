@@ -80,7 +80,7 @@ def _stem_dirs(files: list[Path], out: Path) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cxrkit.explain.cam import get_method
+    from cxrkit.explain.methods import canonical_method
     from cxrkit.explain.heatmaps import resolve_target
     from cxrkit.explain.overlay import overlay_png
     from cxrkit.io import read_image
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from cxrkit.localize.priors import prior_names
     from cxrkit.localize.validation import localization_validated
 
-    get_method(args.method)  # fail fast on bad names
+    canonical_method(args.method)  # fail fast on bad names
     classifier = load_classifier_or_explain(args.model)
     name = getattr(getattr(classifier, "card", None), "name", None)
     if args.box_method is None:
