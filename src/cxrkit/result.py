@@ -1,9 +1,10 @@
 """The typed result of :func:`cxrkit.pipeline.analyze` and its versioned JSON form.
 
 One :class:`AnalysisResult` per image. ``to_json()`` gives the document written as ``result.json`` by
-``cxrkit analyze`` and returned by ``POST /v1/analyze``; its layout is fixed by the JSON Schema shipped in
-``cxrkit/schemas/result-1.json`` (schema id ``"cxrkit.result/1"``). Arrays (heatmaps, masks) stay on the
-Python object and are never put into the JSON document.
+``cxrkit analyze`` and returned by ``POST /v1/analyze``; its layout is defined once, by the pydantic models
+of :mod:`cxrkit.result_document` (every document is checked against them), from which the JSON Schema shipped
+in ``cxrkit/schemas/result-1.json`` (schema id ``"cxrkit.result/1"``) is generated. Arrays (heatmaps, masks)
+stay on the Python object and are never put into the JSON document.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from cxrkit import __version__
 from cxrkit.errors import DataFormatError
+from cxrkit.result_document import SCHEMA_ID, UID_KEYS, ResultDocument
 from cxrkit.types import Box, Finding, ImageMeta, Measurement
 
 __all__ = [
@@ -34,13 +36,10 @@ __all__ = [
     "box_id",
 ]
 
-SCHEMA_ID = "cxrkit.result/1"
 DISCLAIMER = (
     "Research software output, not a diagnosis. Probabilities are model outputs, not clinical certainty; "
     "every result must be reviewed by a qualified radiologist."
 )
-# DICOM identifiers that may appear in result.json: UIDs only, never patient identifiers.
-_UID_KEYS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
 
 
 def box_id(finding: str, index: int) -> str:
@@ -172,10 +171,16 @@ class AnalysisResult:
         return next((m for m in self.measurements if m.name == name), None)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready document (schema ``cxrkit.result/1``)."""
+        """The JSON-ready document (schema ``cxrkit.result/1``), checked against
+        :class:`~cxrkit.result_document.ResultDocument`.
+
+        Raises:
+            pydantic.ValidationError: the result breaks the document's rules (a probability outside [0, 1],
+                an unknown component status...): a bug upstream, never written out.
+        """
         meta = self.image.to_dict()
-        meta["dicom"] = {k: v for k, v in (self.image.dicom or {}).items() if k in _UID_KEYS}
-        return {
+        meta["dicom"] = {k: v for k, v in (self.image.dicom or {}).items() if k in UID_KEYS}
+        doc = {
             "schema": SCHEMA_ID,
             "cxrkit_version": __version__,
             "disclaimer": DISCLAIMER,
@@ -188,6 +193,8 @@ class AnalysisResult:
             "components": [c.to_dict() for c in self.components],
             "timings_ms": {k: round(float(v), 2) for k, v in self.timings_ms.items()},
         }
+        ResultDocument.model_validate(doc)  # the document's one definition; the dict itself is returned as built
+        return doc
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """:meth:`to_dict` serialized as JSON text."""
@@ -223,7 +230,8 @@ def _measurement_dict(m: Measurement) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def result_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of ``result.json``, loaded from the package."""
+    """The JSON Schema (draft 2020-12) of ``result.json``, loaded from the package (generated from
+    :class:`~cxrkit.result_document.ResultDocument` by ``scripts/make_schemas.py``)."""
     text = resources.files("cxrkit").joinpath("schemas/result-1.json").read_text(encoding="utf-8")
     return json.loads(text)
 
