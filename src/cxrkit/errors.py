@@ -12,6 +12,7 @@ __all__ = [
     "ConfigError",
     "CxrkitError",
     "DataFormatError",
+    "EngineError",
     "InvalidImageError",
     "ModelError",
     "NotAChestXrayError",
@@ -57,6 +58,10 @@ class UnknownNameError(CxrkitError, KeyError):
 
 class ModelError(CxrkitError, RuntimeError):
     """Weights or model card missing, corrupt or inconsistent with each other."""
+
+
+class EngineError(CxrkitError, RuntimeError):
+    """A batch engine cannot run: Ray missing or unreachable, no worker could start, no progress on the cluster."""
 
 
 def unknown_name(kind: str, name: object, options: Iterable[str]) -> UnknownNameError:

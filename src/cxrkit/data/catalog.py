@@ -28,7 +28,7 @@ from cxrkit.data.dataset import Dataset
 from cxrkit.errors import DataFormatError
 
 __all__ = ["CatalogInfo", "build_catalog", "catalog_table", "write_catalog", "query_catalog", "catalog_schema",
-           "catalog_metadata", "summarize_catalog"]
+           "catalog_metadata", "summarize_catalog", "catalog_image_paths"]
 
 log = logging.getLogger(__name__)
 
@@ -292,3 +292,34 @@ def summarize_catalog(path: str | os.PathLike, where: str | None = None, *, by: 
     keys = ["finding"] + ([by] if by else [])
     df = df.sort_values(keys, key=lambda s: s.map(order) if s.name == "finding" else s, kind="stable")
     return df.reset_index(drop=True)
+
+
+def catalog_image_paths(path: str | os.PathLike) -> tuple[list[Path], int]:
+    """The image files a catalog lists (its ``path`` column, in row order, first occurrence of each) and the
+    number of rows without a file (null ``path``: label rows whose image is not on disk).
+
+    Used by ``cxrkit analyze --catalog`` / ``classify --catalog``. Relative paths are relative to the current
+    folder, as :func:`build_catalog` wrote them.
+
+    Raises:
+        DataFormatError: the file is missing, not Parquet, or has no ``path`` column.
+    """
+    import pyarrow.parquet as pq
+
+    p = _check_file(path)
+    try:
+        names = pq.read_schema(p).names
+        if "path" not in names:
+            raise DataFormatError(f"{p} has no 'path' column (it has {names}); build it with `cxrkit catalog build`")
+        column = pq.read_table(p, columns=["path"]).column("path").to_pylist()
+    except DataFormatError:
+        raise
+    except Exception as exc:  # pyarrow raises ArrowInvalid / OSError for non-Parquet files
+        raise DataFormatError(f"{p} is not a readable catalog: {exc}") from exc
+    seen: set[str] = set()
+    out = []
+    for v in column:
+        if v is not None and v not in seen:
+            seen.add(v)
+            out.append(Path(v))
+    return out, sum(v is None for v in column)

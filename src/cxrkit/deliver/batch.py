@@ -44,7 +44,7 @@ from cxrkit.deliver.outdir import (
 from cxrkit.types import Image
 
 __all__ = ["collect_inputs", "output_names", "output_name", "safe_stem", "BatchItem", "run_batch", "write_outputs",
-           "png_bytes", "is_done", "OutputBusyError", "LOCK_NAME", "ERRORS_FILE"]
+           "png_bytes", "is_done", "OutputBusyError", "LOCK_NAME", "ERRORS_FILE", "analyze_one", "ErrorLog"]
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ class BatchItem:
     files: list[str] = field(default_factory=list)
 
 
-class _ErrorLog:
+class ErrorLog:
     """``DIR/errors.jsonl``: one line per failed input of the latest attempt.
 
     At the start of a run the lines of the inputs this run will retry (or skip as done) are dropped (the file is
@@ -237,14 +237,24 @@ class _ErrorLog:
             os.replace(tmp, path)
 
     def append(self, path: Path, name: str, exc: BaseException) -> None:
-        line = json.dumps({"path": str(path), "name": name, "error": type(exc).__name__,
-                           "message": str(exc)[:MAX_MESSAGE], "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        self.append_entry(path, name, type(exc).__name__, str(exc))
+
+    def append_entry(self, path: Path, name: str, error: str, message: str) -> None:
+        """One line: the input, its result folder name, the error's type name and message."""
+        line = json.dumps({"path": str(path), "name": name, "error": error,
+                           "message": message[:MAX_MESSAGE], "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         with self._lock, self.path.open("a", encoding="utf-8") as fh:  # one write per line: O_APPEND
             fh.write(line + "\n")
 
 
-def _analyze_one(analyzer: Analyzer, path: Path, folder: Path, *, dicom_out: bool, view: str | None
-                 ) -> tuple[AnalysisResult, list[str]]:
+def analyze_one(analyzer: Analyzer, path: Path, folder: Path, *, dicom_out: bool = False, view: str | None = None
+                ) -> tuple[AnalysisResult, list[str]]:
+    """Analyze one input and write its folder (:func:`write_outputs`); the per-image step of every engine (the
+    local threads here, the Ray workers of :mod:`cxrkit.engine.ray_analyze`), so their files are the same.
+
+    Raises:
+        InvalidImageError: a broken symbolic link; any error of reading, analysis or writing.
+    """
     if path.is_symlink() and not path.exists():
         raise InvalidImageError(f"broken symbolic link: {path} -> {os.readlink(path)}")
     kwargs = {"view": view} if view else {}
@@ -289,7 +299,7 @@ def run_batch(
     names = output_names(list(inputs))
     with OutputLock(out_dir):
         clean_leftovers(out_dir)
-        errors = _ErrorLog(out_dir / ERRORS_FILE, set(names))
+        errors = ErrorLog(out_dir / ERRORS_FILE, set(names))
 
         def one(path: Path, name: str) -> BatchItem:
             folder = out_dir / name
@@ -298,7 +308,7 @@ def run_batch(
                 if is_done(folder):
                     item = BatchItem(path, name, "skipped")
                 else:
-                    result, files = _analyze_one(analyzer, path, folder, dicom_out=dicom_out, view=view)
+                    result, files = analyze_one(analyzer, path, folder, dicom_out=dicom_out, view=view)
                     item = BatchItem(path, name, "done", result, files=files, seconds=time.perf_counter() - t)
             except Exception as exc:  # noqa: BLE001 - per-file isolation: any failure is recorded, the run goes on
                 log.warning("%s: %s: %s", name, type(exc).__name__, str(exc)[:MAX_MESSAGE])

@@ -17,7 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Writes DIR/<stem>-<hash>/result.json, overlay.png, report.md (and DICOM SR/SC with --dicom-out). "
         "Finished images are skipped on a rerun; per-file errors go to DIR/errors.jsonl. Not a diagnosis.",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="image files or folders (searched recursively)")
+    p.add_argument("--catalog", type=Path, metavar="FILE.parquet",
+                   help="analyze the images a `cxrkit catalog build` file lists (its path column), with or "
+                   "instead of PATHs")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     p.add_argument("--dicom-out", action="store_true", help="also write DICOM SR, secondary capture (and SEG)")
     p.add_argument("--no-localize", action="store_true", help="skip heatmaps and boxes")
@@ -25,7 +28,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-qc", action="store_true",
                    help="analyze images the quality check would refuse (its reasons become warnings; the result "
                    "records that QC was skipped)")
-    p.add_argument("--workers", type=int, default=1, help="threads analyzing images in parallel (default 1)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local engine: threads analyzing images in parallel (default 1); ray engine: workers, one "
+                   "Analyzer and one CPU each (default: the cluster's CPUs)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local (default): this process; ray: a Ray cluster, see --address (needs the ray extra: "
+                   "pip install 'cxrkit[ray]'); also writes DIR/results.parquet")
+    p.add_argument("--address", metavar="ADDRESS",
+                   help="ray engine: 'auto' (the cluster this machine belongs to), 'ray://HOST:PORT' or "
+                   "'HOST:PORT'; default: start a local Ray for the job. Inputs and DIR must be visible to every "
+                   "node under the same path")
     p.add_argument("--view", type=str.upper, choices=VIEWS, metavar="VIEW",
                    help=f"view position of inputs whose file has none (PNG/JPEG): {', '.join(VIEWS)}; an AP film's "
                    "CTR is flagged (the heart is magnified)")
@@ -60,22 +72,55 @@ def summary_table(items) -> str:
     return "\n".join(lines)
 
 
-def analyze_paths(paths, out: Path, *, dicom_out=False, localize=True, segment=True, workers=1, stream=None,
-                  classifier=None, segmenter=None, view: str | None = None, qc: bool = True) -> int:
+def job_inputs(paths, catalog: Path | None = None, *, stream=None) -> list[Path]:
+    """The images of a job: those found in ``paths`` (:func:`cxrkit.deliver.batch.collect_inputs`), then those
+    a catalog lists that are not already among them.
+
+    Raises:
+        InvalidImageError: no image at all.
+    """
+    from cxrkit.deliver.batch import collect_inputs
+
+    inputs = collect_inputs(paths) if paths else []
+    if catalog is not None:
+        from cxrkit.data.catalog import catalog_image_paths
+
+        listed, without_file = catalog_image_paths(catalog)
+        seen = {p.resolve() for p in inputs}
+        inputs += [p for p in listed if p.resolve() not in seen]
+        if without_file:
+            print(f"note: {without_file} row(s) of {catalog} have no image file (null path); not analyzed",
+                  file=stream or sys.stdout)
+    if not inputs:
+        where = ", ".join([*map(str, paths or []), *([str(catalog)] if catalog else [])]) or "nothing (give PATHs "\
+            "or --catalog)"
+        raise InvalidImageError(f"no DICOM/PNG/JPEG images found in {where}")
+    return inputs
+
+
+def analyze_paths(paths, out: Path, *, dicom_out=False, localize=True, segment=True, workers=None, stream=None,
+                  classifier=None, segmenter=None, view: str | None = None, qc: bool = True,
+                  catalog: Path | None = None, engine: str = "local", address: str | None = None) -> int:
     """Run the batch with a progress bar and print the summary; returns the exit code (1 if any error)."""
     from tqdm import tqdm
 
     from cxrkit.pipeline import Analyzer
-    from cxrkit.deliver.batch import collect_inputs, run_batch
+    from cxrkit.deliver.batch import run_batch
     from cxrkit.deliver.outdir import OutputLock, stale_folders
 
     stream = stream or sys.stdout
-    inputs = collect_inputs(paths)
-    if not inputs:
-        raise InvalidImageError(f"no DICOM/PNG/JPEG images found in {', '.join(map(str, paths))}")
+    inputs = job_inputs(paths, catalog, stream=stream)
     Path(out).mkdir(parents=True, exist_ok=True)
     with OutputLock(out):  # fail fast, before loading models, when another run holds --out (run_batch re-locks)
         pass
+    if engine == "ray":
+        options = {"classifier": _absolute(classifier) or "default",
+                   "segmenter": (_absolute(segmenter) or "default") if segment else None, "localize": localize,
+                   "qc": qc}
+        return _analyze_ray(inputs, Path(out), options, dicom_out=dicom_out, workers=workers, view=view,
+                            address=address, stream=stream)
+    if workers is None:
+        workers = 1
     analyzer = Analyzer(classifier=classifier or "default",
                         segmenter=(segmenter or "default") if segment else None, localize=localize, qc=qc)
     with tqdm(total=len(inputs), unit="image", desc="analyze", file=sys.stderr) as bar:
@@ -97,7 +142,36 @@ def analyze_paths(paths, out: Path, *, dicom_out=False, localize=True, segment=T
     return 1 if errors else 0
 
 
+def _absolute(path: Path | None) -> str | None:
+    return None if path is None else str(Path(path).absolute())
+
+
+def _analyze_ray(inputs, out: Path, options, *, dicom_out, workers, view, address, stream) -> int:
+    from tqdm import tqdm
+
+    from cxrkit.deliver.outdir import output_name, stale_folders
+    from cxrkit.engine.ray_analyze import run_ray_batch
+
+    with tqdm(total=len(inputs), unit="image", desc="analyze (ray)", file=sys.stderr) as bar:
+        summary = run_ray_batch(inputs, out, analyzer_options=options, dicom_out=dicom_out, view=view,
+                                address=address, workers=workers, progress=lambda _: bar.update(1))
+    c, pool = summary.counts, summary.pool
+    print(f"{c['done']} analyzed, {c['reused']} already done (skipped), {c['error']} errors"
+          + (f" (see {out / 'errors.jsonl'})" if c["error"] else "") + f"; outputs in {out}/, one row per image "
+          f"in {summary.results}", file=stream)
+    print(f"ray: {len(pool.workers)} worker(s) started, {pool.actor_failures} lost and replaced, "
+          f"{pool.retried} image attempt(s) retried, {pool.lost} image(s) given up; {summary.seconds:.1f} s",
+          file=stream)
+    stale = stale_folders(Path(out), {output_name(p) for p in inputs})
+    if stale:
+        print(f"note: {len(stale)} result folder(s) in {out} belong to no input of this run, e.g. {stale[0]}; "
+              "they were left as they are", file=stream)
+    print("Draft results generated by software; not a diagnosis; must be reviewed by a radiologist.", file=stream)
+    return 1 if c["error"] else 0
+
+
 def run(args: argparse.Namespace) -> int:
     return analyze_paths(args.paths, args.out, dicom_out=args.dicom_out, localize=not args.no_localize,
                          segment=not args.no_segment, workers=args.workers, classifier=args.classifier,
-                         segmenter=args.segmenter, view=args.view, qc=not args.no_qc)
+                         segmenter=args.segmenter, view=args.view, qc=not args.no_qc, catalog=args.catalog,
+                         engine=args.engine, address=args.address)

@@ -1,0 +1,216 @@
+"""Spread a job's items over a pool of Ray actors, so that no item is lost and none is reported twice.
+
+The job is ``n_items`` items (0 .. n-1) cut into units of ``batch_size``. Each actor (created by
+``make_actor``; it loads its models once in its constructor) offers ``ready() -> dict`` (who and where it is)
+and ``run(payload) -> list`` (one result per item of the unit, in order). Units go only to actors whose
+``ready()`` has returned, ``in_flight`` at a time per actor, so an actor never waits for the driver.
+
+Faults: an actor that dies (its node was removed, its process was killed, out of memory) fails the units it
+held; the actor is replaced (the replacement starts wherever Ray finds room) and the items of those units are
+queued again one by one, first in line. Only the unit the actor was running counts as an attempt for its items
+(an actor runs its calls in the order sent; the units queued behind it never started). An item whose unit
+failed ``max_attempts`` times is given up
+(``on_lost``: the caller records it as an error) and the job goes on: a file that kills the worker every time
+cannot stall the job. Each item's result is delivered exactly once (``on_result``): a unit's reply is accepted
+once, and a retried item is one whose unit produced no reply.
+
+Actors are created with ``max_restarts=0``: Ray's in-place restart would queue the retried calls behind an actor
+that may never be scheduled again (its node is gone and the other nodes are full); the pool instead replaces it
+and hands its items to the actors that are alive.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cxrkit.errors import EngineError
+
+__all__ = ["PoolStats", "run_actor_pool"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PoolStats:
+    """What happened in a pool run.
+
+    Attributes:
+        actors_started: actors created (the initial ones and the replacements).
+        actor_failures: actors that died or could not be created.
+        retried: item attempts queued again after their unit failed.
+        lost: items given up after ``max_attempts`` failed units.
+        workers: the ``ready()`` reply of every actor that came up.
+        final: the ``ready()`` reply of the actors alive at the end (e.g. their peak memory).
+    """
+
+    actors_started: int = 0
+    actor_failures: int = 0
+    retried: int = 0
+    lost: int = 0
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    final: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Slot:
+    handle: Any
+    alive: bool = False
+    dead: bool = False
+    units: list[Any] = field(default_factory=list)  # refs of the units sent, oldest (the running one) first
+
+
+def run_actor_pool(
+    ray: Any,
+    make_actor: Callable[[], Any],
+    n_actors: int,
+    n_items: int,
+    *,
+    payload: Callable[[list[int]], Any],
+    on_result: Callable[[int, Any], None],
+    on_lost: Callable[[int, str], None],
+    batch_size: int = 4,
+    in_flight: int = 2,
+    max_attempts: int = 3,
+    stall_timeout_s: float = 900.0,
+) -> PoolStats:
+    """Run items 0 .. ``n_items``-1 through ``n_actors`` actors; see the module docstring.
+
+    Parameters
+    ----------
+    ray:
+        the initialised ``ray`` module.
+    make_actor:
+        creates one actor handle (``SomeActor.options(...).remote(...)``).
+    payload:
+        the argument of ``run`` for a unit (list of item indices).
+    on_result:
+        called once per item with the item's entry of the ``run`` reply.
+    on_lost:
+        called once per item given up, with the reason.
+
+    Raises
+    ------
+    EngineError
+        no actor could be created (``max_attempts`` x ``n_actors`` failed creations in a row, e.g. the models
+        cannot be loaded on the workers), or no unit finished for ``stall_timeout_s`` seconds (no room on the
+        cluster); items already delivered stay delivered.
+    """
+    if n_actors < 1 or batch_size < 1 or in_flight < 1 or max_attempts < 1:
+        raise EngineError(f"actors, batch size, in-flight units and attempts must be >= 1; got {n_actors}, "
+                          f"{batch_size}, {in_flight}, {max_attempts}")
+    stats = PoolStats()
+    queue: deque[list[int]] = deque(list(range(i, min(i + batch_size, n_items))) for i in range(0, n_items, batch_size))
+    attempts = bytearray(n_items)
+    slots: dict[int, _Slot] = {}
+    ready_refs: dict[Any, int] = {}
+    pending: dict[Any, tuple[int, list[int]]] = {}
+    failed_creations = 0
+    last_error = ""
+
+    def spawn() -> None:
+        sid = stats.actors_started
+        stats.actors_started += 1
+        slot = _Slot(make_actor())
+        slots[sid] = slot
+        ready_refs[slot.handle.ready.remote()] = sid
+
+    def requeue(indices: list[int], reason: str, *, charge: bool) -> None:
+        for i in reversed(indices):
+            if charge:
+                attempts[i] = min(attempts[i] + 1, 255)
+            if attempts[i] >= max_attempts:
+                stats.lost += 1
+                on_lost(i, f"the worker failed {attempts[i]} times while analyzing this image; last: {reason}")
+            else:
+                stats.retried += 1
+                queue.appendleft([i])
+
+    def retire(sid: int, reason: str) -> None:
+        """The actor is gone: its running unit counts as an attempt, the units behind it go back as they were."""
+        slot = slots[sid]
+        slot.dead, slot.alive = True, False
+        stats.actor_failures += 1
+        log.warning("worker %d lost (%s); replacing it", sid, reason[:300])
+        for k, ref in enumerate(reversed(slot.units)):  # newest first: the running unit ends first in line
+            requeue(pending.pop(ref)[1], reason, charge=k == len(slot.units) - 1)
+        slot.units.clear()
+        try:
+            ray.kill(slot.handle, no_restart=True)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+        spawn()
+
+    for _ in range(n_actors):
+        spawn()
+    last_progress = time.monotonic()
+    try:
+        while queue or pending:
+            for sid, slot in slots.items():
+                while slot.alive and len(slot.units) < in_flight and queue:
+                    unit = queue.popleft()
+                    ref = slot.handle.run.remote(payload(unit))
+                    pending[ref] = (sid, unit)
+                    slot.units.append(ref)
+            refs = list(pending) + list(ready_refs)
+            done, _ = ray.wait(refs, num_returns=1, timeout=1.0)
+            if not done:
+                if time.monotonic() - last_progress > stall_timeout_s:
+                    raise EngineError(
+                        f"no progress for {stall_timeout_s:.0f} s ({sum(map(len, queue))} images queued, "
+                        f"{len(pending)} units running, {sum(s.alive for s in slots.values())} workers up); "
+                        f"last worker error: {last_error or 'none'}. Finished images are kept: rerun to resume")
+                continue
+            ref = done[0]
+            if ref in ready_refs:
+                sid = ready_refs.pop(ref)
+                try:
+                    info = ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    last_error = f"{type(exc).__name__}: {exc}"
+                    failed_creations += 1
+                    if failed_creations >= max_attempts * n_actors:
+                        raise EngineError(f"could not start a worker ({failed_creations} tries): {last_error}") from exc
+                    slots[sid].units.clear()
+                    retire(sid, last_error)
+                    continue
+                failed_creations = 0
+                if not slots[sid].dead:
+                    slots[sid].alive = True
+                    stats.workers.append(dict(info))
+                continue
+            sid, unit = pending[ref]
+            try:
+                reply = ray.get(ref)
+            except ray.exceptions.RayError as exc:
+                last_error = f"{type(exc).__name__}: {str(exc)[:500]}"
+                if isinstance(exc, ray.exceptions.RayTaskError) and not isinstance(exc, ray.exceptions.RayActorError):
+                    pending.pop(ref)  # the method raised; the actor lives on
+                    slots[sid].units.remove(ref)
+                    requeue(unit, last_error, charge=True)
+                else:
+                    retire(sid, last_error)
+                continue
+            pending.pop(ref)
+            slots[sid].units.remove(ref)
+            if len(reply) != len(unit):
+                raise EngineError(f"a worker returned {len(reply)} results for {len(unit)} images")
+            for i, r in zip(unit, reply):
+                on_result(i, r)
+            last_progress = time.monotonic()
+        alive = [s.handle for s in slots.values() if s.alive]
+        try:
+            stats.final = [dict(x) for x in ray.get([h.ready.remote() for h in alive], timeout=30)]
+        except ray.exceptions.RayError as exc:
+            log.info("final worker report unavailable: %s", exc)
+    finally:
+        for slot in slots.values():
+            try:
+                ray.kill(slot.handle, no_restart=True)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+    return stats
