@@ -49,7 +49,8 @@ from cxrkit.errors import InvalidImageError, NotAChestXrayError, UnsupportedImag
 from cxrkit.pipeline import Analyzer
 from cxrkit.report.overlay import compose_overlay, gray_to_rgb, heatmap_rgba, mask_rgba
 from cxrkit.result import AnalysisResult, box_id
-from cxrkit.deliver.batch import png_bytes
+from cxrkit.deliver.png import png_bytes
+from cxrkit.service.api_models import ANALYZE_RESPONSES, HealthDoc
 from cxrkit.service.settings import VIEW_OPTIONS, Settings
 from cxrkit.types import Image
 
@@ -250,11 +251,11 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
             raise HTTPException(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
 
     @app.get("/healthz", tags=["service"])
-    async def healthz(request: Request) -> dict[str, Any]:
+    async def healthz(request: Request) -> HealthDoc:
         """Liveness: the service is up and which components are loaded."""
         a: Analyzer = request.app.state.analyzer
-        return {"status": "ok", "version": __version__, "classifier": a.classifier is not None,
-                "segmenter": a.segmenter is not None}
+        return HealthDoc(status="ok", version=__version__, classifier=a.classifier is not None,
+                         segmenter=a.segmenter is not None)
 
     @app.get("/v1/models", tags=["models"], dependencies=[Depends(require_token)])
     async def models(request: Request) -> dict[str, Any]:
@@ -267,8 +268,7 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
                 out[key] = card
         return out
 
-    @app.post("/v1/analyze", tags=["analyze"], dependencies=[Depends(require_token)],
-              responses={401: {}, 408: {}, 413: {}, 415: {}, 422: {}})
+    @app.post("/v1/analyze", tags=["analyze"], dependencies=[Depends(require_token)], responses=ANALYZE_RESPONSES)
     async def analyze_upload(
         request: Request,
         file: Annotated[UploadFile, File(description="a DICOM, PNG or JPEG chest radiograph")],
