@@ -48,7 +48,9 @@ class Assessment:
 
 def find_cues(text: str, rules: Rules, start: int = 0, end: int | None = None) -> list[Cue]:
     """The cues of ``text[start:end]`` in order (non-overlapping; pseudo cues included so they shadow others)."""
-    it = rules.cues.finditer(text, start, len(text) if end is None else end)
+    end = len(text) if end is None else end
+    scan = rules.cue_scan
+    it = scan.finditer(text, start, end) if scan is not None else rules.cues.finditer(text, start, end)
     out = []
     for m in it:
         kind = (m.lastgroup or "").split("__", 1)[0]

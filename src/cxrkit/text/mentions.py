@@ -38,7 +38,8 @@ def find_mentions(text: str, rules: Rules) -> list[Mention]:
     groups = rules.mention_groups
     out: list[Mention] = []
     covering: dict[str, list[tuple[int, int]]] = {}
-    for m in rules.mentions.finditer(text):
+    scan = rules.mention_scan
+    for m in scan.matches_at_each(text) if scan is not None else rules.mentions.finditer(text):
         g = m.lastgroup
         if g is None:  # pragma: no cover
             continue
