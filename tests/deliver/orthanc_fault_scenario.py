@@ -36,7 +36,6 @@ from orthanc_scenario import PLUGIN, free_port, start_orthanc, wait_up
 from pydicom.uid import generate_uid
 
 
-
 def results(url: str) -> tuple[Counter, Counter, int]:
     """(SR count per source SOP, SC count per source SOP, SEG count) in Orthanc."""
     sr, sc, seg = Counter(), Counter(), 0

@@ -14,7 +14,6 @@ import stat
 
 import pytest
 
-from cxrkit.pipeline import Analyzer
 from cxrkit.deliver.batch import (
     LOCK_NAME,
     OutputBusyError,
@@ -23,6 +22,7 @@ from cxrkit.deliver.batch import (
     output_names,
     run_batch,
 )
+from cxrkit.pipeline import Analyzer
 from cxrkit.service.cli import main
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pydicom
 import pytest
 
-from cxrkit.errors import InvalidImageError, UnsupportedImageError
 from cxrkit.deliver.dicom_seg import write_seg
+from cxrkit.errors import InvalidImageError, UnsupportedImageError
 
 SIIM = "io/1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm"
 NAMES = ("right_lung", "left_lung", "heart", "right_clavicle", "left_clavicle")

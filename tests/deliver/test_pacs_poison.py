@@ -9,8 +9,8 @@ import pytest
 from fake_orthanc import FakeOrthanc
 
 import cxrkit.deliver.pacs as pacs
-from cxrkit.pipeline import Analyzer
 from cxrkit.deliver.pacs import PacsWorker
+from cxrkit.pipeline import Analyzer
 from cxrkit.synthetic import synthetic_chest, synthetic_dicom
 
 

@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from cxrkit.pipeline import Analyzer
 from cxrkit.deliver.pacs import OrthancError, PacsWorker, ProcessedState, stow_body
+from cxrkit.pipeline import Analyzer
 
 
 def _serve(handler_body):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from cxrkit.errors import InvalidImageError, UnsupportedImageError
 from cxrkit.deliver.png import write_png
+from cxrkit.errors import InvalidImageError, UnsupportedImageError
 from cxrkit.io import image_from_array, read_image
 from cxrkit.service.commands import convert, info
 from cxrkit.synthetic import synthetic_chest, synthetic_dicom

@@ -73,7 +73,7 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, monkeypatch):
         if str(b).endswith("last.pt") and load_checkpoint(b)["epoch"] == 1:
             raise _Killed
 
-    monkeypatch.setattr("cxrkit.train.loop.os.replace", replace_then_kill)
+    monkeypatch.setattr("cxrkit.fs.os.replace", replace_then_kill)  # save_checkpoint writes through cxrkit.fs
     torch.manual_seed(0)
     with pytest.raises(_Killed):
         fit(Tiny(), src, src, out_dir=tmp_path / "run", **kw)

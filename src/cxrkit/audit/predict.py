@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cxrkit.fs import atomic_open
+
 __all__ = ["image_key", "model_key", "cached_outputs", "JOBS", "occlude_border", "lung_variants"]
 
 log = logging.getLogger(__name__)
@@ -83,9 +85,8 @@ def _load_shards(folder: Path) -> dict[str, dict[str, np.ndarray]]:
 def _save_shard(folder: Path, keys: list[str], arrays: dict[str, np.ndarray]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     name = hashlib.sha256("|".join(keys).encode()).hexdigest()[:20]
-    tmp = folder / f".{name}.tmp.npz"
-    np.savez(tmp, keys=np.asarray(keys, dtype=str), **arrays)
-    os.replace(tmp, folder / f"{name}.npz")
+    with atomic_open(folder / f"{name}.npz", "wb") as fh:
+        np.savez(fh, keys=np.asarray(keys, dtype=str), **arrays)
 
 
 def cached_outputs(paths: Sequence[str], job: str, compute: Callable[[list[np.ndarray]], dict[str, np.ndarray]],

@@ -24,6 +24,7 @@ import numpy as np
 from cxrkit.errors import DataFormatError, ModelError
 from cxrkit.evaluate.calibration import apply_temperature, expected_calibration_error, fit_temperature
 from cxrkit.evaluate.operating_points import recalibrate_thresholds
+from cxrkit.fs import atomic_path
 
 __all__ = ["fit_site", "write_site_card", "site_slug"]
 
@@ -113,13 +114,10 @@ def write_site_card(card, fit: dict[str, Any], out_dir: str | Path, *, site: str
     if card.onnx_path() is not None:
         copies.append((card.onnx_path(), f"{name}.onnx", card.onnx_sha256))
     for src, dst_name, sha in copies:
-        dst = out / dst_name
-        tmp = out / f".{dst_name}.tmp"
-        shutil.copyfile(src, tmp)
-        if sha and sha256_file(tmp) != sha:
-            tmp.unlink(missing_ok=True)
-            raise ModelError(f"copy of {src.name} does not match the card's checksum")
-        tmp.replace(dst)
+        with atomic_path(out / dst_name) as tmp:
+            shutil.copyfile(src, tmp)
+            if sha and sha256_file(tmp) != sha:
+                raise ModelError(f"copy of {src.name} does not match the card's checksum")
     d["weights_file"] = f"{name}.safetensors"
     if card.onnx_path() is not None:
         d["onnx_file"] = f"{name}.onnx"
@@ -139,7 +137,7 @@ def write_site_card(card, fit: dict[str, Any], out_dir: str | Path, *, site: str
     training = dict(d.get("training") or {})
     training["site_recalibration"] = {
         "base_model": card.name, "base_weights_sha256": card.weights_sha256, "site": site, "data": data,
-        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "findings": fit["findings"], "skipped": fit["skipped"],
         "how": "cxrkit recalibrate: thresholds by cxrkit.evaluate.operating_points.recalibrate_thresholds; "
                "temperature by maximum likelihood (cxrkit.evaluate.calibration.fit_temperature)",

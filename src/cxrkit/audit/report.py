@@ -10,11 +10,12 @@ import base64
 import html
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from cxrkit.fs import atomic_write_text
 
 __all__ = ["write_audit", "to_json"]
 
@@ -339,9 +340,5 @@ def write_audit(result: dict, out_dir: str | Path) -> dict[str, Path]:
     files = {"audit.json": to_json(result), "audit.html": _html(result, arrays)}
     written = {}
     for name, text in files.items():
-        p = out / name
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, p)
-        written[name] = p
+        written[name] = atomic_write_text(out / name, text)
     return written

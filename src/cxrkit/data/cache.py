@@ -31,7 +31,6 @@ import io
 import json
 import logging
 import os
-import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterable
@@ -44,6 +43,7 @@ import numpy as np
 
 from cxrkit.data.transforms import TransformSpec, apply_intensity, resize_geometry
 from cxrkit.errors import DataFormatError, InvalidImageError
+from cxrkit.fs import atomic_open
 
 __all__ = ["PreprocessCache", "WarmReport", "CachedDataset", "read_pixels_default", "CACHE_FORMAT_VERSION"]
 
@@ -258,19 +258,9 @@ class PreprocessCache:
         return stored
 
     def _write(self, entry: Path, stored: np.ndarray) -> None:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=f".{entry.stem[:16]}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.lib.format.write_array(f, np.ascontiguousarray(stored), version=(1, 0))
-                f.write(_FOOTER_MAGIC + zlib.crc32(stored.tobytes()).to_bytes(4, "little") + b"\0" * 4)
-            os.replace(tmp, entry)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        with atomic_open(entry, "wb", fsync=False) as f:  # checksummed, rebuilt when lost
+            np.lib.format.write_array(f, np.ascontiguousarray(stored), version=(1, 0))
+            f.write(_FOOTER_MAGIC + zlib.crc32(stored.tobytes()).to_bytes(4, "little") + b"\0" * 4)
 
     # -- bulk ---------------------------------------------------------------------------------------------
     def warm(

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import pandas as pd
 
 from cxrkit.data.dataset import Dataset
 from cxrkit.errors import DataFormatError
+from cxrkit.fs import atomic_path
 
 __all__ = ["CatalogInfo", "build_catalog", "catalog_table", "write_catalog", "query_catalog", "catalog_schema",
            "catalog_metadata", "summarize_catalog", "catalog_image_paths"]
@@ -97,17 +97,8 @@ def write_catalog(df: pd.DataFrame, out: str | os.PathLike, *, metadata: dict[st
         meta = dict(table.schema.metadata or {})
         meta[META_KEY] = json.dumps(metadata).encode()
         table = table.replace_schema_metadata(meta)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_path(out) as tmp:
         pq.write_table(table, tmp, compression="zstd")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return out
 
 

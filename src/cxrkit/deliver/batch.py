@@ -11,7 +11,6 @@ runs are removed at start.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -23,14 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-from PIL import Image as PILImage
-
-from cxrkit.errors import DataFormatError, InvalidImageError
-from cxrkit.pipeline import Analyzer
-from cxrkit.report.markdown import result_markdown
-from cxrkit.report.overlay import compose_overlay, heatmap_overlay
-from cxrkit.result import AnalysisResult, box_id, validate_result
 from cxrkit.deliver.outdir import (
     LOCK_NAME,
     OutputBusyError,
@@ -41,30 +32,28 @@ from cxrkit.deliver.outdir import (
     output_name,
     safe_stem,
 )
+from cxrkit.deliver.png import png_bytes
+from cxrkit.errors import DataFormatError, InvalidImageError
+from cxrkit.fs import atomic_write_text
+from cxrkit.io.find import find_images
+from cxrkit.pipeline import Analyzer
+from cxrkit.report.markdown import result_markdown
+from cxrkit.report.overlay import compose_overlay, heatmap_overlay
+from cxrkit.result import AnalysisResult, box_id, validate_result
 from cxrkit.types import Image
 
 __all__ = ["collect_inputs", "output_names", "output_name", "safe_stem", "BatchItem", "run_batch", "write_outputs",
-           "png_bytes", "is_done", "OutputBusyError", "LOCK_NAME", "ERRORS_FILE", "analyze_one", "ErrorLog"]
+           "is_done", "OutputBusyError", "LOCK_NAME", "ERRORS_FILE", "analyze_one", "ErrorLog"]
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg"}
 ERRORS_FILE = "errors.jsonl"
 MAX_MESSAGE = 1000
 
 
-def _is_dicom_file(path: Path) -> bool:
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(132)
-    except OSError:
-        return False
-    return len(head) == 132 and head[128:132] == b"DICM"
-
-
 def collect_inputs(paths: Iterable[str | Path]) -> list[Path]:
-    """Files given directly plus images found recursively in folders (DICOM/PNG/JPEG; extensionless files
-    with a DICOM preamble), sorted and de-duplicated.
+    """Files given directly plus images found recursively in folders (:func:`cxrkit.io.find.find_images`: an
+    image suffix, or image content under any name), sorted and de-duplicated.
 
     Broken symbolic links in folders (with an image suffix or none) are kept, so that the batch reports them
     in ``errors.jsonl`` instead of skipping them silently.
@@ -72,43 +61,13 @@ def collect_inputs(paths: Iterable[str | Path]) -> list[Path]:
     Raises:
         InvalidImageError: a given path does not exist (or is a broken symbolic link).
     """
-    found: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.name.startswith("."):
-                    continue
-                if f.is_file() and (f.suffix.lower() in IMAGE_SUFFIXES or (f.suffix == "" and _is_dicom_file(f))):
-                    found.append(f)
-                elif f.is_symlink() and not f.exists() and (f.suffix.lower() in IMAGE_SUFFIXES or f.suffix == ""):
-                    found.append(f)
-        elif p.is_file():
-            found.append(p)
-        elif p.is_symlink():
-            raise InvalidImageError(f"input path is a broken symbolic link: {p} -> {os.readlink(p)}")
-        else:
-            raise InvalidImageError(f"input path does not exist: {p}")
-    seen: set[Path] = set()
-    out = []
-    for f in found:
-        r = f.resolve()
-        if r not in seen:
-            seen.add(r)
-            out.append(f)
-    return out
+    return find_images(paths, keep_broken_links=True)
 
 
 def output_names(paths: Sequence[Path]) -> list[str]:
     """A folder name per input (:func:`~cxrkit.deliver.outdir.output_name`: safe stem + hash of the resolved
     path, the same in every run)."""
     return [output_name(p) for p in paths]
-
-
-def png_bytes(array: np.ndarray) -> bytes:
-    """Encode uint8 ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` as PNG bytes."""
-    buf = io.BytesIO()
-    PILImage.fromarray(np.ascontiguousarray(array)).save(buf, format="PNG", optimize=False)
-    return buf.getvalue()
 
 
 def is_done(folder: Path) -> bool:
@@ -232,9 +191,7 @@ class ErrorLog:
             else:
                 kept.append(line)
         if dropped:
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
-            os.replace(tmp, path)
+            atomic_write_text(path, "".join(k + "\n" for k in kept))
 
     def append(self, path: Path, name: str, exc: BaseException) -> None:
         self.append_entry(path, name, type(exc).__name__, str(exc))

@@ -46,8 +46,8 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
 from cxrkit import __version__
-from cxrkit.errors import CxrkitError, DataFormatError, InvalidImageError
 from cxrkit.deliver.dicom_out_header import model_key, output_uid, sanitize_reference, source_key, uid_factory
+from cxrkit.errors import CxrkitError, DataFormatError, InvalidImageError
 from cxrkit.result import DISCLAIMER, AnalysisResult, box_id
 from cxrkit.types import Image
 

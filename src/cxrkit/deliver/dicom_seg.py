@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from cxrkit.errors import DataFormatError, InvalidImageError, UnsupportedImageError
+from cxrkit.fs import atomic_open
 
 __all__ = ["build_seg", "write_seg", "SEGMENT_CODES"]
 
@@ -180,13 +181,6 @@ def write_seg(
         source_dataset_or_path, masks = masks, source_dataset_or_path
     seg = build_seg(source_dataset_or_path, masks, **kwargs)
     if out_path is not None:
-        out = Path(out_path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        try:
-            seg.save_as(tmp, enforce_file_format=True)
-            tmp.replace(out)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with atomic_open(out_path, "wb") as fh:
+            seg.save_as(fh, enforce_file_format=True)
     return seg

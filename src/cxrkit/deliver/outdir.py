@@ -79,7 +79,7 @@ class OutputLock:
         self.path = Path(out_dir) / LOCK_NAME
         self._fd: int | None = None
 
-    def __enter__(self) -> "OutputLock":
+    def __enter__(self) -> OutputLock:
         import fcntl
 
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)

@@ -27,17 +27,17 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from io import BytesIO
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 
 import httpx
 
-from cxrkit.errors import CxrkitError
 from cxrkit.deliver.dicom_out import MANUFACTURER, model_key, output_uid, write_dicom_outputs
+from cxrkit.errors import CxrkitError
 from cxrkit.pipeline import Analyzer
 from cxrkit.report.overlay import compose_overlay
 from cxrkit.result import box_id

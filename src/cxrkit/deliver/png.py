@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -12,7 +13,14 @@ from cxrkit.errors import InvalidImageError
 from cxrkit.fs import atomic_write_bytes
 from cxrkit.types import Image
 
-__all__ = ["write_png"]
+__all__ = ["write_png", "png_bytes"]
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    """Encode a uint8 ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` array as PNG bytes (no file)."""
+    buf = io.BytesIO()
+    PILImage.fromarray(np.ascontiguousarray(array)).save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
 
 
 def write_png(path: str | os.PathLike, image: Image | np.ndarray, *, compress_level: int = 6) -> Path:
@@ -46,8 +54,6 @@ def write_png(path: str | os.PathLike, image: Image | np.ndarray, *, compress_le
             pixels = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
         else:
             raise InvalidImageError(f"write_png: array of dtype {arr.dtype}; expected float in [0, 1] or uint8")
-    import io
-
     buf = io.BytesIO()
     PILImage.fromarray(np.ascontiguousarray(pixels), mode="L").save(buf, format="PNG", compress_level=compress_level)
     return atomic_write_bytes(path, buf.getvalue())

@@ -11,7 +11,6 @@ import base64
 import html
 import io
 import json
-import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import numpy as np
 from cxrkit.evaluate.calibration import expected_calibration_error, fit_temperature, reliability_curve
 from cxrkit.evaluate.classification import FindingMetrics, classification_metrics
 from cxrkit.evaluate.operating_points import OperatingPointResult, operating_points
+from cxrkit.fs import atomic_write_bytes
 
 __all__ = ["Protocol", "ClassificationReport", "evaluate_classification", "write_report"]
 
@@ -224,9 +224,5 @@ def write_report(report: ClassificationReport, labels: np.ndarray, probs: np.nda
              "roc.png": roc_png, "reliability.png": rel_png}
     written = {}
     for name, data in files.items():
-        p = out / name
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, p)
-        written[name] = p
+        written[name] = atomic_write_bytes(out / name, data)
     return written

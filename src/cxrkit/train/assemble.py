@@ -15,7 +15,6 @@ Each source is loaded with :func:`cxrkit.data.load_dataset`, moved onto the mode
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from cxrkit.errors import DataFormatError
+from cxrkit.fs import atomic_open
 from cxrkit.labels import canonical, relabel
 
 __all__ = ["TrainingTable", "assemble", "PRE_COVID_SOURCES", "read_table", "write_table", "read_split_file"]
@@ -198,10 +198,9 @@ def read_split_file(path: str | Path) -> pd.Series:
 
 def write_table(table: TrainingTable, path: str | Path) -> None:
     """Save a table as CSV (meta columns + ``label:<finding>`` columns), atomically."""
-    p = Path(path)
-    tmp = p.with_name(p.name + ".tmp")
-    table.meta.assign(**{f"label:{f}": table.labels[:, j] for j, f in enumerate(table.findings)}).to_csv(tmp, index=False)
-    os.replace(tmp, p)
+    with atomic_open(path, "w", newline="") as fh:
+        table.meta.assign(**{f"label:{f}": table.labels[:, j] for j, f in enumerate(table.findings)}).to_csv(
+            fh, index=False)
 
 
 def read_table(path: str | Path, findings: Sequence[str]) -> TrainingTable:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import torch
 
 from cxrkit.data.transforms import TransformSpec, apply_intensity, resize_geometry
 from cxrkit.errors import CxrkitError, DataFormatError
+from cxrkit.fs import atomic_open, atomic_write_text
 from cxrkit.train.augment import AugmentConfig, augment_batch
 
 __all__ = ["build_image_cache", "build_feature_cache", "cache_key"]
@@ -37,12 +37,9 @@ def cache_key(*parts: object) -> str:
 
 
 def _save_atomic(arr: np.ndarray, path: Path, meta: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp.npy")
-    np.save(tmp, arr)
-    os.replace(tmp, path)
-    mtmp = path.with_suffix(".json.tmp")
-    mtmp.write_text(json.dumps(meta))
-    os.replace(mtmp, path.with_suffix(".json"))
+    with atomic_open(path, "wb", fsync=False) as fh:  # a cache: rebuilt when lost
+        np.save(fh, arr)
+    atomic_write_text(path.with_suffix(".json"), json.dumps(meta))
 
 
 def _valid(path: Path, key: str) -> bool:

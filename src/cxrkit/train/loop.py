@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from torch import nn
 
 from cxrkit.data.transforms import TransformSpec
 from cxrkit.errors import DataFormatError, ModelError
+from cxrkit.fs import atomic_path
 from cxrkit.train.augment import AugmentConfig, augment_batch
 from cxrkit.train.cache import intensity_tensor
 from cxrkit.train.config import OptimConfig
@@ -127,11 +127,8 @@ def lr_lambda(step: int, total: int, warmup: int, schedule: str) -> float:
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     """``torch.save`` to a temporary file, then rename: a kill never leaves a half-written checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

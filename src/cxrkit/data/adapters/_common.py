@@ -15,8 +15,6 @@ from cxrkit.errors import DataFormatError, unknown_name
 
 log = logging.getLogger("cxrkit.data.adapters")
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".tif", ".tiff", ".bmp")
-
 
 def require_root(root: str | os.PathLike | None, name: str, expected: Sequence[str]) -> Path:
     """The dataset root as a Path; a :class:`DataFormatError` naming the expected files if it is missing."""
@@ -59,11 +57,13 @@ def check_columns(df: pd.DataFrame, required: Sequence[str], what: str) -> None:
 
 
 def list_images(folder: Path) -> list[Path]:
-    """Image files under ``folder`` (recursive), sorted by path."""
+    """Image files under ``folder`` (recursive), sorted by path: :func:`cxrkit.io.find.find_images` by suffix
+    only (dataset folders hold many thousands of files with known names)."""
+    from cxrkit.io.find import find_images
+
     if not folder.is_dir():
         return []
-    out = [p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
-    return sorted(out)
+    return sorted(find_images(folder, sniff=False))
 
 
 def check_options(name: str, option: str, value: object, allowed: Iterable[object]) -> None:

@@ -1,6 +1,6 @@
 """``cxrkit classify PATH... --out FILE.csv``: probabilities of the validated findings for many radiographs.
 
-Files or folders (recursive; DICOM, PNG, JPEG). One row per image: ``path``, one probability column per
+Files or folders (recursive; every image :func:`cxrkit.io.find.find_images` finds: DICOM, PNG, JPEG, TIFF, ...). One row per image: ``path``, one probability column per
 finding the model is validated for (its card's ``reported_findings``), and ``error`` (empty when the image
 was classified; otherwise why not — unreadable files, and images that :func:`cxrkit.qc.check_quality` finds
 are not frontal chest radiographs; the run continues). The CSV is written atomically. Probabilities are
@@ -12,28 +12,20 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
-import os
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from cxrkit.fs import atomic_open
+
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ""}
-
-
 def iter_inputs(paths: Iterable[str]) -> Iterator[Path]:
-    """Files given, and the image files under given folders (recursive, sorted); a missing path is yielded
-    as is so that it gets an error row."""
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in IMAGE_SUFFIXES:
-                    yield f
-        else:
-            yield p
+    """Files given, and the image files under given folders (:func:`cxrkit.io.find.find_images`); a missing
+    path is yielded as is so that it gets an error row."""
+    from cxrkit.io.find import find_images
+
+    yield from find_images(paths, keep_missing=True)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -103,16 +95,10 @@ def _run(args: argparse.Namespace) -> int:
             flush()
     flush()
     fields = ["path", *clf.findings, "error"]
-    fd, tmp = tempfile.mkstemp(suffix=".csv.tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=fields, restval="")
-            w.writeheader()
-            w.writerows(rows)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_open(out, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields, restval="")
+        w.writeheader()
+        w.writerows(rows)
     n_err = sum(1 for r in rows if r["error"])
     print(f"{len(rows) - n_err} of {len(rows)} images classified with {clf.card.name} "
           f"(findings: {', '.join(clf.findings)}); {n_err} errors; wrote {out}")

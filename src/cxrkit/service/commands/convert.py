@@ -6,7 +6,6 @@ import argparse
 import json
 
 
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "convert",

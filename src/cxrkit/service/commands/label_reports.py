@@ -12,36 +12,18 @@ import argparse
 import csv
 import json
 import logging
-import os
 import sys
-import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 from cxrkit.errors import DataFormatError
+from cxrkit.fs import atomic_open
 
 log = logging.getLogger(__name__)
 
+
 def _cell(v: int | None) -> str:
     return "" if v is None else str(int(v))
-
-
-class AtomicWriter:
-    """A text file written under a temporary name and renamed into place on success."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
-        self.tmp = Path(tmp)
-        self.fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
-
-    def commit(self) -> None:
-        self.fh.close()
-        os.replace(self.tmp, self.path)
-
-    def abort(self) -> None:
-        self.fh.close()
-        self.tmp.unlink(missing_ok=True)
 
 
 def _count_inputs(paths: list[str]) -> int | None:
@@ -70,12 +52,12 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".csv":
         raise DataFormatError(f"--out must be a .csv file; got {out}")
-    writer = AtomicWriter(out)
-    explain = AtomicWriter(Path(args.explain)) if args.explain else None
     n_ok = n_bad = 0
     seen: set[str] = set()
-    try:
-        table = csv.writer(writer.fh)
+    with ExitStack() as stack:  # both files appear only when the whole run succeeded
+        fh = stack.enter_context(atomic_open(out, "w", newline=""))
+        explain = stack.enter_context(atomic_open(args.explain, "w")) if args.explain else None
+        table = csv.writer(fh)
         table.writerow(["report_id", *COLUMNS])
         bar = tqdm(total=_count_inputs(args.paths), unit="report", disable=args.quiet or None, file=sys.stderr)
         items = label_paths(args.paths, id_col=args.id_col, text_col=args.text_col, workers=args.workers,
@@ -95,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             n_ok += 1
             table.writerow([rid, *(_cell(item.labels.values.get(f)) for f in COLUMNS)])
             if explain is not None:
-                explain.fh.write(json.dumps({
+                explain.write(json.dumps({
                     "report_id": rid, "source": item.record.source, "warnings": item.labels.warnings,
                     "labels": {k: v for k, v in item.labels.values.items() if v is not None},
                     "evidence": [e.to_dict() for e in item.labels.evidence],
@@ -105,14 +87,6 @@ def run(args: argparse.Namespace) -> int:
             raise DataFormatError(
                 f"no reports found in {', '.join(args.paths)} (report files: .xml .txt .csv .tsv .jsonl)"
             )
-    except BaseException:
-        writer.abort()
-        if explain is not None:
-            explain.abort()
-        raise
-    writer.commit()
-    if explain is not None:
-        explain.commit()
     print(f"labeled {n_ok} report(s) -> {out}" + (f"; skipped {n_bad} bad record(s)" if n_bad else ""),
           file=sys.stderr)
     return 0 if n_ok or not n_bad else 1

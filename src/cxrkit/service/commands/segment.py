@@ -24,20 +24,10 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".tif", ".tiff", ".bmp", ""}
-
-
 def _inputs(paths: list[str]) -> list[Path]:
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            files.extend(
-                f for f in sorted(p.rglob("*"))
-                if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in _IMAGE_SUFFIXES
-            )
-        else:
-            files.append(p)
-    return files
+    from cxrkit.io.find import find_images
+
+    return find_images(paths, keep_missing=True)
 
 
 def _unique_stem(path: Path, used: set[str]) -> str:
