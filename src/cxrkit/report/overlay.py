@@ -28,13 +28,26 @@ def gray_to_rgb(pixels: np.ndarray) -> np.ndarray:
     return np.repeat(g[:, :, None], 3, axis=2)
 
 
-@lru_cache(maxsize=8)
-def _lut(name: str) -> np.ndarray:
-    """The colormap's 256 entries as uint8 RGB ``(256, 3)``."""
-    from matplotlib import colormaps
+#: The "jet" colour map as piecewise-linear knots ``(x, value)`` per channel (the classic MATLAB/matplotlib
+#: definition); 256 entries computed from them equal matplotlib's ``colormaps["jet"]`` exactly (checked by
+#: tests/report/test_overlay_lut.py when matplotlib is installed), without importing matplotlib at run time.
+JET_KNOTS = {
+    "r": ((0.0, 0.0), (0.35, 0.0), (0.66, 1.0), (0.89, 1.0), (1.0, 0.5)),
+    "g": ((0.0, 0.0), (0.125, 0.0), (0.375, 1.0), (0.64, 1.0), (0.91, 0.0), (1.0, 0.0)),
+    "b": ((0.0, 0.5), (0.11, 1.0), (0.34, 1.0), (0.65, 0.0), (1.0, 0.0)),
+}
 
-    cmap = colormaps[name].resampled(256)
-    return (cmap(np.arange(256))[:, :3] * 255.0).astype(np.uint8)
+
+@lru_cache(maxsize=1)
+def _lut(name: str = "jet") -> np.ndarray:
+    """The colormap's 256 entries as uint8 RGB ``(256, 3)`` (only "jet")."""
+    if name != "jet":
+        from cxrkit.errors import unknown_name
+
+        raise unknown_name("overlay colour map", name, ["jet"])
+    x = np.linspace(0.0, 1.0, 256)
+    chans = [np.interp(x, [k[0] for k in JET_KNOTS[c]], [k[1] for k in JET_KNOTS[c]]) for c in "rgb"]
+    return (np.stack(chans, axis=1) * 255.0).astype(np.uint8)
 
 
 def _colormap(values: np.ndarray, name: str = "jet") -> np.ndarray:

@@ -53,6 +53,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CxrkitError as exc:
         print(f"cxrkit {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as exc:  # the lean install lacks an optional extra: name it
+        from cxrkit.extras import missing_extra
+
+        err = missing_extra(exc, f"cxrkit {args.command}")
+        if err is None:
+            raise
+        print(f"cxrkit {args.command}: error: {err}", file=sys.stderr)
+        return 1
     except OSError as exc:  # file-system problems (permissions, a file where a folder is expected, disk full)
         logging.getLogger(__name__).debug("file-system error", exc_info=True)
         where = f": {exc.filename}" if exc.filename else ""
