@@ -32,14 +32,13 @@ from PIL import Image as PILImage
 from cxrkit.qc_view import default_view_model, view_features
 from cxrkit.result import Quality
 from cxrkit.types import Image, ImageMeta
+from cxrkit.views import is_ap, is_frontal, is_lateral
 
-__all__ = ["check_quality", "waive_refusal", "layout_features", "neighbor_correlation", "age_in_years", "RADIOGRAPH_MODALITIES", "LATERAL_VIEWS"]
+__all__ = ["check_quality", "waive_refusal", "layout_features", "neighbor_correlation", "age_in_years", "RADIOGRAPH_MODALITIES"]
 
 log = logging.getLogger(__name__)
 
 RADIOGRAPH_MODALITIES = frozenset({"CR", "DX", "DR", "RG"})
-LATERAL_VIEWS = frozenset({"LL", "RL", "LAT", "LATERAL", "L", "LLD", "RLD", "XTABLE"})
-FRONTAL_VIEWS = frozenset({"PA", "AP", "AP SUPINE", "APS", "FRONTAL"})
 _CHEST_PARTS = ("CHEST", "THORAX", "LUNG", "TORAX", "THORAX_", "PECHO")
 # layout thresholds (chosen on covid-ieee8023 frontal/lateral images, see docs/delivery.md)
 NEIGHBOR_CORRELATION_MIN = 0.5  # real radiographs: >= 0.81 on 600 NIH/covid-ieee8023 images; noise ~0
@@ -169,12 +168,12 @@ def check_quality(
     view = (meta.view or "").strip().upper() or None
     if view is None:
         checks["view"] = _check(None, None, "view position not stated")
-    elif view in LATERAL_VIEWS:
+    elif is_lateral(view):
         checks["view"] = _check(False, view, "lateral view")
         reasons.append(f"lateral view ({view}); the models are validated on frontal (PA/AP) views only")
-    elif view in FRONTAL_VIEWS:
+    elif is_frontal(view):
         checks["view"] = _check(True, view, "frontal view")
-        if view.startswith("AP"):
+        if is_ap(view):
             warnings.append("AP view: the heart looks larger than on PA films; read the cardiothoracic ratio with care")
     else:
         checks["view"] = _check(None, view, f"unrecognized view position {view}")

@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from cxrkit.qc_view import FEATURE_VERSION, ViewModel, view_features
+from cxrkit.views import is_frontal
 
 __all__ = ["Item", "list_items", "split_of", "assign_splits", "load_nih_split", "augment", "synthetic_non_radiographs", "fit_view_model",
            "choose_thresholds", "wilson", "main"]
@@ -88,7 +89,7 @@ def list_items(root: Path) -> list[Item]:
         if r["modality"] != "X-ray" or not p.is_file() or name in seen:
             continue
         seen.add(name)
-        if r["view"] in ("PA", "AP", "AP Supine"):
+        if is_frontal(r["view"]):
             items.append(Item(str(p), "covid-ieee8023", r["patientid"], 0, "frontal"))
         elif r["view"] == "L":
             items.append(Item(str(p), "covid-ieee8023", r["patientid"], 1, "lateral"))

@@ -98,7 +98,7 @@ def test_ieee_rows_views_boxes_masks(root):
         ds = load_dataset("covid_ieee8023", root=root / "covid_ieee8023")
     assert len(ds) == 5
     m = ds.meta
-    assert m["view"].tolist() == ["PA", "LATERAL", "AP Supine", "AP", "PA"]
+    assert m["view"].tolist() == ["PA", "LATERAL", "AP SUPINE", "AP", "PA"]
     assert m["license"].iloc[1] == "CC BY 4.0" and m["license"].iloc[0] is None
     assert m["geographic_mean"].iloc[0] == 6.0 and np.isnan(m["geographic_mean"].iloc[1])
     # lung boxes drawn on the 80x96 original, halved for the 40x48 copy; the box-less annotation skipped

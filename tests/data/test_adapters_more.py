@@ -105,7 +105,7 @@ def test_padchest_terms(root):
     assert lab(ds, 1, "Effusion") == 1  # ' pleural effusion' with a leading space
     assert ds.meta["unmapped_terms"].iloc[1] == "copd signs"
     assert lab(ds, 2, "No Finding") == 1 and np.isnan(ds.labels[3]).all()
-    assert ds.meta["view"].tolist() == ["PA", "LATERAL", "AP Supine", "PA"]
+    assert ds.meta["view"].tolist() == ["PA", "LATERAL", "AP SUPINE", "PA"]
     assert ds.meta["age_years"].iloc[0] == 2015 - 1946
     phys = load_dataset("padchest", root=root / "padchest", physician_only=True)
     assert len(phys) == 2

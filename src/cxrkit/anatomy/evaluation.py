@@ -17,6 +17,7 @@ from scipy import ndimage
 
 from cxrkit.anatomy.measure import measure
 from cxrkit.anatomy.structures import STRUCTURES
+from cxrkit.views import is_frontal
 
 __all__ = [
     "overlap",
@@ -277,7 +278,7 @@ def evaluate_covid_lungs(root: str | Path, segmenter, *, batch: int = 8, seed: i
 
     ds = load_dataset("covid_ieee8023", root=str(root), masks="v7labs")
     views = ds.meta["view"].astype(str)
-    idx = [i for i in range(len(ds)) if ds.masks[i] and views.iloc[i] in ("PA", "AP", "AP Supine")]
+    idx = [i for i in range(len(ds)) if ds.masks[i] and is_frontal(views.iloc[i])]
     if limit is not None:
         idx = idx[:limit]
     t0 = time.time()

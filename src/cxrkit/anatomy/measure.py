@@ -37,8 +37,9 @@ import numpy as np
 
 from cxrkit.anatomy.postprocess import side_consistency
 from cxrkit.errors import InvalidImageError
+from cxrkit.views import is_ap, is_lateral
 
-__all__ = ["measure", "horizontal_extent", "FLAG_DESCRIPTIONS", "LATERAL_VIEWS", "DEFINITION", "FIELD_MM",
+__all__ = ["measure", "horizontal_extent", "FLAG_DESCRIPTIONS", "DEFINITION", "FIELD_MM",
            "spacing_plausible"]
 
 FIELD_MM = (200.0, 600.0)  # larger side of a chest film's stored field, adults (detectors are 24-43 cm)
@@ -50,7 +51,6 @@ DEFINITION = (
     "full inspiration"
 )
 
-LATERAL_VIEWS = frozenset({"LATERAL", "LAT", "LL", "RL", "L", "RLD", "LLD"})
 
 FLAG_DESCRIPTIONS: dict[str, str] = {
     "lateral_view": "lateral film: no cardiothoracic ratio",
@@ -224,7 +224,7 @@ def measure(
     lungs = arrs["right_lung"] | arrs["left_lung"]
     heart_ext = horizontal_extent(arrs["heart"])
     thorax_ext = horizontal_extent(lungs)
-    lateral = view_norm in LATERAL_VIEWS if view_norm else False
+    lateral = is_lateral(view_norm)
 
     ctr = None
     if lateral:
@@ -234,7 +234,7 @@ def measure(
     else:
         ctr = round(heart_ext["width_px"] / thorax_ext["width_px"], 4)
 
-    if view_norm is not None and view_norm.startswith("AP"):
+    if is_ap(view_norm):
         flags["ap_view_magnifies_heart"] = FLAG_DESCRIPTIONS["ap_view_magnifies_heart"]
     if age_years is not None and age_years < 18:
         flags["pediatric"] = FLAG_DESCRIPTIONS["pediatric"]

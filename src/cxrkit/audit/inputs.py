@@ -19,6 +19,7 @@ import pandas as pd
 
 from cxrkit.errors import DataFormatError
 from cxrkit.labels import FINDINGS, canonical
+from cxrkit.views import is_lateral
 
 __all__ = ["AuditData", "from_folder", "restrict_ids", "from_datasets", "subsample", "DatasetSpec", "parse_dataset_spec"]
 
@@ -213,7 +214,7 @@ def from_datasets(specs: Sequence[DatasetSpec], *, findings: Sequence[str] | Non
         m = ds.meta.reset_index(drop=True)
         ok = m["path"].notna().to_numpy().copy()
         if "view" in m.columns:
-            lat = m["view"].astype(str).str.upper().isin(("LATERAL", "LL", "RL", "LAT"))
+            lat = m["view"].map(is_lateral).astype(bool)
             if lat.any():
                 _note(notes, f"{spec.name}: {int(lat.sum())} lateral films dropped (frontal-only models)")
             ok &= ~lat.to_numpy()

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cxrkit.audit.stats import auroc_stats, diff_ci, rate_stats
+from cxrkit.views import AP, PA, is_ap, view_code
 
 __all__ = ["subgroup_columns", "subgroup_audit", "MIN_GROUP", "AGE_BANDS"]
 
@@ -31,11 +32,11 @@ def _sex(v: Any) -> str | None:
 
 
 def _view(v: Any) -> str | None:
-    s = str(v).strip().upper() if v is not None else ""
-    if s.startswith("AP"):
-        return "AP"
-    if s.startswith("PA"):
-        return "PA"
+    code = view_code(v)
+    if is_ap(code):
+        return AP
+    if code is not None and code.startswith(PA):
+        return PA
     return None
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from cxrkit.result import DraftReport, Quality, ReportSentence, box_id
 from cxrkit.types import Finding, Measurement
+from cxrkit.views import is_ap
 
 __all__ = ["draft_report", "DRAFT_NOTICE", "CTR_THRESHOLD", "NO_FINDING"]
 
@@ -60,7 +61,7 @@ def _ctr_sentence(m: Measurement, view: str | None) -> ReportSentence:
     text = f"Cardiothoracic ratio {m.value:.2f} (measured on the heart and lung segmentation)"
     text += f", {'above' if above else 'within'} the usual limit of {CTR_THRESHOLD:.2f}."
     caveats = []
-    if view and view.upper().startswith("AP"):
+    if is_ap(view):
         caveats.append("AP projection magnifies the heart")
     if not m.reliable:
         caveats.append("measurement flagged unreliable" + (f": {', '.join(m.flags)}" if m.flags else ""))

@@ -51,7 +51,8 @@ from cxrkit.report.overlay import compose_overlay, gray_to_rgb, heatmap_rgba, ma
 from cxrkit.result import AnalysisResult, box_id
 from cxrkit.deliver.png import png_bytes
 from cxrkit.service.api_models import ANALYZE_RESPONSES, HealthDoc
-from cxrkit.service.settings import VIEW_OPTIONS, Settings
+from cxrkit.service.settings import Settings
+from cxrkit.views import VIEW_OPTIONS
 from cxrkit.types import Image
 
 __all__ = ["create_app", "INCLUDE_OPTIONS"]

@@ -37,9 +37,8 @@ from pydantic_settings import (
 
 from cxrkit.config_errors import config_error
 
-__all__ = ["ENV_PREFIX", "VIEW_OPTIONS", "Settings"]
+__all__ = ["ENV_PREFIX", "Settings"]
 
-VIEW_OPTIONS = ("PA", "AP", "AP SUPINE", "LATERAL")  # --view / ?view= for files without a view tag (PNG/JPEG)
 ENV_PREFIX = "CXRKIT_"
 
 _TRUE = {"1", "true", "yes", "on"}

@@ -26,6 +26,7 @@ import pandas as pd
 from cxrkit.errors import DataFormatError
 from cxrkit.fs import atomic_open
 from cxrkit.labels import canonical, relabel
+from cxrkit.views import is_frontal
 
 __all__ = ["TrainingTable", "assemble", "PRE_COVID_SOURCES", "read_table", "write_table", "read_split_file"]
 
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 
 #: Sources whose images predate COVID-19 (their COVID-19 label is a known 0).
 PRE_COVID_SOURCES: frozenset[str] = frozenset({"nih", "jsrt", "kermany", "openi", "chexpert", "padchest"})
-_FRONTAL = {"PA", "AP", "AP SUPINE", "AP_SUPINE", "APS", "AP-SUPINE"}
 
 
 @dataclass
@@ -71,7 +71,7 @@ class TrainingTable:
 def _frontal(view: pd.Series) -> np.ndarray:
     v = view.astype(object).where(view.notna(), "").astype(str).str.upper().str.strip()
     # Unknown view (empty) is kept: Kermany files carry no view but are frontal AP/PA by construction.
-    return (v.isin(_FRONTAL) | (v == "") | (v == "NONE")).to_numpy()
+    return (v.map(is_frontal) | (v == "") | (v == "NONE")).to_numpy(dtype=bool)
 
 
 def _cap(idx: np.ndarray, cap: int | None, rng: np.random.Generator) -> np.ndarray:

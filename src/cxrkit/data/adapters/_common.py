@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cxrkit.errors import DataFormatError, unknown_name
+from cxrkit.views import normalize_view
 
 log = logging.getLogger("cxrkit.data.adapters")
 
@@ -100,17 +101,9 @@ def norm_sex(values: pd.Series) -> pd.Series:
 
 
 def norm_view(values: pd.Series) -> pd.Series:
-    """Views as "PA", "AP", "AP Supine", "LATERAL" (any lateral), else the stripped upper-case value or None."""
-    def one(v: object) -> object:
-        if not isinstance(v, str) or not v.strip():
-            return None
-        s = v.strip().upper()
-        if s in ("L", "LL", "RL", "LAT", "LATERAL") or "LATERAL" in s:
-            return "LATERAL"
-        if s in ("APS", "AP SUPINE", "AP_SUPINE"):
-            return "AP Supine"
-        return s
-    return values.map(one).astype(object)
+    """Views on :mod:`cxrkit.views`' vocabulary (:func:`~cxrkit.views.normalize_view`): "PA", "AP",
+    "AP SUPINE", "LATERAL" (any lateral), else the upper-case code, or None."""
+    return values.map(normalize_view).astype(object)
 
 
 def as_list(value: str | Sequence[str] | None) -> list[str] | None:

@@ -42,12 +42,13 @@ from cxrkit.data.adapters._common import (
 )
 from cxrkit.data.dataset import Dataset, DatasetCard, empty_boxes
 from cxrkit.errors import DataFormatError
+from cxrkit.views import VIEW_OPTIONS, normalize_view
 
 NAME = "covid_ieee8023"
 FINDINGS = ("Pneumonia", "No Finding", "COVID-19", "Tuberculosis")
 COLUMNS = ["patientid", "finding", "view", "modality", "sex", "age", "filename"]
 EXPECTED = ["metadata.csv", "images/"]
-VIEWS = ("PA", "AP", "AP Supine", "LATERAL")
+VIEWS = VIEW_OPTIONS  # cxrkit.views: PA, AP, AP SUPINE, LATERAL
 
 #: Organism or disease token → pneumonia type. Tokens not listed here leave Pneumonia unknown.
 PNEUMONIA_TYPES: dict[str, str] = {
@@ -123,7 +124,8 @@ def load(
 
     Args:
         root: folder with ``metadata.csv``, ``images/`` and optionally ``annotations/``.
-        views: keep only these views ("PA", "AP", "AP Supine", "LATERAL"); None keeps all X-ray views.
+        views: keep only these views ("PA", "AP", "AP SUPINE", "LATERAL"; any spelling
+            :func:`cxrkit.views.normalize_view` knows); None keeps all X-ray views.
         masks: "v7labs" (lung masks by annotators, in the zip), "lungvae" (predicted masks) or None. Each
             row's masks are ``{"lungs": ref}`` (both lungs in one mask), resized to the image on read.
         images_only: drop rows whose image is missing (with a warning giving the count).
@@ -140,7 +142,7 @@ def load(
     check_options(NAME, "masks", masks, ("v7labs", "lungvae", None))
     if views is not None:
         for v in views:
-            check_options(NAME, "view", v, VIEWS)
+            check_options(NAME, "view", normalize_view(v), VIEWS)
     root = require_root(root, NAME, EXPECTED)
     raw = read_table(require_file(root, "metadata.csv", NAME, EXPECTED), NAME, COLUMNS,
                      dtype={"patientid": str})
@@ -171,7 +173,7 @@ def load(
     _severity(root, meta)
     keep = handle_missing(NAME, paths, images_only)
     if views is not None:
-        keep &= meta["view"].isin(list(views)).to_numpy()
+        keep &= meta["view"].isin([normalize_view(v) for v in views]).to_numpy()
     meta, labels = meta[keep].reset_index(drop=True), labels[keep]
     boxes = _lung_boxes(root, meta)
     mask_refs = _masks(root, meta, masks)

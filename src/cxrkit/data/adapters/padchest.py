@@ -163,7 +163,7 @@ def load(root: str | os.PathLike, *, physician_only: bool = False, images_only: 
     birth = pd.to_numeric(raw["PatientBirth"], errors="coerce")
     year = pd.to_numeric(raw["StudyDate_DICOM"].astype(str).str[:4], errors="coerce")
     proj = raw["Projection"].astype(str).str.strip().str.upper()
-    view = proj.map({"PA": "PA", "AP": "AP", "AP_HORIZONTAL": "AP Supine", "L": "LATERAL"}).astype(object)
+    view = proj.map({"PA": "PA", "AP": "AP", "AP_HORIZONTAL": "AP SUPINE", "L": "LATERAL"}).astype(object)
     meta = pd.DataFrame({
         "path": paths, "image_id": raw["ImageID"], "patient_id": raw["PatientID"].astype(object),
         "age_years": (year - birth).astype(np.float64), "sex": norm_sex(raw["PatientSex_DICOM"]),

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from cxrkit.errors import InvalidImageError
-from cxrkit.service.settings import VIEW_OPTIONS as VIEWS
+from cxrkit.views import VIEW_OPTIONS as VIEWS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
