@@ -79,7 +79,7 @@ def main() -> int:
     md = (
         "## Anatomy segmentation speed\n\n"
         f"Data: the {len(files)} NIH ChestX-ray14 PNGs at 1024x1024 in `../shared/data/nih-cxr14/"
-        f"images_1024_original`. Model: shipped `{seg.card.name}` ({seg.card.architecture['parameters']:,} "
+        f"images_1024_original`. Model: shipped `{seg.card.name}` ({seg.card.architecture_params['parameters']:,} "
         f"parameters). Single process, 1 thread, {ROUNDS} interleaved rounds, median ms per image.\n"
         f"Machine: {machine_line(info)}.\n"
         "Command: `.venv/bin/python benchmarks/anatomy_bench.py`.\n\n"

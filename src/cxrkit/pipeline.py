@@ -32,6 +32,8 @@ from cxrkit.components import (
     operating_points,
 )
 from cxrkit.errors import CxrkitError, ModelError, UnsupportedImageError
+from cxrkit.models.protocols import Classifier as ClassifierProtocol
+from cxrkit.models.protocols import MaskPredictor, Segmenter
 from cxrkit.qc import age_in_years, check_quality, waive_refusal
 from cxrkit.report.draft import draft_report
 from cxrkit.result import AnalysisResult, Quality
@@ -90,8 +92,8 @@ class Analyzer:
 
     def __init__(
         self,
-        classifier: Any = DEFAULT,
-        segmenter: Any = DEFAULT,
+        classifier: ClassifierProtocol | str | Path | None = DEFAULT,
+        segmenter: Segmenter | MaskPredictor | str | Path | None = DEFAULT,
         *,
         localize: bool = True,
         explain_method: str = "cam",
@@ -257,8 +259,8 @@ class Analyzer:
             x = self.classifier.preprocess([image.pixels])
             logits, feats = self.classifier.run(x, features=True)
             run = _Run(logits, feats)
-            probs = expit(logits.astype(np.float64)).astype(np.float32)[:, [self.classifier.labels.index(n)
-                                                                              for n in names]]
+            cols = [list(self.classifier.labels).index(n) for n in names]  # type: ignore[attr-defined]
+            probs = expit(logits.astype(np.float64)).astype(np.float32)[:, cols]
         else:
             probs = self.classifier.predict([image.pixels])
         probs = np.asarray(probs, dtype=np.float64)
@@ -390,8 +392,8 @@ def default_analyzer(localize: bool = True, use_classifier: bool = True, use_seg
 def analyze(
     path_or_image: str | Path | Image | np.ndarray,
     *,
-    classifier: Any = None,
-    segmenter: Any = None,
+    classifier: ClassifierProtocol | None = None,
+    segmenter: Segmenter | MaskPredictor | None = None,
     localize: bool = True,
     use_classifier: bool = True,
     use_segmenter: bool = True,

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cxrkit.anatomy.analyze import analyze_anatomy
-from cxrkit.anatomy.card import load_card
+from cxrkit.models.card import ModelCard
 from cxrkit.anatomy.preprocess import to_model_input
 from cxrkit.anatomy.segment import DEFAULT_CARD, WEIGHTS_DIR, load_segmenter
 from cxrkit.errors import InvalidImageError, ModelError
@@ -27,9 +27,10 @@ def seg():
 
 
 def test_card_checksums_and_package_size():
-    card = load_card(DEFAULT_CARD)  # verifies the SHA-256 of every listed file
-    assert card.structures == ["right_lung", "left_lung", "heart", "right_clavicle", "left_clavicle"]
-    total = sum((WEIGHTS_DIR / f).stat().st_size for f in card.files) + DEFAULT_CARD.stat().st_size
+    card = ModelCard.load(DEFAULT_CARD)  # verifies the SHA-256 of every listed file
+    assert card.kind == "segmenter"
+    assert card.labels == ["right_lung", "left_lung", "heart", "right_clavicle", "left_clavicle"]
+    total = sum((WEIGHTS_DIR / f).stat().st_size for f in (card.weights_file, card.onnx_file)) + DEFAULT_CARD.stat().st_size
     assert total <= 15 * 1024 * 1024
     assert card.metrics.get("summary", {}).get("n_images", 0) >= 30  # held-out results recorded in the card
 

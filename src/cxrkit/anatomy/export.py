@@ -17,56 +17,42 @@ from typing import Any
 
 import torch
 
-from cxrkit.anatomy.card import SegmentationCard, sha256_file
+from cxrkit.anatomy.preprocess import transform_spec
 from cxrkit.anatomy.unet import STRUCTURES, CompactUNet, count_parameters
+from cxrkit.models.card import ModelCard, OperatingPoint, sha256_file
+from cxrkit.models.onnx import export_onnx
 
-__all__ = ["export_onnx", "export", "main", "BASE_NAME"]
+__all__ = ["export", "main", "BASE_NAME"]
 
 log = logging.getLogger(__name__)
 
 BASE_NAME = "anatomy_unet"
 
 
-def export_onnx(model: torch.nn.Module, path: str | Path, size: int = 256) -> None:
-    """Export to ONNX (opset 17) with a dynamic batch axis: input ``image`` (N,1,S,S) -> ``logits`` (N,C,S,S)."""
-    model = model.eval()
-    dummy = torch.rand(1, 1, size, size)
-    path = Path(path)
-    tmp = path.with_suffix(".tmp.onnx")
-    torch.onnx.export(
-        model,
-        (dummy,),
-        str(tmp),
-        input_names=["image"],
-        output_names=["logits"],
-        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
-        opset_version=17,
-        dynamo=False,
-    )
-    tmp.replace(path)
-
-
 def _card(model: CompactUNet, size: int, files: dict[str, str], training: dict[str, Any],
-          metrics: dict[str, Any]) -> SegmentationCard:
-    return SegmentationCard(
+          metrics: dict[str, Any]) -> ModelCard:
+    weights = next(f for f in files if f.endswith(".safetensors"))
+    onnx = next(f for f in files if f.endswith(".onnx"))
+    return ModelCard(
+        kind="segmenter",
         name="cxrkit-anatomy-unet-256",
         version="0.1.0",
-        architecture={"name": "CompactUNet", "widths": list(model.widths), "parameters": count_parameters(model),
-                      "module": "cxrkit.anatomy.unet"},
-        input={"size": size, "transform": "cxrkit.anatomy.preprocess.to_model_input: stretch to SxS (box filter), "
-               "global histogram equalization; the network standardizes each image itself",
-               "range": "float32 [0, 1], dark lungs (cxrkit.types.Image convention)"},
-        structures=list(STRUCTURES),
+        architecture="CompactUNet",
+        architecture_params={"widths": list(model.widths), "parameters": count_parameters(model),
+                             "module": "cxrkit.anatomy.unet"},
+        transform=transform_spec(size).to_dict(),
+        labels=list(STRUCTURES),
+        reported_findings=list(STRUCTURES),
+        weights_file=weights, weights_sha256=files[weights], onnx_file=onnx, onnx_sha256=files[onnx],
+        operating_points={k: OperatingPoint(0.5, "fixed mask threshold on the sigmoid probability")
+                          for k in STRUCTURES},
+        reproduce=str(training.get("command", "")),
         side_convention="names use the PATIENT's side: on a frontal film the patient's right lung is on the image left",
-        threshold=0.5,
-        files=files,
         training=training,
         metrics=metrics,
-        intended_use=[
-            "outline lungs, heart and clavicles on adult frontal (PA/AP) chest radiographs for measurement "
-            "(cardiothoracic ratio) and display; research and quality assurance, not a diagnosis",
-        ],
-        limitations=[
+        intended_use="outline lungs, heart and clavicles on adult frontal (PA/AP) chest radiographs for measurement "
+                     "(cardiothoracic ratio) and display; research and quality assurance, not a diagnosis",
+        limits=[
             "trained on 142 JSRT film scans (Japan, 1990s, adult PA, mostly normal hearts): digital, AP, "
             "supine, pediatric and pathological chests (effusion, collapse, devices) are out of distribution",
             "masks are predicted at 256x256 and upsampled: boundaries are accurate to ~1/256 of the image size",
@@ -80,7 +66,7 @@ def _card(model: CompactUNet, size: int, files: dict[str, str], training: dict[s
 
 
 def export(checkpoint: str | Path, out: str | Path, *, size: int = 256, metrics_path: str | Path | None = None,
-           card_only: bool = False) -> SegmentationCard:
+           card_only: bool = False) -> ModelCard:
     """Write ``anatomy_unet.{safetensors,onnx,card.json}`` into ``out`` from a training checkpoint."""
     from safetensors.torch import save_file
 
@@ -93,7 +79,7 @@ def export(checkpoint: str | Path, out: str | Path, *, size: int = 256, metrics_
     st, ox = out / f"{BASE_NAME}.safetensors", out / f"{BASE_NAME}.onnx"
     if not card_only:
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(st))
-        export_onnx(model, ox, size)
+        export_onnx(model, ox, input_shape=(1, 1, size, size))
     run_dir = Path(checkpoint).parent
     training: dict[str, Any] = {
         "data": "JSRT (Shiraishi et al. 2000) radiographs with SCR expert masks (van Ginneken et al. 2006), "
@@ -140,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     card = export(args.checkpoint, args.out, size=args.size, metrics_path=args.metrics, card_only=args.card_only)
-    log.info("wrote %s (%d parameters)", card.name, card.architecture["parameters"])
+    log.info("wrote %s (%d parameters)", card.name, card.architecture_params["parameters"])
     return 0
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image as PILImage
 
+from cxrkit.data.transforms import TransformSpec, equalize, preprocess
 from cxrkit.errors import InvalidImageError
 
-__all__ = ["MIN_SIDE", "resize_float", "equalize", "to_model_input", "resize_mask"]
+__all__ = ["MIN_SIDE", "resize_float", "equalize", "to_model_input", "resize_mask", "transform_spec"]
 
 #: Smallest accepted image side in pixels: below this the anatomy cannot be resolved.
 MIN_SIDE = 64
@@ -45,18 +46,6 @@ def resize_float(arr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.asarray(img.resize((cols, rows), resample=resample), dtype=np.float32)
 
 
-def equalize(arr: np.ndarray, bins: int = 256) -> np.ndarray:
-    """Global histogram equalization of a float image in [0, 1]; returns float32 in [0, 1]."""
-    a = np.clip(arr, 0.0, 1.0)
-    hist, edges = np.histogram(a, bins=bins, range=(0.0, 1.0))
-    cdf = np.cumsum(hist).astype(np.float64)
-    if cdf[-1] <= 0:
-        return a.astype(np.float32)
-    cdf /= cdf[-1]
-    centers = 0.5 * (edges[:-1] + edges[1:])
-    return np.interp(a, centers, cdf).astype(np.float32)
-
-
 def to_model_input(pixels: np.ndarray, size: int = 256) -> np.ndarray:
     """Turn a radiograph into the segmenter's input.
 
@@ -79,7 +68,13 @@ def to_model_input(pixels: np.ndarray, size: int = 256) -> np.ndarray:
         not 2-D, too small, or non-finite values.
     """
     arr = _check(pixels)
-    return equalize(resize_float(np.clip(arr, 0.0, 1.0), (size, size)))
+    return preprocess(np.clip(arr, 0.0, 1.0), transform_spec(size))[0]
+
+
+def transform_spec(size: int = 256) -> TransformSpec:
+    """The segmenter's input transform as a card's :class:`~cxrkit.data.transforms.TransformSpec`: stretch to
+    ``size x size`` (box filter when shrinking), global histogram equalization, one channel."""
+    return TransformSpec(size=size, geometry="resize", intensity="equalized", channels=1, resample="box")
 
 
 def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:

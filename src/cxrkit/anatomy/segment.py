@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from cxrkit.anatomy.card import SegmentationCard, load_card
+from scipy.special import expit
+
 from cxrkit.anatomy.postprocess import clean_masks, side_consistency
 from cxrkit.anatomy.preprocess import resize_float, to_model_input
 from cxrkit.errors import ModelError
+from cxrkit.models.card import ModelCard
 
 __all__ = ["WEIGHTS_DIR", "DEFAULT_CARD", "Segmentation", "Segmenter", "load_segmenter", "mask_confidence"]
 
@@ -61,48 +63,51 @@ class Segmentation:
 
 
 class Segmenter:
-    """An anatomy segmenter: ONNX Runtime session + its model card.
+    """An anatomy segmenter: its model card (``kind == "segmenter"``) + an ONNX Runtime session.
 
     Parameters
     ----------
     card:
-        the model card (input size, structure names, threshold).
-    onnx_path:
-        the ONNX file; input ``image`` ``(N, 1, S, S)`` float32, output ``logits`` ``(N, C, S, S)``.
+        the verified model card: structures (``labels``), input transform, mask threshold (operating points).
     threads:
-        ONNX Runtime intra-op threads (None: its default).
+        ONNX Runtime intra-op threads (None: the one thread policy, :func:`cxrkit.models.onnx.default_threads`).
+
+    The ONNX graph takes ``image (N, 1, S, S)`` float32 and returns ``logits (N, C, S, S)``.
     """
 
-    def __init__(self, card: SegmentationCard, onnx_path: str | Path, *, threads: int | None = None) -> None:
-        import onnxruntime as ort
+    def __init__(self, card: ModelCard, *, threads: int | None = None) -> None:
+        from cxrkit.models.onnx import ort_session
 
+        if card.kind != "segmenter":
+            raise ModelError(f"model {card.name!r} is a {card.kind}, not a segmenter")
+        onnx_path = card.onnx_path()
+        if onnx_path is None:
+            raise ModelError(f"model card {card.name!r} lists no ONNX file")
         self.card = card
-        self.onnx_path = Path(onnx_path)
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = int(threads)
-        opts.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(str(self.onnx_path), opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelError(f"cannot load ONNX model {self.onnx_path}: {exc}") from exc
+        self.onnx_path = onnx_path
+        self._session = ort_session(onnx_path, threads=threads)
         self._input = self._session.get_inputs()[0].name
 
     @property
     def structures(self) -> tuple[str, ...]:
         """Output structure names, in channel order."""
-        return tuple(self.card.structures)
+        return tuple(self.card.labels)
 
     @property
     def input_size(self) -> int:
         """Side of the square model input, in pixels."""
-        return int(self.card.input["size"])
+        return int(self.card.transform_spec.size)
+
+    @property
+    def threshold(self) -> float:
+        """Probability threshold of the masks (the card's operating point, the same for every structure)."""
+        return float(self.card.threshold(self.structures[0]))
 
     def probabilities(self, inputs: np.ndarray) -> np.ndarray:
         """Sigmoid probabilities for preprocessed inputs ``(N, S, S)`` float32 → ``(N, C, S, S)`` float32."""
         x = np.ascontiguousarray(inputs, dtype=np.float32)[:, None]
         logits = self._session.run(None, {self._input: x})[0]
-        return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+        return expit(logits).astype(np.float32)
 
     def segment_batch(self, images: Sequence[np.ndarray], *, postprocess: bool = True) -> list[Segmentation]:
         """Segment several radiographs (each float32 ``(H, W)`` in [0, 1], dark lungs; sizes may differ).
@@ -117,7 +122,7 @@ class Segmenter:
         s = self.input_size
         inputs = np.stack([to_model_input(np.asarray(p), s) for p in images])
         probs = self.probabilities(inputs)
-        thr = float(self.card.threshold)
+        thr = self.threshold
         results = []
         for pixels, pr in zip(images, probs, strict=True):
             shape = np.asarray(pixels).shape
@@ -149,42 +154,29 @@ class Segmenter:
         """:meth:`predict` for several images in one ONNX Runtime call."""
         return [r.masks for r in self.segment_batch(images)]
 
-    def torch_model(self):
-        """The same network as a PyTorch module (eval mode), from the ``.safetensors`` weights beside the card."""
+    def torch_model(self):  # type: ignore[no-untyped-def]
+        """The same network as a PyTorch module (eval mode), from the card's ``.safetensors`` weights."""
         from safetensors.torch import load_file
 
         from cxrkit.anatomy.unet import CompactUNet
 
-        st = [f for f in self.card.files if f.endswith(".safetensors")]
-        if not st:
-            raise ModelError(f"model card {self.card.name} lists no .safetensors weights")
-        model = CompactUNet(out_channels=len(self.structures), widths=tuple(self.card.architecture["widths"]))
-        model.load_state_dict(load_file(str(self.onnx_path.parent / st[0])))
+        widths = tuple(self.card.architecture_params.get("widths", ()))
+        model = CompactUNet(out_channels=len(self.structures), **({"widths": widths} if widths else {}))
+        model.load_state_dict(load_file(str(self.card.weights_path())))
         return model.eval()
 
 
 def load_segmenter(path: str | Path | None = None, *, threads: int | None = None) -> Segmenter:
-    """Load a segmenter from its model card (``*.card.json``) or a folder holding one; None = the shipped model.
+    """Load a segmenter package: its ``*.card.json``, a folder holding one, or None for the shipped model.
 
     Raises
     ------
     ModelError
-        card or weights missing, or checksum mismatch.
+        card or weights missing, checksum mismatch, or the package is not a segmenter.
     """
-    if path is None:
-        card_path = DEFAULT_CARD
-    else:
-        p = Path(path)
-        if p.is_dir():
-            cards = sorted(p.glob("*.card.json"))
-            if not cards:
-                raise ModelError(f"no *.card.json model card in {p}")
-            card_path = cards[0]
-        else:
-            card_path = p
-    card = load_card(card_path)
-    onnx_files = [f for f in card.files if f.endswith(".onnx")]
-    if not onnx_files:
-        raise ModelError(f"model card {card_path} lists no .onnx file")
-    log.debug("loading segmenter %s from %s", card.name, card_path)
-    return Segmenter(card, card_path.parent / onnx_files[0], threads=threads)
+    from cxrkit.models.load import load_package
+
+    seg = load_package(DEFAULT_CARD if path is None else path, threads=threads)
+    if not isinstance(seg, Segmenter):
+        raise ModelError(f"{path} is a {seg.card.kind}, not a segmenter")
+    return seg

@@ -16,7 +16,8 @@ from cxrkit.errors import DataFormatError, InvalidImageError, unknown_name
 __all__ = ["TransformSpec", "Geometry", "geometry", "resize_geometry", "apply_intensity", "preprocess", "preprocess_batch"]
 
 GEOMETRIES = ("resize", "center_crop", "pad")
-INTENSITIES = ("unit", "imagenet", "xrv", "symmetric")
+INTENSITIES = ("unit", "imagenet", "xrv", "symmetric", "equalized")
+RESAMPLES = ("bilinear", "box")
 _IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 _IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
@@ -30,20 +31,26 @@ class TransformSpec:
         geometry: "resize" (squash to square), "center_crop" (shorter side to ``size``, crop the centre, as
             TorchXRayVision's XRayCenterCrop + resize) or "pad" (longer side to ``size``, pad with black).
         intensity: "unit" ([0, 1]), "symmetric" ([-1, 1]), "xrv" ([-1024, 1024], TorchXRayVision's
-            convention) or "imagenet" (ImageNet mean/std per channel).
+            convention), "imagenet" (ImageNet mean/std per channel) or "equalized" (global histogram
+            equalization to [0, 1], the anatomy segmenter's input).
         channels: 1 or 3 (gray repeated).
+        resample: "bilinear" (Pillow's antialiased bilinear) or "box" (box filter when shrinking both sides,
+            bilinear otherwise).
     """
 
     size: int = 224
     geometry: str = "resize"
     intensity: str = "unit"
     channels: int = 1
+    resample: str = "bilinear"
 
     def __post_init__(self) -> None:
         if self.geometry not in GEOMETRIES:
             raise unknown_name("geometry", self.geometry, GEOMETRIES)
         if self.intensity not in INTENSITIES:
             raise unknown_name("intensity convention", self.intensity, INTENSITIES)
+        if self.resample not in RESAMPLES:
+            raise unknown_name("resampling filter", self.resample, RESAMPLES)
         # DataFormatError is a ValueError: a bad card is a bad config value.
         if isinstance(self.channels, bool) or self.channels not in (1, 3):
             raise DataFormatError(f"channels must be 1 or 3, got {self.channels!r}")
@@ -52,11 +59,14 @@ class TransformSpec:
         object.__setattr__(self, "size", int(self.size))  # np.int64 -> int, so to_dict() stays JSON-ready
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["resample"] == "bilinear":  # the default: cards written before the field existed stay unchanged
+            del d["resample"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "TransformSpec":
-        return cls(**{k: d[k] for k in ("size", "geometry", "intensity", "channels") if k in d})
+        return cls(**{k: d[k] for k in ("size", "geometry", "intensity", "channels", "resample") if k in d})
 
 
 @dataclass(frozen=True)
@@ -129,7 +139,9 @@ def resize_geometry(pixels: np.ndarray, spec: TransformSpec) -> np.ndarray:
     box, (new_h, new_w), (top, left) = _plan(h, w, spec)
     # frombuffer with the raw "F" decoder: one copy, about half the cost of fromarray()'s array-interface path
     img = PILImage.frombuffer("F", (w, h), np.ascontiguousarray(arr), "raw", "F", 0, 1)
-    resized = img.resize((new_w, new_h), PILImage.Resampling.BILINEAR, box=box, reducing_gap=None)
+    shrink = new_h < box[3] - box[1] and new_w < box[2] - box[0]
+    filt = PILImage.Resampling.BOX if spec.resample == "box" and shrink else PILImage.Resampling.BILINEAR
+    resized = img.resize((new_w, new_h), filt, box=box, reducing_gap=None)
     out = np.asarray(resized, dtype=np.float32)
     if (new_h, new_w) != (s, s):
         canvas = np.zeros((s, s), dtype=np.float32)
@@ -143,6 +155,8 @@ def resize_geometry(pixels: np.ndarray, spec: TransformSpec) -> np.ndarray:
 def apply_intensity(square: np.ndarray, spec: TransformSpec) -> np.ndarray:
     """``(S, S)`` in [0, 1] → ``(C, S, S)`` float32 in the card's intensity convention."""
     x = np.clip(np.asarray(square, dtype=np.float32), 0.0, 1.0)
+    if spec.intensity == "equalized":
+        x = equalize(x)
     if spec.intensity == "xrv":
         x = x * 2048.0 - 1024.0
     elif spec.intensity == "symmetric":
@@ -153,6 +167,18 @@ def apply_intensity(square: np.ndarray, spec: TransformSpec) -> np.ndarray:
         return x3 if spec.channels == 3 else x3.mean(axis=0, keepdims=True)
     x = x[None]
     return np.repeat(x, 3, axis=0) if spec.channels == 3 else x
+
+
+def equalize(arr: np.ndarray, bins: int = 256) -> np.ndarray:
+    """Global histogram equalization of a float image in [0, 1]; returns float32 in [0, 1]."""
+    a = np.clip(arr, 0.0, 1.0)
+    hist, edges = np.histogram(a, bins=bins, range=(0.0, 1.0))
+    cdf = np.cumsum(hist).astype(np.float64)
+    if cdf[-1] <= 0:
+        return a.astype(np.float32)
+    cdf /= cdf[-1]
+    centers = 0.5 * (edges[:-1] + edges[1:])
+    return np.interp(a, centers, cdf).astype(np.float32)
 
 
 def preprocess(pixels: np.ndarray, spec: TransformSpec) -> np.ndarray:

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from cxrkit.explain.methods import METHOD_NAMES, NEEDS_GRADIENTS, canonical_method, method_names
-from cxrkit.errors import ModelError, unknown_name
+from cxrkit.errors import ModelError
 
 __all__ = ["CamPass", "METHODS", "method_names", "get_method", "forward_pass", "NEEDS_GRADIENTS", "linear_head"]
 

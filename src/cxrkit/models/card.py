@@ -1,6 +1,7 @@
-"""Model cards: the typed JSON document stored beside every weights file and checked when it is loaded.
+"""Model cards: the one typed JSON document stored beside every model's weights (classifiers and segmenters)
+and checked when it is loaded.
 
-A card says what the model is (architecture, input transform, output labels), what it was trained on,
+A card says what the model is (kind, architecture, input transform, outputs), what it was trained on,
 how well it did on held-out data (AUROC with 95% CIs per finding), which findings it is validated for
 (``reported_findings``), the operating points and how they were chosen, its intended use and limits, and
 the SHA-256 of its weights. :meth:`ModelCard.verify` refuses weights that do not match the card.
@@ -18,9 +19,10 @@ from typing import Any
 from cxrkit.data.transforms import TransformSpec
 from cxrkit.errors import ModelError
 
-__all__ = ["ModelCard", "OperatingPoint", "FindingValidation", "sha256_file", "CARD_SCHEMA_VERSION"]
+__all__ = ["ModelCard", "OperatingPoint", "FindingValidation", "sha256_file", "CARD_SCHEMA_VERSION", "KINDS"]
 
 CARD_SCHEMA_VERSION = 1
+KINDS = ("classifier", "segmenter")
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -73,8 +75,9 @@ class ModelCard:
 
     Attributes:
         name: model name ("cxr-default-v1").
-        architecture: registry name (``cxrkit.models.list_models()``).
-        labels: every output of the head, in order (``len(labels)`` = head size).
+        architecture: registry name (``cxrkit.models.list_models()``) or module class ("CompactUNet").
+        labels: every output, in order: a classifier's head outputs (``len(labels)`` = head size) or a
+            segmenter's structures (output channels, patient sides).
         reported_findings: the labels validated for use (subset of ``labels``); others are never shown.
         transform: input transform (:class:`~cxrkit.data.transforms.TransformSpec` as a dict).
         weights_file / weights_sha256: safetensors file name (relative to the card) and its SHA-256.
@@ -92,6 +95,12 @@ class ModelCard:
         fusion: finding → a validated score that fuses the classifier with an anatomy measurement
             (:class:`cxrkit.models.fusion.CtrFusion` as a dict); used instead of the classifier's own
             probability when the measurement is available.
+        kind: "classifier" (multi-label probabilities) or "segmenter" (per-structure masks; one operating point
+            per structure is its mask threshold).
+        version: model version string.
+        architecture_params: constructor parameters of ``architecture`` (e.g. a U-Net's widths).
+        side_convention: how output names map to image sides (segmenters).
+        metrics: held-out results that are not per-finding AUROCs (a segmenter's Dice/Jaccard with CIs).
     """
 
     name: str
@@ -116,6 +125,11 @@ class ModelCard:
     cxrkit_version: str = ""
     schema_version: int = CARD_SCHEMA_VERSION
     fusion: dict[str, dict[str, Any]] = field(default_factory=dict)
+    kind: str = "classifier"
+    version: str = ""
+    architecture_params: dict[str, Any] = field(default_factory=dict)
+    side_convention: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
     path: Path | None = field(default=None, repr=False, compare=False)
 
     # ---------------------------------------------------------------- construction / serialisation
@@ -133,6 +147,8 @@ class ModelCard:
         Raises:
             ModelError: naming the first inconsistency found.
         """
+        if self.kind not in KINDS:
+            raise ModelError(f"model card {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
         if not self.labels or len(set(self.labels)) != len(self.labels):
             raise ModelError(f"model card {self.name!r}: labels must be a non-empty list without duplicates")
         extra = [f for f in self.reported_findings if f not in self.labels]
@@ -158,6 +174,10 @@ class ModelCard:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("path", None)
+        for k, default in (("kind", "classifier"), ("version", ""), ("architecture_params", {}),
+                           ("side_convention", ""), ("metrics", {})):
+            if d[k] == default:  # classifier cards written before these fields existed stay byte-identical
+                del d[k]
         return d
 
     @classmethod
@@ -240,7 +260,7 @@ class ModelCard:
         if digest != self.weights_sha256:
             raise ModelError(f"model card {self.name!r}: checksum mismatch for {w.name}: card says "
                              f"{self.weights_sha256[:12]}..., file is {digest[:12]}...")
-        head = head_size(w)
+        head = head_size(w) if self.kind == "classifier" else None
         if head is not None and head != len(self.labels):
             raise ModelError(f"model card {self.name!r}: the weights' head has {head} outputs but the card lists "
                              f"{len(self.labels)} labels")

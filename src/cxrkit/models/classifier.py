@@ -37,26 +37,6 @@ def default_model_path() -> Path:
     return Path(__file__).resolve().parent / "weights" / f"{DEFAULT_MODEL}.card.json"
 
 
-def _resolve(path: str | Path | None) -> Path:
-    if path is None:
-        p = default_model_path()
-        if not p.is_file():
-            raise ModelError(f"the default model is not installed ({p} missing); reinstall cxrkit")
-        return p
-    p = Path(path)
-    if p.is_dir():
-        cards = sorted(p.glob("*.card.json"))
-        if len(cards) != 1:
-            raise ModelError(f"expected one *.card.json in {p}, found {len(cards)}")
-        return cards[0]
-    if p.suffix in (".safetensors", ".onnx"):
-        stem = p.name.rsplit(".", 1)[0]
-        p = p.with_name(f"{stem}.card.json")
-    if not p.is_file():
-        raise ModelError(f"model card not found: {p} (a model is a folder or a .card.json with its weights)")
-    return p
-
-
 class Classifier:
     """A loaded, verified classifier.
 
@@ -69,6 +49,8 @@ class Classifier:
     """
 
     def __init__(self, card: ModelCard, *, threads: int | None = None) -> None:
+        if card.kind != "classifier":
+            raise ModelError(f"model {card.name!r} is a {card.kind}, not a classifier")
         self.card = card
         self.labels: list[str] = list(card.labels)
         self.findings: list[str] = list(card.reported_findings)
@@ -208,7 +190,7 @@ class Classifier:
 
 
 def load_classifier(path: str | Path | None = None, *, threads: int | None = None) -> Classifier:
-    """Load and verify a classifier package.
+    """Load and verify a classifier package (see :func:`cxrkit.models.load.load_package`).
 
     Args:
         path: None for the shipped default model; a ``.card.json``, a folder holding one, or the
@@ -216,7 +198,15 @@ def load_classifier(path: str | Path | None = None, *, threads: int | None = Non
         threads: ONNX Runtime intra-op threads (default: ``CXRKIT_THREADS`` or the usable CPUs, at most 8).
 
     Raises:
-        ModelError: card or weights missing, corrupt, or not matching each other.
+        ModelError: card or weights missing, corrupt, not matching each other, or not a classifier.
     """
-    card = ModelCard.load(_resolve(path), verify=True)
-    return Classifier(card, threads=threads)
+    from cxrkit.models.load import load_package
+
+    if path is None:
+        path = default_model_path()
+        if not path.is_file():
+            raise ModelError(f"the default model is not installed ({path} missing); reinstall cxrkit")
+    clf = load_package(path, threads=threads)
+    if not isinstance(clf, Classifier):
+        raise ModelError(f"{path} is a {clf.card.kind}, not a classifier")
+    return clf
