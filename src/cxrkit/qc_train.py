@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image as PILImage
+from scipy.special import expit, logit
 
 from cxrkit.qc_view import FEATURE_VERSION, ViewModel, view_features
 from cxrkit.views import is_frontal
@@ -264,8 +265,8 @@ def choose_thresholds(p_frontal: np.ndarray, p_positive: np.ndarray) -> tuple[fl
     at least 0.05.
     """
     pf = np.clip(np.asarray(p_frontal, np.float64), 1e-9, 1 - 1e-9)
-    top = float(np.log(pf.max() / (1 - pf.max())))
-    t_refuse = max(0.5, 1.0 / (1.0 + np.exp(-(top + MARGIN_LOGIT))))
+    top = float(logit(pf.max()))
+    t_refuse = max(0.5, float(expit(top + MARGIN_LOGIT)))
     q = float(np.quantile(np.asarray(p_positive, np.float64), 1.0 - FLAG_LATERAL_RECALL)) if len(p_positive) else 0.5
     t_flag = float(min(max(q, 0.05), T_FLAG_MAX, t_refuse))
     return round(t_flag, 4), round(float(t_refuse), 4)

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
+from scipy.special import expit
 
 from cxrkit.errors import ModelError
 
@@ -193,7 +194,7 @@ class ViewModel:
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """``p_not_frontal`` in [0, 1], ``(N,)``."""
-        return 1.0 / (1.0 + np.exp(-np.clip(self.logit(features), -50, 50)))
+        return expit(self.logit(features))
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {"mean": self.mean.astype(np.float32), "scale": self.scale.astype(np.float32)}

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy.special import expit
 
 from cxrkit.fs import atomic_open
 
@@ -162,7 +163,7 @@ def job_functions(clf, *, segmenter=None) -> dict[str, Callable[[list[np.ndarray
         sess = feature_session(clf.torch_model(), t.size, t.channels)
         logits, feats = sess.run(clf.preprocess(imgs))
         return {"embedding": feats.mean(axis=(2, 3)).astype(np.float32),
-                "probs": (1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).astype(np.float32)}
+                "probs": expit(logits.astype(np.float64)).astype(np.float32)}
 
     def lungs(imgs):
         seg = segmenter

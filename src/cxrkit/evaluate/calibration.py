@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize_scalar
+from scipy.special import expit, logit
 
 from cxrkit.evaluate._inputs import paired_finite
 from cxrkit.errors import DataFormatError
@@ -61,8 +62,7 @@ def expected_calibration_error(y_true: np.ndarray, y_prob: np.ndarray, *, n_bins
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, _EPS, 1 - _EPS)
-    return np.log(p) - np.log1p(-p)
+    return logit(np.clip(p, _EPS, 1 - _EPS))
 
 
 def apply_temperature(y_prob: np.ndarray, temperature: float | np.ndarray) -> np.ndarray:
@@ -71,7 +71,7 @@ def apply_temperature(y_prob: np.ndarray, temperature: float | np.ndarray) -> np
     if np.any(~(t > 0)):
         raise DataFormatError(f"temperature must be > 0, got {temperature}")
     z = _logit(np.asarray(y_prob, dtype=np.float64)) / t
-    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+    return expit(z).astype(np.float32)
 
 
 def fit_temperature(y_true: np.ndarray, y_prob: np.ndarray, *, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
@@ -86,7 +86,7 @@ def fit_temperature(y_true: np.ndarray, y_prob: np.ndarray, *, bounds: tuple[flo
     z = _logit(p)
 
     def nll(t: float) -> float:
-        q = np.clip(1.0 / (1.0 + np.exp(-z / t)), _EPS, 1 - _EPS)
+        q = np.clip(expit(z / t), _EPS, 1 - _EPS)
         return float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q)))
 
     res = minimize_scalar(nll, bounds=bounds, method="bounded", options={"xatol": 1e-4})
