@@ -1,0 +1,168 @@
+"""The one measuring method of cxrkit's speed benchmarks (issue 16): figures that survive a quiet machine.
+
+Rules every speed benchmark follows through this module:
+
+* **Interleaved rounds**: every side runs once per round, in an order that alternates between rounds, so
+  both see the same machine; figures are medians over rounds (at least 3).
+* **Load recorded**: the 1-minute load average is read before and after each round. A round whose load
+  exceeds the usable core count is *loaded*; a ratio is only given from unloaded rounds, and is **refused**
+  (reported as ``None`` with the reason) when fewer than 3 rounds were unloaded.
+* **CPU time beside wall time**: per item, CPU seconds of the measuring process (all its threads,
+  ``time.process_time``) or of a child process (``os.wait4`` rusage), next to wall seconds.
+* **Threads stated**: callers measure each side at 1 thread and at all usable cores.
+
+    from _method import Side, interleave, summarize, ratio
+    res = interleave({"a": Side(run_a, n_items=12), "b": Side(run_b, n_items=12)}, rounds=5)
+    print(summarize(res["a"]), ratio(res["a"], res["b"]))
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+MIN_ROUNDS = 3
+
+
+def cores() -> int:
+    """Logical cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def load1() -> float:
+    """The 1-minute load average."""
+    return os.getloadavg()[0]
+
+
+@dataclass
+class Round:
+    """One timed run of one side: ``n`` items, wall and CPU seconds, load before and after."""
+
+    n: int
+    wall_s: float
+    cpu_s: float
+    load_before: float
+    load_after: float
+
+    @property
+    def loaded(self) -> bool:
+        return max(self.load_before, self.load_after) > cores()
+
+
+@dataclass
+class Side:
+    """A thing to time: ``run()`` does the work once and returns how many items it handled, or a
+    ``(items, cpu_seconds)`` pair when the CPU time is measured elsewhere (a child process)."""
+
+    run: Callable[[], Any]
+    n_items: int | None = None
+    setup: Callable[[], None] | None = None
+    rounds: list[Round] = field(default_factory=list)
+
+
+def time_once(fn: Callable[[], Any]) -> Round:
+    """Run ``fn`` once: wall seconds, CPU seconds (this process, or what ``fn`` returns), load around it."""
+    lb = load1()
+    w0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    n = out
+    if isinstance(out, tuple):
+        n, cpu = out
+    return Round(int(n), wall, cpu, lb, load1())
+
+
+def interleave(sides: Mapping[str, Side], rounds: int, *, warmup: bool = True) -> dict[str, list[Round]]:
+    """Run every side once per round, alternating the order (forward, then backward) between rounds."""
+    if rounds < MIN_ROUNDS:
+        raise ValueError(f"rounds must be >= {MIN_ROUNDS}, got {rounds}")
+    names = list(sides)
+    for name in names:
+        if sides[name].setup is not None:
+            sides[name].setup()
+        if warmup:
+            sides[name].run()
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            sides[name].rounds.append(time_once(sides[name].run))
+    return {name: sides[name].rounds for name in names}
+
+
+def run_child(cmd: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None) -> tuple[float, float]:
+    """Run a child process to completion: ``(wall_s, cpu_s)`` where CPU is its user + system time (its
+    threads and any children it waited for). Raises CalledProcessError on a non-zero exit."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    w0 = time.perf_counter()
+    proc = subprocess.Popen(list(cmd), env=full_env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - w0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, list(cmd), stderr=err)
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def summarize(rounds: Sequence[Round]) -> dict[str, Any]:
+    """Medians over rounds: ms per item (wall, CPU), items/s (wall, CPU), loads, loaded-round count."""
+    per_wall = [r.wall_s / r.n * 1000 for r in rounds]
+    per_cpu = [r.cpu_s / r.n * 1000 for r in rounds]
+    return {
+        "rounds": len(rounds),
+        "ms_per_item_wall": round(statistics.median(per_wall), 3),
+        "ms_per_item_cpu": round(statistics.median(per_cpu), 3),
+        "items_per_s_wall": round(1000 / statistics.median(per_wall), 2),
+        "items_per_s_cpu": round(1000 / statistics.median(per_cpu), 2),
+        "wall_range_ms": [round(min(per_wall), 3), round(max(per_wall), 3)],
+        "load_max": round(max(max(r.load_before, r.load_after) for r in rounds), 2),
+        "loaded_rounds": sum(r.loaded for r in rounds),
+    }
+
+
+def ratio(ours: Sequence[Round], peer: Sequence[Round], *, cpu: bool = False) -> dict[str, Any]:
+    """Speed of ``ours`` over ``peer`` (peer time per item / ours), median of per-round ratios, from rounds
+    where neither side was loaded. ``value`` is None (refused) when fewer than 3 such rounds exist."""
+    pairs = [(a, b) for a, b in zip(ours, peer) if not a.loaded and not b.loaded]
+    key = (lambda r: r.cpu_s / r.n) if cpu else (lambda r: r.wall_s / r.n)
+    per = [key(b) / key(a) for a, b in pairs]
+    if len(per) < MIN_ROUNDS:
+        return {"value": None, "refused": f"only {len(per)} of {len(ours)} rounds had load <= {cores()} cores",
+                "rounds": [round(x, 2) for x in per]}
+    return {"value": round(statistics.median(per), 2), "rounds": [round(x, 2) for x in per], "refused": None}
+
+
+def fmt_ratio(r: Mapping[str, Any]) -> str:
+    """``4.3x`` or ``refused (load)``."""
+    return f"{r['value']:.1f}x" if r.get("value") is not None else "refused (load)"
+
+
+def load_note(all_rounds: Mapping[str, Sequence[Round]]) -> str:
+    """One line: load range over every round and how many were loaded."""
+    rs = [r for v in all_rounds.values() for r in v]
+    lo = min(min(r.load_before, r.load_after) for r in rs)
+    hi = max(max(r.load_before, r.load_after) for r in rs)
+    n_loaded = sum(r.loaded for r in rs)
+    tail = ("" if not n_loaded else "; LOADED: figures not quotable, ratios refused" if n_loaded == len(rs)
+            else "; ratios from the unloaded rounds only")
+    return (f"1-minute load {lo:.2f}-{hi:.2f} over the rounds ({cores()} cores; {n_loaded} of {len(rs)} "
+            f"side-rounds above the core count{tail})")
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """Environment that holds every common thread pool to ``threads`` (ONNX Runtime via CXRKIT_THREADS)."""
+    t = str(threads)
+    return {"OMP_NUM_THREADS": t, "MKL_NUM_THREADS": t, "OPENBLAS_NUM_THREADS": t, "CXRKIT_THREADS": t}
+
+
+def as_records(rounds: Sequence[Round]) -> list[dict[str, Any]]:
+    """Rounds as JSON-ready dicts (raw figures for benchmarks/results/*.jsonl)."""
+    return [asdict(r) for r in rounds]
