@@ -68,13 +68,7 @@ def read_pixels_default(path: str) -> np.ndarray:
 def _reader_version() -> str:
     import cxrkit
 
-    try:
-        import cxrkit.io as cio
-
-        io_version = str(getattr(cio, "READER_VERSION", getattr(cio, "__version__", "")))
-    except ImportError:  # pragma: no cover - io is part of the package
-        io_version = ""
-    return f"cxrkit-{cxrkit.__version__}/io-{io_version}"
+    return f"cxrkit-{cxrkit.__version__}/io-"  # the reader is versioned with the package ("io-" kept: same keys)
 
 
 @dataclass

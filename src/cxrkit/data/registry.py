@@ -37,12 +37,7 @@ def _module(name: str):
     key = str(name).strip().lower().replace("-", "_")
     if key not in DATASETS:
         raise unknown_name("dataset", name, DATASETS)
-    try:
-        return importlib.import_module(f"cxrkit.data.adapters.{DATASETS[key]}")
-    except ModuleNotFoundError as exc:  # registered but not yet written
-        if exc.name == f"cxrkit.data.adapters.{DATASETS[key]}":
-            raise unknown_name("dataset (adapter not available in this version)", name, _available()) from exc
-        raise
+    return importlib.import_module(f"cxrkit.data.adapters.{DATASETS[key]}")
 
 
 def _available() -> list[str]:

@@ -305,12 +305,9 @@ def to_source_grid(result: AnalysisResult, image: Image, ref: Dataset) -> Analys
 
 
 def _seg(result: AnalysisResult, image: Image, ref: Dataset, uid: Callable[[str], str]) -> Dataset | None:
-    """DICOM SEG of the masks via the anatomy package's writer (None when it is not available or fails)."""
-    try:
-        from cxrkit.deliver.dicom_seg import write_seg
-    except ImportError:
-        log.info("DICOM SEG writer not available; SEG skipped")
-        return None
+    """DICOM SEG of the masks (:func:`cxrkit.deliver.dicom_seg.write_seg`; None when it fails)."""
+    from cxrkit.deliver.dicom_seg import write_seg
+
     try:
         with warnings.catch_warnings():  # the source's own PatientName style is not ours to judge
             warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name")

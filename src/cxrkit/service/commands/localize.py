@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from cxrkit.errors import CxrkitError, DataFormatError, ModelError
+from cxrkit.errors import CxrkitError, DataFormatError
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def load_classifier_or_explain(path: str | None) -> Any:
-    """The cxrkit classifier (shipped default when ``path`` is None), with a clear error if unavailable."""
-    try:
-        from cxrkit.models.classifier import load_classifier
-    except ImportError as exc:  # pragma: no cover - only before the classifier module exists
-        raise ModelError(f"no classifier runtime available ({exc})") from exc
+    """The cxrkit classifier (shipped default when ``path`` is None); a bad package is a ModelError."""
+    from cxrkit.models.classifier import load_classifier
+
     return load_classifier(path)
 
 
@@ -80,16 +78,15 @@ def _stem_dirs(files: list[Path], out: Path) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cxrkit.explain.methods import canonical_method
+    from dataclasses import replace
+
     from cxrkit.explain.heatmaps import resolve_target
+    from cxrkit.explain.methods import canonical_method
     from cxrkit.explain.overlay import overlay_png
     from cxrkit.io import read_image
     from cxrkit.localize.boxes import boxes_from_heatmap
-    from cxrkit.localize.run import boxes_json, localize
-
-    from dataclasses import replace
-
     from cxrkit.localize.priors import prior_names
+    from cxrkit.localize.run import boxes_json, localize
     from cxrkit.localize.validation import localization_validated
 
     canonical_method(args.method)  # fail fast on bad names
