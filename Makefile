@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast clean system-deps
+.PHONY: install demo test test-fast lint clean system-deps
 
 install: $(STAMP)
 
@@ -19,7 +19,14 @@ $(STAMP): pyproject.toml
 demo: install
 	$(VENV)/bin/cxrkit demo --out demo-output
 
-test: install
+# lint: ruff (rules in pyproject.toml), mypy (src/cxrkit), and the size limits (modules <= 400 lines,
+# functions <= 80 lines outside tests); make test runs it before the tests.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(PY) scripts/check_sizes.py src
+
+test: install lint
 	bash scripts/system_deps.sh
 	$(PY) -m pytest -q
 
