@@ -34,6 +34,14 @@ from cxrkit.components import (
 from cxrkit.errors import CxrkitError, ModelError, UnsupportedImageError
 from cxrkit.models.protocols import Classifier as ClassifierProtocol
 from cxrkit.models.protocols import MaskPredictor, Segmenter
+from cxrkit.localize.stage import (
+    MAX_BOXES_PER_FINDING,
+    NOT_LOCALIZED,
+    box_method_for,
+    boxes_for_findings,
+    location_notes,
+)
+from cxrkit.models.fusion import fuse_findings
 from cxrkit.qc import age_in_years, check_quality, waive_refusal
 from cxrkit.report.draft import draft_report
 from cxrkit.result import AnalysisResult, Quality
@@ -45,8 +53,6 @@ __all__ = ["Analyzer", "analyze", "default_analyzer", "read_input", "DEFAULT", "
 log = logging.getLogger(__name__)
 
 DEFAULT = "default"
-MAX_BOXES_PER_FINDING = 3
-NOT_LOCALIZED = frozenset({"No Finding"})  # whole-image outputs: no heatmap, no box
 
 
 def read_input(source: str | Path | bytes | Image | np.ndarray, *, max_pixels: int | None = None) -> Image:
@@ -216,13 +222,13 @@ class Analyzer:
         if quality.usable and self.classifier is not None:
             with stages.timed("classify"):
                 raw, run = self._classify(image)
-                findings = self._fuse(raw, anatomy)
+                findings = fuse_findings(getattr(self.classifier, "card", None), raw, anatomy, self.thresholds)
             stages.record("classifier", "ran")
             findings, heatmaps = self._localize(image, findings, stages, masks, run)
 
         report = draft_report(findings, measurements, quality, view=image.meta.view,
                               classifier_available=self.classifier is not None,
-                              location_notes=self._location_notes(findings, masks))
+                              location_notes=location_notes(findings, masks, self._model_name, self.localize))
         stages.timings["total"] = (time.perf_counter() - t0) * 1e3
         return AnalysisResult(
             image=image.meta, quality=quality, findings=findings, measurements=measurements, report=report,
@@ -269,44 +275,6 @@ class Analyzer:
         ths = operating_points(self.classifier, names, self.thresholds)
         return [Finding(n, float(p), float(th), bool(p >= th)) for n, p, th in zip(names, probs[0], ths)], run
 
-    def _fuse(self, findings: list[Finding], anatomy: dict | None) -> list[Finding]:
-        """Replace a finding's probability by the card's validated CTR fusion when the CTR was measured.
-
-        A user threshold for the finding (``thresholds``) keeps the classifier's own probability: it was set
-        on that scale."""
-        from cxrkit.models.fusion import fusion_from_card, usable_ctr
-
-        card = getattr(self.classifier, "card", None)
-        ctr = usable_ctr(anatomy)
-        if card is None or ctr is None:
-            return findings
-
-        out = []
-        for f in findings:
-            fusion = fusion_from_card(card, f.name) if f.name not in self.thresholds else None
-            if fusion is not None:
-                p = fusion.score(f.probability, ctr)
-                f = replace(f, probability=p, threshold=fusion.threshold, positive=p >= fusion.threshold,
-                            basis="classifier+ctr")
-            out.append(f)
-        return out
-
-    def _location_notes(self, findings: list[Finding], masks: dict[str, np.ndarray]) -> dict[str, str]:
-        """Positive findings shown without a region: localization not validated (issue 10.6), or validated
-        anatomy boxes that cannot be placed without the lung segmentation."""
-        from cxrkit.localize.validation import localization_validated, validated_box_method
-
-        model = self.model_info.name if self.model_info is not None else None
-        notes = {}
-        for f in findings:
-            if not f.positive or f.name in NOT_LOCALIZED or f.boxes:
-                continue
-            if not localization_validated(model, f.name):
-                notes[f.name] = "location not validated"
-            elif self.localize and not masks and validated_box_method(model) == "anatomy":
-                notes[f.name] = "location not shown: no lung segmentation"
-        return notes
-
     def _heatmaps(self, image: Image, positives: list[str], run: _Run | None) -> dict[str, np.ndarray]:
         from cxrkit.explain.heatmaps import cams_from_run
         from cxrkit.explain.heatmaps import heatmaps as compute_heatmaps
@@ -325,35 +293,22 @@ class Analyzer:
         if not positives:
             stages.record("localize", "skipped", "no positive finding to localize")
             return findings, {}
-        from cxrkit.localize.validation import validated_box_method
+        box_method = box_method_for(self._model_name, self.box_method)  # the one the verdicts were measured with
+        maps: dict[str, np.ndarray] = {}
 
-        model = self.model_info.name if self.model_info is not None else None
-        box_method = validated_box_method(model) or self.box_method  # the method the verdicts were measured with
-        ok, value = stages.run(
-            "localize", lambda: self._boxes(findings, self._heatmaps(image, positives, run), masks, box_method),
-            detail=f"{self.explain_method} heatmaps, {box_method} boxes for findings with validated localization")
-        if not ok or value is None:
+        def work() -> list[Finding]:
+            maps.update(self._heatmaps(image, positives, run))
+            return boxes_for_findings(findings, maps, masks, self._model_name, box_method)
+
+        ok, out = stages.run("localize", work, detail=f"{self.explain_method} heatmaps, {box_method} boxes for "
+                                                      "findings with validated localization")
+        if not ok or out is None:
             return findings, {}
-        out, maps = value
         return out, {k: np.asarray(v, dtype=np.float32) for k, v in maps.items()}
 
-    def _boxes(self, findings: list[Finding], maps: dict[str, np.ndarray], masks: dict[str, np.ndarray],
-               box_method: str) -> tuple[list[Finding], dict[str, np.ndarray]]:
-        """Boxes only for findings whose localization beat the control on held-out boxes (anatomy boxes were
-        validated with segmenter masks: none without them)."""
-        from cxrkit.localize import boxes_from_heatmap
-        from cxrkit.localize.validation import localization_validated
-
-        model = self.model_info.name if self.model_info is not None else None
-        out = []
-        for f in findings:
-            if f.name in maps and localization_validated(model, f.name) and (box_method != "anatomy" or masks):
-                opts = {"masks": masks or None, "finding": f.name, "model": model} if box_method == "anatomy" else {}
-                boxes = boxes_from_heatmap(maps[f.name], method=box_method, label=f.name, **opts)
-                boxes = sorted(boxes, key=lambda b: -(b.score or 0.0))[:MAX_BOXES_PER_FINDING]
-                f = replace(f, boxes=tuple(boxes))
-            out.append(f)
-        return out, maps
+    @property
+    def _model_name(self) -> str | None:
+        return self.model_info.name if self.model_info is not None else None
 
     def _measure(self, image: Image, masks: dict[str, np.ndarray], confidence: dict[str, float] | None,
                  stages: StageRunner) -> tuple[list[Measurement], dict | None]:

@@ -12,12 +12,14 @@ operating point are used, and the result says which score was used. Arrays in, f
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from cxrkit.errors import ModelError
+from cxrkit.types import Finding
 
-__all__ = ["CtrFusion", "fusion_from_card", "usable_ctr"]
+__all__ = ["CtrFusion", "fusion_from_card", "usable_ctr", "fuse_findings"]
 
 _EPS = 1e-6
 
@@ -96,3 +98,24 @@ def fusion_from_card(card: Any, finding: str) -> CtrFusion | None:
     """The card's fusion for ``finding``, or None when it has none."""
     entry = (getattr(card, "fusion", None) or {}).get(finding)
     return None if entry is None else CtrFusion.from_dict(entry)
+
+
+def fuse_findings(card: Any, findings: list[Finding], anatomy: Mapping[str, Any] | None,
+                  user_thresholds: Mapping[str, float] | None = None) -> list[Finding]:
+    """Replace a finding's probability by the card's validated CTR fusion when the CTR was measured.
+
+    A finding with a user threshold keeps the classifier's own probability: the threshold was set on that
+    scale. Findings without a fusion, or all of them when the CTR is missing, come back unchanged.
+    """
+    ctr = usable_ctr(dict(anatomy) if anatomy is not None else None)
+    if card is None or ctr is None:
+        return findings
+    out = []
+    for f in findings:
+        fusion = fusion_from_card(card, f.name) if f.name not in (user_thresholds or {}) else None
+        if fusion is not None:
+            p = fusion.score(f.probability, ctr)
+            f = replace(f, probability=p, threshold=fusion.threshold, positive=p >= fusion.threshold,
+                        basis="classifier+ctr")
+        out.append(f)
+    return out
