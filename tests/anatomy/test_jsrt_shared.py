@@ -5,21 +5,29 @@ from __future__ import annotations
 import pytest
 
 from cxrkit.anatomy.evaluation import evaluate_jsrt
-from cxrkit.anatomy.jsrt import list_ids, split_ids
 from cxrkit.anatomy.segment import load_segmenter
+from cxrkit.data import load_dataset
+from cxrkit.data.adapters.jsrt import anatomy_split
 
 pytestmark = pytest.mark.shared_data
 
 
+def _ids(root):
+    return [str(c) for c in load_dataset("jsrt", root=root, require_masks=True).meta["image_id"]]
+
+
 def test_split_is_the_documented_one(shared_data):
-    split = split_ids(list_ids(shared_data / "jsrt-scr"))
+    ds = load_dataset("jsrt", root=shared_data / "jsrt-scr", require_masks=True)
+    split = anatomy_split(list(ds.meta["image_id"]))
     assert {k: len(v) for k, v in split.items()} == {"train": 142, "val": 14, "test": 41}
     assert not set(split["test"]) & (set(split["train"]) | set(split["val"]))
+    assert ds.meta["anatomy_split"].value_counts().to_dict() == {"train": 142, "test": 41, "val": 14}
+    assert len(load_dataset("jsrt", root=shared_data / "jsrt-scr")) == 197  # all images, masks or not
 
 
 def test_heldout_images_segmented_well(shared_data):
     root = shared_data / "jsrt-scr"
-    test_ids = split_ids(list_ids(root))["test"][:3]
+    test_ids = anatomy_split(_ids(root))["test"][:3]
     res = evaluate_jsrt(root, load_segmenter(threads=1), ids=test_ids)
     s = res["summary"]
     assert s["n_images"] == 3

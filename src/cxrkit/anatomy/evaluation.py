@@ -17,6 +17,7 @@ from scipy import ndimage
 
 from cxrkit.anatomy.measure import measure
 from cxrkit.anatomy.structures import STRUCTURES
+from cxrkit.errors import DataFormatError
 from cxrkit.views import is_frontal
 
 __all__ = [
@@ -132,16 +133,23 @@ def evaluate_jsrt(root: str | Path, segmenter, *, fold: str = "test", batch: int
 
     Returns a dict with ``protocol``, ``per_image`` rows and ``summary`` (see :func:`summarize`).
     """
-    from cxrkit.anatomy.jsrt import list_ids, read_case, split_ids
+    from cxrkit.data import load_dataset
+    from cxrkit.data.adapters.jsrt import anatomy_split
 
-    all_ids = list_ids(root)
+    ds = load_dataset("jsrt", root=str(root), require_masks=True)
+    all_ids = [str(c) for c in ds.meta["image_id"]]
+    row_of = {cid: i for i, cid in enumerate(all_ids)}
     if ids is None:
-        ids = all_ids if fold == "all" else split_ids(all_ids)[fold]
+        ids = all_ids if fold == "all" else anatomy_split(all_ids)[fold]
+    unknown = [c for c in ids if c not in row_of]
+    if unknown:
+        raise DataFormatError(f"JSRT ids without an image and all five masks under {root}: {unknown[:5]}")
     t0 = time.time()
     per_image = []
     for i in range(0, len(ids), batch):
         chunk = ids[i : i + batch]
-        cases = [read_case(root, c) for c in chunk]
+        samples = [ds[row_of[c]] for c in chunk]
+        cases = [(smp.image.pixels, smp.masks) for smp in samples]
         segs = segmenter.segment_batch([c[0] for c in cases])
         for cid, (_, truth), seg in zip(chunk, cases, segs, strict=True):
             row: dict[str, Any] = {"id": cid, "structures": {}}
@@ -162,7 +170,8 @@ def evaluate_jsrt(root: str | Path, segmenter, *, fold: str = "test", batch: int
         "protocol": {
             "data": str(root),
             "fold": fold,
-            "split": "cxrkit.anatomy.jsrt.split_ids (seed 20261128, stratified JPCLN/JPCNN; one image per patient)",
+            "split": ("cxrkit.data.adapters.jsrt.anatomy_split (seed 20261128, stratified JPCLN/JPCNN; "
+                      "one image per patient)"),
             "n_images": len(per_image),
             "resolution": f"{shape[0]}x{shape[1]} (expert mask resolution)" if shape else None,
             "model": {"name": segmenter.card.name, "version": segmenter.card.version},
@@ -246,7 +255,8 @@ def evaluate_cardiomegaly(root: str | Path, segmenter, *, classifier=None, batch
             "data": f"{root} (NIH ChestX-ray14 images_512 copies; labels text-mined from reports, noisy)",
             "n_images": len(rows),
             "score": "cardiothoracic ratio from the segmenter's masks (images without a CTR ranked lowest)",
-            "subset": "all labelled images" if only_images is None else f"restricted to {len(only_images)} listed images",
+            "subset": ("all labelled images" if only_images is None
+                       else f"restricted to {len(only_images)} listed images"),
             "ci": f"95% percentile bootstrap over images, 2000 resamples, seed {seed}",
             "seconds": round(time.time() - t0, 1),
         },

@@ -85,8 +85,9 @@ def export(checkpoint: str | Path, out: str | Path, *, size: int = 256, metrics_
         "data": "JSRT (Shiraishi et al. 2000) radiographs with SCR expert masks (van Ginneken et al. 2006), "
                 "shared/data/jsrt-scr, 1024x1024",
         "split": "seeded stratified image-level split = patient-level (one image per patient); "
-                 "cxrkit.anatomy.jsrt.split_ids(seed=20261128): train 142, val 14, test 41 of the 197 present",
-        "checkpoint_epoch": ck.get("epoch"),
+                 "cxrkit.data.adapters.jsrt.anatomy_split(seed=20261128): train 142, val 14, test 41 of the 197 "
+                 "present",
+        "checkpoint_epoch": ck["epoch"] + 1,  # cxrkit.train.loop.fit numbers epochs from 0
         "val_dice_at_256": ck.get("val_dice"),
         "loss": "BCE + soft Dice per structure (multi-label sigmoid)",
         "augmentation": "rotation +-10 deg, scale 0.85-1.15 per axis, shift +-8 %, gamma, blur, noise; no flips",
@@ -101,7 +102,7 @@ def export(checkpoint: str | Path, out: str | Path, *, size: int = 256, metrics_
     hist_path = run_dir / "last.pt"
     if hist_path.is_file():
         last = torch.load(hist_path, map_location="cpu", weights_only=False)
-        hist = last["state"]["history"]
+        hist = last["history"]
         training["epochs_run"] = len(hist)
         training["train_seconds"] = round(sum(h["seconds"] for h in hist))
     metrics: dict[str, Any] = {}

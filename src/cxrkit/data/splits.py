@@ -7,6 +7,9 @@ the given seed. Needs are counted in positive *images* (a patient with 5 positiv
 so image-level prevalences and part sizes both come out close to the targets. Patients without any positive
 label fill the parts up to their image fractions.
 
+:func:`stratified_id_split` draws a fixed fold over a dataset's *complete* id list (e.g. every JSRT image
+number), so a copy holding more or fewer files assigns each id the same part (one image per patient there).
+
 :func:`load_chexnet_split` reads the patient-wise random 70/10/20 NIH split lists of the arnoweng/CheXNet
 reproduction.
 """
@@ -28,8 +31,8 @@ from cxrkit.labels import NIH_FINDINGS
 if TYPE_CHECKING:
     from cxrkit.data.dataset import Dataset
 
-__all__ = ["patient_split", "split_dataset", "patient_keys", "load_chexnet_split", "chexnet_split_of",
-           "CHEXNET_SPLIT_FILES"]
+__all__ = ["patient_split", "split_dataset", "patient_keys", "stratified_id_split", "load_chexnet_split",
+           "chexnet_split_of", "CHEXNET_SPLIT_FILES"]
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +167,51 @@ def split_dataset(
     """:func:`patient_split` applied: part name → sub-dataset."""
     parts = patient_split(ds, fractions, seed=seed, stratify=stratify)
     return {k: ds.subset(v) for k, v in parts.items()}
+
+
+def stratified_id_split(universe: Sequence[str], strata: Sequence[str], sizes: Mapping[str, float], *, seed: int,
+                        rest: str = "train") -> dict[str, str]:
+    """Seeded stratified assignment of ids to parts, fixed by the complete id list.
+
+    Each stratum (in order of first appearance in ``strata``) is permuted with one generator seeded by
+    ``seed``; the first ``round(sizes[part] * stratum_size / len(universe))`` ids of the permutation go to
+    the first part of ``sizes``, the next ones to the second part, and so on; the remaining ids go to ``rest``.
+    Use it with one id per patient (then it is a patient-level split).
+
+    Args:
+        universe: every id of the dataset (not only those on disk), so the fold does not depend on the copy.
+        strata: the stratum of each id of ``universe`` (same length).
+        sizes: part name → its number of ids over the whole ``universe`` (may be fractional: rounded per
+            stratum), in assignment order.
+        seed: seeds the permutations.
+        rest: the part that gets every id not drawn for ``sizes``.
+
+    Returns:
+        id → part name, for every id of ``universe``.
+
+    Raises:
+        DataFormatError: ``strata`` and ``universe`` differ in length, duplicate ids, or negative sizes.
+    """
+    ids, groups = list(universe), list(strata)
+    if len(ids) != len(groups):
+        raise DataFormatError(f"strata has {len(groups)} entries but universe has {len(ids)} ids")
+    if len(set(ids)) != len(ids):
+        raise DataFormatError("universe holds duplicate ids")
+    if any(not np.isfinite(v) or v < 0 for v in sizes.values()):
+        raise DataFormatError(f"sizes must be non-negative numbers; got {dict(sizes)}")
+    rng = np.random.default_rng(seed)
+    n_total = len(ids)
+    part: dict[str, str] = {}
+    for stratum in dict.fromkeys(groups):
+        members = [c for c, g in zip(ids, groups, strict=True) if g == stratum]
+        order = rng.permutation(len(members))
+        bounds, edge = [], 0
+        for name, size in sizes.items():
+            edge += round(size * len(members) / n_total)
+            bounds.append((edge, name))
+        for rank, j in enumerate(order):
+            part[members[j]] = next((name for edge, name in bounds if rank < edge), rest)
+    return part
 
 
 def load_chexnet_split(root: str | Path) -> pd.DataFrame:

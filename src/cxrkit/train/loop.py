@@ -1,12 +1,18 @@
-"""The training loop: AdamW + warm-up/cosine (or one-cycle) schedule, NaN-masked class-weighted BCE,
-per-epoch validation AUROC, early stopping, atomic checkpoints and resume after a kill.
+"""The one training loop: AdamW + warm-up/cosine (or one-cycle) schedule, a loss and a validation metric
+passed in, early stopping, atomic checkpoints and resume after a kill.
 
-Data come from *batch sources* (:class:`ImageSource`, :class:`FeatureSource`, :class:`TensorSource`): each
-knows its label matrix and turns row indices into an input tensor, so one loop serves full training on
-images and the frozen-trunk mode on cached features. Every random draw comes from a generator seeded by
-``(seed, epoch)``, so a resumed run sees the same batches as an uninterrupted one.
+Data come from *batch sources* (:mod:`cxrkit.train.sources`: :class:`ImageSource`, :class:`FeatureSource`,
+:class:`TensorSource`, or a :class:`PairSource` such as the anatomy segmenter's, whose targets are augmented
+with the inputs): each knows
+its targets (``labels``) and turns row indices into an input tensor, so one loop serves full training on
+images, the frozen-trunk mode on cached features and segmentation. Every random draw comes from a generator
+seeded by ``(seed, epoch)``, so a resumed run sees the same batches as an uninterrupted one.
 
-Files in ``out_dir``: ``last.pt`` (every epoch), ``best.pt`` (best validation mean AUROC),
+The defaults train a classifier: NaN-masked class-weighted BCE (:func:`bce_loss`) and validation mean AUROC
+(:func:`auroc_validation`). Pass ``loss=`` and ``validate=`` for another task (e.g.
+:mod:`cxrkit.anatomy.train`: BCE + soft Dice, validation Dice).
+
+Files in ``out_dir``: ``last.pt`` (every epoch), ``best.pt`` (best validation metric),
 ``metrics.jsonl`` (one JSON object per epoch), ``config.yaml`` (the resolved config).
 """
 
@@ -16,7 +22,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,77 +31,43 @@ import numpy as np
 import torch
 from torch import nn
 
-from cxrkit.data.transforms import TransformSpec
 from cxrkit.errors import DataFormatError, ModelError
 from cxrkit.fs import atomic_path
-from cxrkit.train.augment import AugmentConfig, augment_batch
-from cxrkit.train.cache import intensity_tensor
 from cxrkit.train.config import OptimConfig
 from cxrkit.train.losses import batch_balance_weights, class_balance_weights, masked_weighted_bce
+from cxrkit.train.sources import BatchSource, FeatureSource, ImageSource, PairSource, TensorSource, batch_of
 
-__all__ = ["BatchSource", "ImageSource", "FeatureSource", "TensorSource", "FitResult", "fit", "predict_source",
-           "lr_lambda", "save_checkpoint", "load_checkpoint"]
+__all__ = ["BatchSource", "PairSource", "ImageSource", "FeatureSource", "TensorSource", "FitResult", "Validation",
+           "Validator", "LossFn", "fit", "bce_loss", "auroc_validation", "predict_source", "lr_lambda",
+           "save_checkpoint", "load_checkpoint"]
 
 log = logging.getLogger(__name__)
 
 
-class BatchSource(Protocol):
-    """Rows with labels; ``get`` turns row indices into a model input batch."""
-
-    labels: np.ndarray
-
-    def get(self, idx: np.ndarray, *, epoch: int, train: bool) -> torch.Tensor: ...
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""``loss(outputs, targets)`` → scalar tensor to minimise."""
 
 
 @dataclass
-class TensorSource:
-    """In-memory inputs ``x`` ``(N, ...)`` float32 and labels ``(N, K)`` (tests, small data)."""
+class Validation:
+    """One epoch's validation.
 
-    x: torch.Tensor
-    labels: np.ndarray
+    Attributes:
+        metric: higher is better; it picks ``best.pt`` and drives early stopping (NaN: this epoch cannot be best).
+        record: joins the epoch's line in ``metrics.jsonl`` (after ``epoch`` and ``train_loss``).
+        checkpoint: joins the checkpoint payload (e.g. validation predictions).
+    """
 
-    def get(self, idx: np.ndarray, *, epoch: int, train: bool) -> torch.Tensor:
-        return self.x[torch.as_tensor(idx, dtype=torch.long)]
-
-
-@dataclass
-class ImageSource:
-    """uint8 image cache ``(N, S, S)`` → augmented (train) model inputs in the card's intensity convention."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    spec: TransformSpec
-    seed: int = 0
-    aug: AugmentConfig | None = field(default_factory=AugmentConfig)
-
-    def get(self, idx: np.ndarray, *, epoch: int, train: bool) -> torch.Tensor:
-        x = torch.from_numpy(np.asarray(self.images[idx])).float()[:, None] / 255.0
-        if train and self.aug is not None:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch * 7919 + int(idx[0]))
-            x = augment_batch(x, g, self.aug)
-        return intensity_tensor(x, self.spec)
+    metric: float
+    record: dict[str, Any]
+    checkpoint: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class FeatureSource:
-    """Cached trunk features: ``views[i]`` lists the feature rows of data row ``i`` (view 0 first)."""
+class Validator(Protocol):
+    """Scores ``module`` on ``rows`` of ``source`` after epoch ``epoch`` (0-based)."""
 
-    features: np.ndarray
-    views: list[list[int]]
-    labels: np.ndarray
-    seed: int = 0
-
-    def get(self, idx: np.ndarray, *, epoch: int, train: bool) -> torch.Tensor:
-        if train:
-            rng = np.random.default_rng([self.seed, epoch, int(idx[0])])
-            rows = [self.views[i][int(rng.integers(len(self.views[i])))] for i in idx]
-        else:
-            rows = [self.views[i][0] for i in idx]
-        order = np.argsort(rows)
-        feats = np.asarray(self.features[np.asarray(rows)[order]])
-        out = np.empty_like(feats)
-        out[order] = feats
-        return torch.from_numpy(out.astype(np.float32))
+    def __call__(self, module: nn.Module, source: BatchSource, rows: np.ndarray, *, epoch: int,
+                 device: torch.device, batch_size: int) -> Validation: ...
 
 
 @dataclass
@@ -166,12 +138,51 @@ def _aurocs(labels: np.ndarray, probs: np.ndarray, findings: Sequence[str]) -> d
     return {f: auroc(labels[:, j], probs[:, j], warn=False) for j, f in enumerate(findings)}
 
 
+def bce_loss(class_weighting: str, train_labels: np.ndarray, device: torch.device | str = "cpu") -> LossFn:
+    """The classifier's loss: NaN-masked BCE, positives/negatives weighted per ``class_weighting``.
+
+    Args:
+        class_weighting: "dataset" (weights from ``train_labels`` counts), "batch" (from each batch) or "none".
+        train_labels: ``(N, K)`` training labels (1 / 0 / NaN) of the rows trained on.
+        device: where the dataset weights live.
+    """
+    w_pos = w_neg = None
+    if class_weighting == "dataset":
+        wp, wn = class_balance_weights(np.asarray(train_labels, dtype=np.float32))
+        w_pos, w_neg = torch.from_numpy(wp).to(device), torch.from_numpy(wn).to(device)
+
+    def loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        wp_, wn_ = batch_balance_weights(y) if class_weighting == "batch" else (w_pos, w_neg)
+        return masked_weighted_bce(logits.float(), y, wp_, wn_)
+
+    return loss
+
+
+def auroc_validation(findings: Sequence[str]) -> Validator:
+    """The classifier's validation: mean AUROC over ``findings`` (NaN-free ones), validation BCE, and the
+    validation probabilities in the checkpoint (``val_probs``, used to pick operating points)."""
+
+    def validate(module: nn.Module, source: BatchSource, rows: np.ndarray, *, epoch: int, device: torch.device,
+                 batch_size: int) -> Validation:
+        probs = predict_source(module, source, rows, batch_size=batch_size, device=device)
+        y_val = np.asarray(source.labels, dtype=np.float32)[rows]
+        aucs = _aurocs(y_val, probs, findings)
+        valid = [v for v in aucs.values() if np.isfinite(v)]
+        metric = float(np.mean(valid)) if valid else float("nan")
+        val_loss = float(masked_weighted_bce(torch.logit(torch.from_numpy(probs).clamp(1e-6, 1 - 1e-6)),
+                                             torch.from_numpy(y_val)))
+        return Validation(metric, {"val_loss": val_loss, "val_mean_auroc": metric, "val_auroc": aucs},
+                          {"val_probs": probs})
+
+    return validate
+
+
 def fit(
     module: nn.Module,
     train_source: BatchSource,
     val_source: BatchSource,
     *,
-    findings: Sequence[str],
+    findings: Sequence[str] = (),
     optim_cfg: OptimConfig,
     out_dir: str | Path,
     seed: int = 0,
@@ -184,13 +195,16 @@ def fit(
     val_rows: np.ndarray | None = None,
     rank: int = 0,
     world_size: int = 1,
+    loss: LossFn | None = None,
+    validate: Validator | None = None,
+    max_minutes: float | None = None,
 ) -> FitResult:
-    """Train ``module`` with early stopping on validation mean AUROC.
+    """Train ``module`` with early stopping on a validation metric (default: mean AUROC).
 
     Args:
         module: what runs forward on the sources' batches (may be a DDP wrapper or a top-only view).
-        train_source / val_source: batch sources (labels ``(N, K)`` with 1 / 0 / NaN).
-        findings: K names (metrics keys).
+        train_source / val_source: batch sources (classification: labels ``(N, K)`` with 1 / 0 / NaN).
+        findings: K names (metrics keys of the default validation; stored in checkpoints).
         optim_cfg: optimiser / schedule / stopping settings.
         out_dir: checkpoints, ``metrics.jsonl``.
         seed: seeds batch order and augmentation.
@@ -201,6 +215,9 @@ def fit(
         extra: JSON-able data stored in every checkpoint (config, findings, transform...).
         train_rows / val_rows: row subsets of the sources (default all rows).
         rank / world_size: DDP process index and count; batches are sharded by rank, only rank 0 writes.
+        loss: ``loss(outputs, targets)`` (default :func:`bce_loss` with ``optim_cfg.class_weighting``).
+        validate: the per-epoch :class:`Validator` (default :func:`auroc_validation` over ``findings``).
+        max_minutes: stop after the epoch during which this much wall time was spent (resume continues).
 
     Returns:
         :class:`FitResult`.
@@ -214,12 +231,12 @@ def fit(
     va_rows = np.arange(len(val_source.labels)) if val_rows is None else np.asarray(val_rows)
     if len(tr_rows) == 0 or len(va_rows) == 0:
         raise DataFormatError(f"empty training ({len(tr_rows)}) or validation ({len(va_rows)}) set")
-    y_train = np.asarray(train_source.labels, dtype=np.float32)
-    y_val = np.asarray(val_source.labels, dtype=np.float32)[va_rows]
-    w_pos = w_neg = None
-    if optim_cfg.class_weighting == "dataset":
-        wp, wn = class_balance_weights(y_train[tr_rows])
-        w_pos, w_neg = torch.from_numpy(wp).to(device), torch.from_numpy(wn).to(device)
+    if loss is None:
+        loss = bce_loss(optim_cfg.class_weighting, np.asarray(train_source.labels)[tr_rows], device)
+    if validate is None:
+        if not findings:
+            raise DataFormatError("fit: the default validation (mean AUROC) needs the findings' names")
+        validate = auroc_validation(findings)
     for m in frozen:
         for p in m.parameters():
             p.requires_grad_(False)
@@ -253,6 +270,7 @@ def fit(
     stopped = False
     if start_epoch > 0 and bad >= int(optim_cfg.patience):
         stopped = True
+    t_start = time.time()
     for epoch in range(start_epoch, int(optim_cfg.epochs)):
         if stopped:
             break
@@ -266,50 +284,46 @@ def fit(
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}", disable=not progress or rank != 0, mininterval=10)
         for step in bar:
             idx = perm[step * bs : (step + 1) * bs]
-            x = train_source.get(idx, epoch=epoch, train=True).to(device)
-            y = torch.from_numpy(y_train[idx]).to(device)
-            if optim_cfg.class_weighting == "batch":
-                w_pos, w_neg = batch_balance_weights(y)
+            x, y = batch_of(train_source, idx, epoch=epoch, train=True)
+            x, y = x.to(device), y.to(device)
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
                 logits = module(x)
-            loss = masked_weighted_bce(logits.float(), y, w_pos, w_neg)
+            step_loss = loss(logits.float(), y)
             opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
+            scaler.scale(step_loss).backward()
             scaler.step(opt)
             scaler.update()
             sched.step()
-            losses.append(float(loss.detach()))
+            losses.append(float(step_loss.detach()))
             if progress and rank == 0:
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-        probs = predict_source(module, val_source, va_rows, batch_size=max(bs, 64), device=device)
-        aucs = _aurocs(y_val, probs, findings)
-        valid = [v for v in aucs.values() if np.isfinite(v)]
-        metric = float(np.mean(valid)) if valid else float("nan")
-        val_loss = float(masked_weighted_bce(torch.logit(torch.from_numpy(probs).clamp(1e-6, 1 - 1e-6)),
-                                             torch.from_numpy(y_val)))
+        val = validate(module, val_source, va_rows, epoch=epoch, device=device, batch_size=max(bs, 64))
+        metric = float(val.metric)
         improved = np.isfinite(metric) and metric > best + 1e-4
         if improved:
             best, best_epoch, bad = metric, epoch, 0
         else:
             bad += 1
-        rec = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val_loss, "val_mean_auroc": metric,
-               "val_auroc": aucs, "lr": float(sched.get_last_lr()[0]), "seconds": round(time.time() - t0, 1),
-               "steps": steps_per_epoch, "best_epoch": best_epoch}
+        rec = {"epoch": epoch, "train_loss": float(np.mean(losses)), **val.record, "lr": float(sched.get_last_lr()[0]),
+               "seconds": round(time.time() - t0, 1), "steps": steps_per_epoch, "best_epoch": best_epoch}
         history.append(rec)
         if rank == 0:
             payload = {"model": save_model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                        "scaler": scaler.state_dict() if use_amp else None, "epoch": epoch, "best_metric": best,
                        "best_epoch": best_epoch, "bad_epochs": bad, "history": history, "findings": list(findings),
-                       "val_probs": probs, "extra": extra or {}}
+                       **val.checkpoint, "extra": extra or {}}
             save_checkpoint(last_path, payload)
             if improved:
                 save_checkpoint(best_path, payload)
             with open(out / "metrics.jsonl", "a") as fh:
                 fh.write(json.dumps(rec) + "\n")
-            log.info("epoch %d: train loss %.4f, val mean AUROC %.4f (best %.4f @ %d), %.0fs", epoch,
+            log.info("epoch %d: train loss %.4f, val metric %.4f (best %.4f @ %d), %.0fs", epoch,
                      rec["train_loss"], metric, best, best_epoch, rec["seconds"])
         if bad >= int(optim_cfg.patience):
             stopped = True
             log.info("early stop: no improvement for %d epochs", bad)
+        elif max_minutes is not None and (time.time() - t_start) / 60 > max_minutes:
+            log.info("time budget of %.0f min spent; stopping after epoch %d (resume continues)", max_minutes, epoch)
+            break
     return FitResult(best_epoch=best_epoch, best_metric=best, history=history, best_path=best_path,
                      last_path=last_path, stopped_early=stopped)
