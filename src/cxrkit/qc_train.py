@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image as PILImage
 from scipy.special import expit, logit
 
+from cxrkit.fs import atomic_open
 from cxrkit.qc_view import FEATURE_VERSION, ViewModel, view_features
 from cxrkit.views import is_frontal
 
@@ -336,8 +337,9 @@ def _save_cache(path: Path | None, cache: dict) -> None:
         return
     keys = list(cache)
     arrays = {f"aug{i}": cache[k][1] for i, k in enumerate(keys)}
-    np.savez(path, keys=np.array(keys), base=np.stack([cache[k][0] for k in keys]),
-             feature_version=FEATURE_VERSION, **arrays)
+    with atomic_open(path, "wb", fsync=False) as fh:  # a feature cache
+        np.savez(fh, keys=np.array(keys), base=np.stack([cache[k][0] for k in keys]),
+                 feature_version=FEATURE_VERSION, **arrays)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,6 +35,7 @@ from PIL import Image as PILImage
 from scipy.special import expit
 
 from cxrkit.errors import ModelError
+from cxrkit.fs import atomic_open, atomic_write_text
 
 __all__ = ["FEATURE_VERSION", "ViewModel", "ViewModelCard", "view_features", "load_view_model", "default_view_model"]
 
@@ -208,10 +209,10 @@ class ViewModel:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         npz = folder / f"{WEIGHTS_NAME}.npz"
-        with open(npz, "wb") as fh:
+        with atomic_open(npz, "wb") as fh:
             np.savez(fh, **self.arrays())
         card = {**card, "sha256": hashlib.sha256(npz.read_bytes()).hexdigest(), "n_features": self.n_features}
-        (folder / f"{WEIGHTS_NAME}.json").write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+        atomic_write_text(folder / f"{WEIGHTS_NAME}.json", json.dumps(card, indent=2, sort_keys=False) + "\n")
         self.card = ViewModelCard.from_dict(card)
         return self.card
 

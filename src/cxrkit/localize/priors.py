@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from cxrkit.errors import DataFormatError, unknown_name
+from cxrkit.fs import atomic_write_text
 from cxrkit.labels import canonical
 
 __all__ = ["PRIORS_DIR", "FindingPrior", "LocalizationPriors", "load_priors", "fit_finding_prior", "prior_names"]
@@ -56,7 +57,7 @@ class FindingPrior:
     n_boxes: int = 0
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "FindingPrior":
+    def from_dict(cls, d: Mapping[str, Any]) -> FindingPrior:
         from cxrkit.localize.anatomy import STRATEGIES
 
         try:
@@ -97,11 +98,11 @@ class LocalizationPriors:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
         return path
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "LocalizationPriors":
+    def from_dict(cls, d: Mapping[str, Any]) -> LocalizationPriors:
         if "model" not in d or "findings" not in d:
             raise DataFormatError("a priors file needs 'model' and 'findings'")
         return cls(str(d["model"]), {canonical(k, strict=False) or k: FindingPrior.from_dict(v)

@@ -7,8 +7,8 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from cxrkit.fs import atomic_write_bytes, atomic_write_text
 from cxrkit.localize.evaluate import BOX_FINDINGS, PAPER_TABLE4, LocalizationEvaluation
 
 __all__ = ["markdown_report", "write_examples_page", "paper_mean"]
@@ -118,7 +118,7 @@ def write_examples_page(ev: LocalizationEvaluation, out_dir: Path, *, dpi: int =
         png = overlay_png(ex["pixels"], {ex["finding"]: ex["map"]}, probabilities={ex["finding"]: ex["probability"]},
                           boxes={ex["finding"]: ex["boxes"][bm]}, truth={ex["finding"]: ex["truth"]},
                           title=ex["image_id"], dpi=dpi)
-        (img_dir / name).write_bytes(png)
+        atomic_write_bytes(img_dir / name, png)
         items.append((name, ex))
     rows = "\n".join(
         f'<figure><img src="examples/{html.escape(n)}" width="420"><figcaption>{html.escape(ex["image_id"])} — '
@@ -135,10 +135,5 @@ def write_examples_page(ev: LocalizationEvaluation, out_dir: Path, *, dpi: int =
         f"{rows}</body></html>"
     )
     path = out_dir / "examples.html"
-    path.write_text(page)
+    atomic_write_text(path, page)
     return path
-
-
-def scores_csv(ev: LocalizationEvaluation) -> pd.DataFrame:
-    """The long scores table (for CSV export)."""
-    return ev.scores.copy()

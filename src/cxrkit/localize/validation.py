@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from cxrkit.fs import atomic_write_text
 from cxrkit.labels import canonical
 
 __all__ = [
@@ -167,6 +168,6 @@ def write_validated(model: str, box_method: str, findings: dict[str, dict[str, A
     p = Path(path) if path is not None else VALIDATED_FILE
     data = dict(load_validated(p))
     data[str(model)] = {"box_method": box_method, "rule": RULE, "evaluation": evaluation, "findings": findings}
-    p.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    atomic_write_text(p, json.dumps(data, indent=2, sort_keys=False) + "\n")
     _read.cache_clear()
     return p

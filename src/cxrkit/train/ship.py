@@ -24,6 +24,7 @@ import numpy as np
 from cxrkit.evaluate.calibration import expected_calibration_error
 from cxrkit.evaluate.classification import auprc, bootstrap_auroc
 from cxrkit.evaluate.operating_points import choose_threshold, rates_at
+from cxrkit.fs import atomic_open
 
 __all__ = ["select_findings", "validate_findings", "ship"]
 
@@ -276,7 +277,8 @@ def ship(run_dir: str | Path, out_dir: str | Path, name: str, *, config_path: st
             imgs = [read_image(p).pixels for p in meta["path"].iloc[s : s + 32]]
             chunks.append(clf.predict_all(imgs, batch_size=32))
         probs = np.concatenate(chunks)
-        np.save(cached, probs)
+        with atomic_open(cached, "wb", fsync=False) as fh:  # a cache of predictions
+            np.save(fh, probs)
     y = table.labels[va]
     sources = meta["source"].to_numpy().astype(str)
     val = validate_findings(y, probs, sources, findings, n_boot=n_boot, seed=0)
@@ -333,7 +335,8 @@ def ship(run_dir: str | Path, out_dir: str | Path, name: str, *, config_path: st
                                      for h in full_history]
     common["training"]["epochs_run"] = len(full_history)
     hold = meta[["image_id", "source", "patient_id", "has_boxes"]]
-    hold.to_csv(Path(out_dir) / f"{name}.holdout.csv", index=False)
+    with atomic_open(Path(out_dir) / f"{name}.holdout.csv", "w", newline="") as fh:
+        hold.to_csv(fh, index=False)
     d = card.to_dict()
     d["training"] = common["training"]
     d.update(

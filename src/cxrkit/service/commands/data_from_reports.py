@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from cxrkit.errors import DataFormatError
+from cxrkit.fs import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +62,11 @@ def run(args: argparse.Namespace) -> int:
         df[list(FINDINGS)] = uncertain_to_target(df[list(FINDINGS)].to_numpy(), args.uncertain)
     if args.images_meta:
         df = _join_meta(df, Path(args.images_meta), args.meta_id_col, args.meta_cols)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.part")
-    try:
+    with atomic_path(out) as tmp:  # never a half-written table under the final name
         if out.suffix.lower() == ".parquet":
             df.to_parquet(tmp, index=False)
         else:
             df.to_csv(tmp, index=False, float_format="%.0f")
-        tmp.replace(out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # never leave a half-written .part behind
-        raise
     print(f"{len(df)} image row(s) from {n_reports} report(s) -> {out}; {n_no_image} report(s) without images, "
           f"{n_bad} bad record(s) skipped", file=sys.stderr)
     return 0

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cxrkit.fs import atomic_open
+
 log = logging.getLogger(__name__)
 
 
@@ -145,7 +147,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.out:
         files = write_report(report, y, p, args.out)
         if table is not None:
-            table.to_csv(Path(args.out) / "predictions.csv", index=False)
+            with atomic_open(Path(args.out) / "predictions.csv", "w", newline="") as fh:
+                table.to_csv(fh, index=False)
         print(f"report: {files['report.md']} and {files['report.html']}")
     return 0
 

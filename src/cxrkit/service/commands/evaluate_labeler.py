@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from cxrkit.fs import atomic_write_text
+
 PROTOCOL = """Protocol (ChestX-ray8, Wang et al. 2017, Table 2 layout)
   data:      Open-i / Indiana University chest X-ray reports (XML) under {reports}
   truth:     MeSH *major* codes (human indexers), mapped to 8 findings + Normal (docs/labeler.md);
@@ -37,9 +39,10 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "labeler_eval.md").write_text(
+        atomic_write_text(
+            out / "labeler_eval.md",
             f"# Report labeler vs Open-i MeSH\n\n```\n{protocol}\n  n:         {counts}\n```\n\n{table}\n\n"
-            f"## Most frequent errors (all)\n\n{errs}\n", encoding="utf-8")
+            f"## Most frequent errors (all)\n\n{errs}\n")
         summary = {
             split: {
                 "n_reports": s.n_reports, "uncertain": s.uncertain, "micro_f1_ci95": list(s.micro_f1_ci),
@@ -47,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
                                      "fp": r.fp, "fn": r.fn} for r in [*s.rows, s.micro]},
             } for split, s in scores.items()
         }
-        (out / "labeler_eval.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        atomic_write_text(out / "labeler_eval.json", json.dumps(summary, indent=2))
         print(f"\nwrote {out / 'labeler_eval.md'} and {out / 'labeler_eval.json'}", file=sys.stderr)
     return 0
 

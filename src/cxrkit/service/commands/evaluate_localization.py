@@ -12,6 +12,8 @@ import platform
 import time
 from pathlib import Path
 
+from cxrkit.fs import atomic_open, atomic_write_text
+
 
 def register_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -108,16 +110,14 @@ def read_holdout(path: Path) -> set[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cxrkit.data import load_dataset
-    from cxrkit.localize.evaluate import evaluate_localization
-    from cxrkit.localize.report import markdown_report, write_examples_page
-    from cxrkit.service.commands.localize import load_classifier_or_explain
-
     import pandas as pd
 
+    from cxrkit.data import load_dataset
     from cxrkit.errors import DataFormatError
-    from cxrkit.localize.evaluate import BOX_FINDINGS
+    from cxrkit.localize.evaluate import BOX_FINDINGS, evaluate_localization
     from cxrkit.localize.priors import prior_names
+    from cxrkit.localize.report import markdown_report, write_examples_page
+    from cxrkit.service.commands.localize import load_classifier_or_explain
 
     classifier = load_classifier_or_explain(args.model)
     name = getattr(getattr(classifier, "card", None), "name", None)
@@ -168,9 +168,8 @@ def run(args: argparse.Namespace) -> int:
         "split": f"{args.split_file} part {args.part}" if args.split_file is not None else None,
     })
     if "anatomy" in box_methods:
-        from cxrkit.localize.validation import accuracy_summary, verdicts, write_validated
-
         from cxrkit.localize.priors import load_priors
+        from cxrkit.localize.validation import accuracy_summary, verdicts, write_validated
 
         v = verdicts(ev, source="anatomy", reported=tuple(getattr(classifier, "findings", ()) or ()))
         pri = load_priors(name)
@@ -178,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
             v[f]["strategy"] = pri.get(f).strategy
         ev.protocol["localization_verdicts"] = v
         (args.out).mkdir(parents=True, exist_ok=True)
-        (args.out / "verdicts.json").write_text(json.dumps(v, indent=2))
+        atomic_write_text(args.out / "verdicts.json", json.dumps(v, indent=2))
         if args.write_validated:
             if args.limit is not None or include is None:
                 raise DataFormatError("--write-validated needs --split-file (the held-out part) and no --limit")
@@ -189,16 +188,19 @@ def run(args: argparse.Namespace) -> int:
             print(f"verdicts written to {path}")
     args.out.mkdir(parents=True, exist_ok=True)
     md = markdown_report(ev)
-    (args.out / "localization.md").write_text(md)
-    ev.scores.to_csv(args.out / "scores.csv", index=False)
-    ev.pointing.to_csv(args.out / "pointing.csv", index=False)
+    atomic_write_text(args.out / "localization.md", md)
+    with atomic_open(args.out / "scores.csv", "w", newline="") as fh:
+        ev.scores.to_csv(fh, index=False)
+    with atomic_open(args.out / "pointing.csv", "w", newline="") as fh:
+        ev.pointing.to_csv(fh, index=False)
     cases = ev.cases.copy()
     for col in [c for c in cases.columns if c == "truth" or c in ev.protocol["box_methods"] or c.startswith("control:")]:
         cases[col] = cases[col].map(lambda bs: json.dumps([[round(b.x_min, 1), round(b.y_min, 1), round(b.x_max, 1),
                                                             round(b.y_max, 1)] + ([round(b.score, 3)] if b.score is not None else [])
                                                            for b in bs]))
-    cases.to_csv(args.out / "cases.csv", index=False)
-    (args.out / "protocol.json").write_text(json.dumps(ev.protocol, indent=2, default=str))
+    with atomic_open(args.out / "cases.csv", "w", newline="") as fh:
+        cases.to_csv(fh, index=False)
+    atomic_write_text(args.out / "protocol.json", json.dumps(ev.protocol, indent=2, default=str))
     if args.examples:
         write_examples_page(ev, args.out)
     print(md)

@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 from cxrkit.anatomy.structures import STRUCTURES
+from cxrkit.fs import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +128,8 @@ def run(args: argparse.Namespace) -> int:
         md = jsrt_markdown(res)
         print("## Anatomy segmentation on JSRT/SCR\n\n" + md)
         if out:
-            (out / f"segmentation_jsrt_{args.fold}.json").write_text(json.dumps(res, indent=1))
-            (out / f"segmentation_jsrt_{args.fold}.md").write_text(md + "\n")
+            atomic_write_text(out / f"segmentation_jsrt_{args.fold}.json", json.dumps(res, indent=1))
+            atomic_write_text(out / f"segmentation_jsrt_{args.fold}.md", md + "\n")
     if args.cardiomegaly_nih:
         cls = None if args.no_classifier else _load_classifier()
         only = None
@@ -150,15 +151,15 @@ def run(args: argparse.Namespace) -> int:
                    "training images; pass its hold-out list with --images-csv for a fair comparison.")
         print("\n## CTR as a cardiomegaly score on NIH ChestX-ray14\n\n" + md)
         if out:
-            (out / "cardiomegaly_nih.json").write_text(json.dumps(res, indent=1))
-            (out / "cardiomegaly_nih.md").write_text(md + "\n")
+            atomic_write_text(out / "cardiomegaly_nih.json", json.dumps(res, indent=1))
+            atomic_write_text(out / "cardiomegaly_nih.md", md + "\n")
     if args.covid_lungs:
         res = evaluate_covid_lungs(args.covid_lungs, seg, limit=args.limit)
         md = covid_markdown(res)
         print("\n## Lungs on COVID-19 films (V7 Labs masks, out of distribution)\n\n" + md)
         if out:
-            (out / "covid_lungs.json").write_text(json.dumps(res, indent=1))
-            (out / "covid_lungs.md").write_text(md + "\n")
+            atomic_write_text(out / "covid_lungs.json", json.dumps(res, indent=1))
+            atomic_write_text(out / "covid_lungs.md", md + "\n")
     if not args.root and not args.cardiomegaly_nih and not args.covid_lungs:
         print("nothing to evaluate: give --root, --cardiomegaly-nih and/or --covid-lungs")
         return 2

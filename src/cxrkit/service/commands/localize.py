@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from cxrkit.errors import CxrkitError, DataFormatError
+from cxrkit.fs import atomic_write_bytes, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -125,11 +126,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"{f}: error: {exc}", file=sys.stderr)
             continue
         d.mkdir(parents=True, exist_ok=True)
-        (d / "boxes.json").write_text(json.dumps(boxes_json(res), indent=2))
+        atomic_write_text(d / "boxes.json", json.dumps(boxes_json(res), indent=2))
         if not args.no_overlay:
             png = overlay_png(image.pixels, res.maps, probabilities=res.probabilities, boxes=res.boxes,
                               title=f"{f.name}  ({res.method} heatmap, {res.box_method} boxes)")
-            (d / "overlay.png").write_bytes(png)
+            atomic_write_bytes(d / "overlay.png", png)
         probs = ", ".join(f"{k} {v:.2f}" + ("" if localization_validated(name, k) else " (location not validated)")
                           for k, v in res.probabilities.items())
         nbox = sum(len(v) for v in res.boxes.values())
