@@ -22,6 +22,7 @@ Run: ``.venv/bin/python benchmarks/labeler_bench.py [--rounds 5] [--peer-python 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -89,10 +90,8 @@ class Peer:
         return out
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(BrokenPipeError, OSError):
             self._send("quit")
-        except (BrokenPipeError, OSError):
-            pass
         self.proc.wait(timeout=60)
 
 
@@ -132,7 +131,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reports", type=Path, default=DEFAULT_REPORTS)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--peer-python", default=os.environ.get("CXRKIT_LABELER_PEER_PY", str(REPO.parent / "labelervenv" / "bin" / "python")))
+    ap.add_argument("--peer-python", default=os.environ.get("CXRKIT_LABELER_PEER_PY",
+                                                           str(REPO.parent / "labelervenv" / "bin" / "python")))
     ap.add_argument("--no-write", action="store_true", help="print only; do not touch RESULTS.md")
     args = ap.parse_args()
     core = pin_one_core()

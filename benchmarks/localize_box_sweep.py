@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "localize" / "box_sweep.md")
     args = ap.parse_args(argv)
 
+    from dataclasses import replace
+
     from cxrkit.data import load_dataset
     from cxrkit.explain.heatmaps import explain_batch, resolve_target
     from cxrkit.localize.boxes import chestxray8_boxes, default_boxes
@@ -41,8 +43,6 @@ def main(argv: list[str] | None = None) -> int:
     from cxrkit.service.commands.evaluate_localization import read_exclude
     from cxrkit.service.commands.localize import load_classifier_or_explain
     from cxrkit.types import Box
-
-    from dataclasses import replace
 
     target = resolve_target(load_classifier_or_explain(args.model))
     target = replace(target, reported=target.outputs)  # research sweep: every head output with boxes
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         chunk = rows[start : start + 16]
         samples = [ds[int(r)] for r in chunk]
         want = sorted(set(b[b["row"].isin(chunk)]["finding"]))
-        for r, s, e in zip(chunk, samples, explain_batch(target, [s.image for s in samples], want, "cam", max_side=128)):
+        for r, _s, e in zip(chunk, samples, explain_batch(target, [s.image for s in samples], want, "cam", max_side=128)):
             pid = int(str(ds.meta["patient_id"].iloc[r]))
             for f, g in b[b["row"] == r].groupby("finding"):
                 truths = [Box(*map(float, t)) for t in g[["x_min", "y_min", "x_max", "y_max"]].to_numpy()]
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def score(fn) -> pd.DataFrame:
         recs = []
-        for r, f, half, truths, m, (sy, sx) in cases:
+        for _r, f, half, truths, m, (sy, sx) in cases:
             boxes = [Box(q.x_min * sx, q.y_min * sy, q.x_max * sx, q.y_max * sy, q.score) for q in fn(m)]
             for t in THRESHOLDS:
                 ok, fp = case_result(boxes, truths, t, "iobb")

@@ -19,7 +19,6 @@ only, after the choice is written; the documented held-out numbers come from ``c
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

@@ -91,7 +91,7 @@ def main() -> int:
     for kind in ("frontal", "lateral"):
         for sp_name, sps in (("heldout", ("heldout",)), ("all", None)):
             tot: dict[str, int] = defaultdict(int)
-            for (s, k, sp), c in counts.items():
+            for (_s, k, sp), c in counts.items():
                 if k == kind and (sps is None or sp in sps):
                     for kk, vv in c.items():
                         tot[kk] += vv

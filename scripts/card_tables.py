@@ -16,7 +16,8 @@ def f3(v) -> str:
 
 def main(path: str) -> None:
     c = ModelCard.load(path, verify=False)
-    print("| finding | NIH n / pos | within-NIH AUROC [95% CI] | PA AUROC (pos) | AP AUROC (pos) | other sources | reported | threshold | sens / spec (NIH) |")
+    print("| finding | NIH n / pos | within-NIH AUROC [95% CI] | PA AUROC (pos) | AP AUROC (pos) | other sources "
+          "| reported | threshold | sens / spec (NIH) |")
     print("| --- | --- | --- | --- | --- | --- | --- | ---: | --- |")
     aucs = []
     for f in c.labels:

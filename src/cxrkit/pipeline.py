@@ -32,8 +32,6 @@ from cxrkit.components import (
     operating_points,
 )
 from cxrkit.errors import CxrkitError, ModelError, UnsupportedImageError
-from cxrkit.models.protocols import Classifier as ClassifierProtocol
-from cxrkit.models.protocols import MaskPredictor, Segmenter
 from cxrkit.localize.stage import (
     MAX_BOXES_PER_FINDING,
     NOT_LOCALIZED,
@@ -42,6 +40,8 @@ from cxrkit.localize.stage import (
     location_notes,
 )
 from cxrkit.models.fusion import fuse_findings
+from cxrkit.models.protocols import Classifier as ClassifierProtocol
+from cxrkit.models.protocols import MaskPredictor, Segmenter
 from cxrkit.qc import age_in_years, check_quality, waive_refusal
 from cxrkit.report.draft import draft_report
 from cxrkit.result import AnalysisResult, Quality

@@ -41,8 +41,8 @@ from cxrkit.fs import atomic_open
 from cxrkit.qc_view import FEATURE_VERSION, ViewModel, view_features
 from cxrkit.views import is_frontal
 
-__all__ = ["Item", "list_items", "split_of", "assign_splits", "load_nih_split", "augment", "synthetic_non_radiographs", "fit_view_model",
-           "choose_thresholds", "wilson", "main"]
+__all__ = ["Item", "list_items", "split_of", "assign_splits", "load_nih_split", "augment", "synthetic_non_radiographs",
+           "fit_view_model", "choose_thresholds", "wilson", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -73,19 +73,24 @@ def _kermany_patient(name: str) -> str:
     return m.group(1) if m else name
 
 
+def _rows(path: Path, errors: str = "strict") -> list[dict[str, str]]:
+    with open(path, encoding="utf-8", errors=errors, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 def list_items(root: Path) -> list[Item]:
     """Every real image of the training/evaluation sets under ``root`` (shared/data)."""
     root = Path(root)
     items: list[Item] = []
     nih = root / "nih-cxr14"
     for manifest, folder in (("images_manifest.csv", "images_512"), ("images_extra_manifest.csv", None)):
-        for r in csv.DictReader(open(nih / manifest, encoding="utf-8")):
+        for r in _rows(nih / manifest):
             p = nih / (r["file"] if folder is None else f"{folder}/{r['image']}")
             if p.is_file():
                 items.append(Item(str(p), "nih-cxr14", r["patient_id"], 0, "frontal"))
     cov = root / "covid-ieee8023"
     seen: set[str] = set()
-    for r in csv.DictReader(open(cov / "metadata.csv", encoding="utf-8", errors="replace")):
+    for r in _rows(cov / "metadata.csv", errors="replace"):
         name = r.get("shared_file") or r["filename"]
         p = cov / "images" / name
         if r["modality"] != "X-ray" or not p.is_file() or name in seen:
@@ -96,7 +101,7 @@ def list_items(root: Path) -> list[Item]:
         elif r["view"] == "L":
             items.append(Item(str(p), "covid-ieee8023", r["patientid"], 1, "lateral"))
     han = root / "covid-hannover"
-    for r in csv.DictReader(open(han / "data.csv", encoding="utf-8")):
+    for r in _rows(han / "data.csv"):
         p = han / "images" / f"{r['image_id']}.jpg"
         if p.is_file():
             items.append(Item(str(p), "covid-hannover", r["patient_id"], 0, "frontal"))

@@ -7,12 +7,12 @@ the model card: ``p >= t_refuse`` refuses the image, ``t_flag <= p < t_refuse`` 
 and the image is still analysed.
 
 Features (:func:`view_features`) come from the displayed pixels after the standard read, on a 64 x 64
-thumbnail of the image without flat borders (padding): a 16 x 16 grid of mean intensities, column and row intensity profiles, the left-right mirror
-difference of the column profile, an intensity histogram, HOG-like gradient orientation histograms on a 4 x 4
-grid of cells, the three layout cues of :func:`cxrkit.qc.layout_features`, the mirror correlation of four
-horizontal bands and the position of the brightest vertical band (the spine, central on a frontal film). The
-thumbnail is first mirrored, when needed, so that this band lies in its right half: laterals facing either way
-then look alike.
+thumbnail of the image without flat borders (padding): a 16 x 16 grid of mean intensities, column and row
+intensity profiles, the left-right mirror difference of the column profile, an intensity histogram, HOG-like
+gradient orientation histograms on a 4 x 4 grid of cells, the three layout cues of
+:func:`cxrkit.qc.layout_features`, the mirror correlation of four horizontal bands and the position of the
+brightest vertical band (the spine, central on a frontal film). The thumbnail is first mirrored, when needed,
+so that this band lies in its right half: laterals facing either way then look alike.
 
 The shipped parameters (``qc_weights/view_model.npz``) and their card (``qc_weights/view_model.json``: training
 data and counts, held-out numbers, thresholds, SHA-256 of the npz) are produced by

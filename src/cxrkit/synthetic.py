@@ -248,12 +248,12 @@ def synthetic_dicom(
     from pydicom.encaps import encapsulate
     from pydicom.uid import (
         DeflatedExplicitVRLittleEndian,
+        ExplicitVRLittleEndian,
+        ImplicitVRLittleEndian,
         JPEG2000Lossless,
         JPEGBaseline8Bit,
         JPEGLSLossless,
         RLELossless,
-        ExplicitVRLittleEndian,
-        ImplicitVRLittleEndian,
         generate_uid,
     )
 

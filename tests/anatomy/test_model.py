@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from cxrkit.anatomy.analyze import analyze_anatomy
-from cxrkit.models.card import ModelCard
 from cxrkit.anatomy.preprocess import to_model_input
 from cxrkit.anatomy.segment import DEFAULT_CARD, WEIGHTS_DIR, load_segmenter
 from cxrkit.errors import InvalidImageError, ModelError
 from cxrkit.io import read_image
+from cxrkit.models.card import ModelCard
 
 NORMAL = "anatomy/00003659_015.png"        # NIH, PA, No Finding
 CARDIOMEGALY = "anatomy/00000001_000.png"  # NIH, PA, Cardiomegaly

@@ -64,7 +64,7 @@ def test_boxes_are_halved_for_512px(ds):
 def test_sample_reads_pixels_lazily(ds):
     s = ds[1]
     assert s.image.pixels.shape == (512, 512) and s.image.pixels.dtype == np.float32
-    assert 0.0 <= s.image.pixels.min() and s.image.pixels.max() <= 1.0
+    assert s.image.pixels.min() >= 0.0 and s.image.pixels.max() <= 1.0
     assert {b.label for b in s.boxes} == {"Cardiomegaly", "Pneumothorax"}
     assert s.masks is None and s.meta["image_id"] == "00000732_005.png"
     with pytest.raises(IndexError):

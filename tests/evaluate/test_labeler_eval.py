@@ -9,7 +9,13 @@ import pytest
 
 from cxrkit.errors import DataFormatError, UnknownNameError
 from cxrkit.evaluate.labeler import (
-    EVAL_FINDINGS, bootstrap_f1_ci, evaluate_openi, gold_from_mesh, score_labeler, split_of, to_markdown,
+    EVAL_FINDINGS,
+    bootstrap_f1_ci,
+    evaluate_openi,
+    gold_from_mesh,
+    score_labeler,
+    split_of,
+    to_markdown,
 )
 from cxrkit.text import label_report
 

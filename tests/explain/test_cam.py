@@ -57,7 +57,7 @@ def test_map_peaks_on_the_lesion_driving_the_logit(method, rng) -> None:
     maps = heatmaps(LesionNet(), img, ["Nodule"], method, transform=SPEC)
     m = maps["Nodule"]
     assert m.shape == img.shape and m.dtype == np.float32
-    assert 0.0 <= m.min() and m.max() <= 1.0
+    assert m.min() >= 0.0 and m.max() <= 1.0
     r, c = np.unravel_index(np.argmax(m), m.shape)
     assert abs(r - 30) <= 8 and abs(c - 90) <= 8, (method, r, c)
 

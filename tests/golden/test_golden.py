@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from golden_values import compute
 
 GOLDEN = json.loads((Path(__file__).parent / "golden.json").read_text())

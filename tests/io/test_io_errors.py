@@ -8,6 +8,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+import hostile_inputs as hostile
 import numpy as np
 import pytest
 from PIL import Image as PILImage
@@ -15,8 +16,6 @@ from PIL import Image as PILImage
 from cxrkit.errors import CxrkitError, InvalidImageError, UnknownNameError, UnsupportedImageError
 from cxrkit.io import image_from_array, read_header, read_image
 from cxrkit.synthetic import synthetic_chest, synthetic_dicom
-
-import hostile_inputs as hostile
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "io"
 PNG = FIXTURES / "00010805_049.png"
@@ -67,9 +66,9 @@ def _dcm(name: str = "x.dcm", **kw) -> Callable[[Path], Path]:
 
 
 def _dicomdir(tmp: Path) -> Path:
+    import pydicom
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-    import pydicom
 
     ds = Dataset()
     ds.file_meta = FileMetaDataset()

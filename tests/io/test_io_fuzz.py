@@ -59,6 +59,6 @@ def test_mutated_files_raise_only_cxrkit_errors(name: str) -> None:
             continue
         px = image.pixels
         assert px.dtype == np.float32 and px.ndim == 2 and np.isfinite(px).all()
-        assert 0.0 <= float(px.min()) and float(px.max()) <= 1.0
+        assert float(px.min()) >= 0.0 and float(px.max()) <= 1.0
         outcomes["read"] += 1
     assert sum(outcomes.values()) == 40

@@ -28,6 +28,7 @@ from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
+import hostile_inputs as hostile
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
@@ -37,8 +38,6 @@ from PIL import Image as PILImage
 from cxrkit.errors import CxrkitError
 from cxrkit.io import read_header, read_image
 from cxrkit.synthetic import synthetic_chest, synthetic_dicom
-
-import hostile_inputs as hostile
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "io"
 CHUNK = 50

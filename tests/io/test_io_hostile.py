@@ -13,14 +13,13 @@ import sys
 import warnings
 from pathlib import Path
 
+import hostile_inputs as hostile
 import numpy as np
 import pytest
 
 from cxrkit.errors import CxrkitError, InvalidImageError, UnsupportedImageError
 from cxrkit.io import read_header, read_image
 from cxrkit.synthetic import synthetic_dicom
-
-import hostile_inputs as hostile
 
 HERE = Path(__file__).resolve().parent
 GIB = 2**30

@@ -10,6 +10,7 @@ import pydicom
 import pytest
 
 from cxrkit.io import read_header, read_image
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "io"
 SIIM = FIXTURES / "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm"
 FAKE_M1 = FIXTURES / "Fake_MONOHR1.dcm"
@@ -51,7 +52,7 @@ def test_real_radiographs_have_dark_lungs(path: Path, read_cached) -> None:
     image = read_cached(str(path))
     assert image.pixels.dtype == np.float32 and image.pixels.ndim == 2
     assert image.pixels.flags["C_CONTIGUOUS"]
-    assert 0.0 <= float(image.pixels.min()) and float(image.pixels.max()) <= 1.0
+    assert float(image.pixels.min()) >= 0.0 and float(image.pixels.max()) <= 1.0
     lung, mediastinum = lung_and_mediastinum(image.pixels)
     assert lung + 0.05 < mediastinum, f"lungs ({lung:.3f}) should be darker than the mediastinum ({mediastinum:.3f})"
 

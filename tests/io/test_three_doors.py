@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from test_io_errors import FILE_CASES
 
 from cxrkit.errors import CxrkitError
 from cxrkit.io import read_image
-from test_io_errors import FILE_CASES
 
 GOOD = Path(__file__).resolve().parents[1] / "fixtures" / "classifier" / "00000002_000.png"
 # cases that are not one file a user could pass or upload (a folder, a missing path)
@@ -38,7 +38,7 @@ def bad_files(tmp_path_factory) -> dict[str, Path]:
 
 
 def test_read_image_door(bad_files):
-    for case_id, p in bad_files.items():
+    for p in bad_files.values():
         with pytest.raises(CxrkitError):
             read_image(p)
 

@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from cxrkit.errors import InvalidImageError, UnknownNameError
-from cxrkit.localize import boxes_from_heatmap, box_method_names
+from cxrkit.localize import box_method_names, boxes_from_heatmap
 from cxrkit.localize.boxes import chestxray8_boxes, default_boxes, nms
 from cxrkit.types import Box
 

@@ -7,10 +7,10 @@ import shutil
 
 import pytest
 
-from cxrkit.result import validate_result
 from cxrkit.deliver.batch import collect_inputs, output_name, output_names, run_batch
-from cxrkit.service.cli import main
 from cxrkit.pipeline import Analyzer
+from cxrkit.result import validate_result
+from cxrkit.service.cli import main
 
 
 @pytest.fixture()

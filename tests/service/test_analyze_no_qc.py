@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-
 import shutil
 from dataclasses import replace
 
-from cxrkit.result import validate_result
 from cxrkit.deliver.batch import output_name
+from cxrkit.result import validate_result
 from cxrkit.service.cli import main
 
 

@@ -80,10 +80,8 @@ def test_assemble_follows_a_fixed_split(fixtures_dir, tmp_path):
 def test_init_from_shipped_package_matches_head_rows_by_name():
     torch = pytest.importorskip("torch")
     from cxrkit.models import create_model
-    from cxrkit.models.classifier import load_classifier
+    from cxrkit.models.classifier import default_model_path, load_classifier
     from cxrkit.train.init import init_from_package
-
-    from cxrkit.models.classifier import default_model_path
 
     src = load_classifier(default_model_path().parent / "cxr-default-v1.card.json")  # v2's starting point
     ref = src.card.path

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from scipy.special import expit
 
 from cxrkit.anatomy.postprocess import clean_masks, side_consistency

@@ -215,7 +215,8 @@ def _html(result: dict, arrays: dict) -> str:
         flags.append(x["verdict"] in ("shortcut", "untestable", "site_dependent"))
     parts.append("<h2>Cross-site matrix: pooled vs within-source AUROC</h2>"
                  "<p>A finding is flagged (shortcut signature) when the pooled AUROC's 95% CI lies above the CI of "
-                 "every within-source AUROC; <em>site_dependent</em> when two sources' AUROC CIs do not overlap; <em>untestable</em> when no source has both classes. “card” is the AUROC "
+                 "every within-source AUROC; <em>site_dependent</em> when two sources' AUROC CIs do not overlap; "
+                 "<em>untestable</em> when no source has both classes. “card” is the AUROC "
                  "the model card reports for that source (its own validation).</p>")
     parts.append(_table(["finding", "n", "pos", "pooled AUROC [95% CI]"] + sources + ["verdict"], rows, flags))
     hm = _heatmap(result)

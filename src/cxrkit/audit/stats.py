@@ -1,9 +1,9 @@
 """Small statistics shared by the audit sections: AUROC with CI as a dict, rate CIs, CIs of differences.
 
 All CIs are 95% percentile bootstrap intervals with seeded local generators. AUROC replicates are stratified
-(:func:`cxrkit.evaluate.classification.auroc_replicates`); a rate ``k / n`` is drawn from its Jeffreys ``Beta(k + 1/2, n - k + 1/2)``;
-a difference between two independent groups subtracts independent replicates; a paired difference (two scores
-of the same images) resamples the same images for both.
+(:func:`cxrkit.evaluate.classification.auroc_replicates`); a rate ``k / n`` is drawn from its Jeffreys
+``Beta(k + 1/2, n - k + 1/2)``; a difference between two independent groups subtracts independent replicates;
+a paired difference (two scores of the same images) resamples the same images for both.
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ import io
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 
@@ -36,7 +35,7 @@ class RleMask:
 
 
 #: What a dataset keeps per mask: a file path, a zip member or an RLE.
-MaskRef = Union[str, ZipMember, RleMask]
+MaskRef = str | ZipMember | RleMask
 
 
 def decode_rle(encoding: str, height: int, width: int) -> np.ndarray:
@@ -113,7 +112,8 @@ def load_mask(ref: MaskRef, shape: tuple[int, int] | None = None) -> np.ndarray:
 
 
 def _load(ref: MaskRef) -> np.ndarray:
-    from PIL import Image as PILImage, UnidentifiedImageError
+    from PIL import Image as PILImage
+    from PIL import UnidentifiedImageError
 
     if isinstance(ref, RleMask):
         out = np.zeros((ref.height, ref.width), dtype=bool)

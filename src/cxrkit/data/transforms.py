@@ -65,7 +65,7 @@ class TransformSpec:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TransformSpec":
+    def from_dict(cls, d: dict) -> TransformSpec:
         return cls(**{k: d[k] for k in ("size", "geometry", "intensity", "channels", "resample") if k in d})
 
 

@@ -52,7 +52,8 @@ from cxrkit.result import DISCLAIMER, AnalysisResult, box_id
 from cxrkit.types import Image
 
 __all__ = ["write_dicom_outputs", "build_sr", "build_sc", "load_source_dataset", "sanitize_reference", "output_uid",
-           "uid_factory", "source_key", "model_key", "CXRKIT_SCHEME", "MANUFACTURER", "SERIES_DESCRIPTION_SR", "SERIES_DESCRIPTION_SC"]
+           "uid_factory", "source_key", "model_key", "CXRKIT_SCHEME", "MANUFACTURER", "SERIES_DESCRIPTION_SR",
+           "SERIES_DESCRIPTION_SC"]
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def _groups(result: AnalysisResult, ref: Dataset, uid: Callable[[str], str]) -> 
         qualitative_evaluations=[usable],
         source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(ref)],
     )]
-    for k, f in enumerate(result.findings):
+    for f in result.findings:
         tracking = hd.sr.TrackingIdentifier(uid=uid(f"tracking:finding {f.name}"), identifier=f"finding {f.name}")
         measurements = [
             hd.sr.Measurement(name=_code("probability", "Model probability"), value=float(f.probability),

@@ -144,7 +144,7 @@ class ResultsTableWriter:
         finally:
             self._tmp.unlink(missing_ok=True)
 
-    def __enter__(self) -> "ResultsTableWriter":
+    def __enter__(self) -> ResultsTableWriter:
         return self
 
     def __exit__(self, exc_type, *exc: object) -> None:

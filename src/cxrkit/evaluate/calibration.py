@@ -15,8 +15,8 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import expit, logit
 
-from cxrkit.evaluate._inputs import paired_finite
 from cxrkit.errors import DataFormatError
+from cxrkit.evaluate._inputs import paired_finite
 
 __all__ = ["ReliabilityCurve", "reliability_curve", "expected_calibration_error", "fit_temperature",
            "apply_temperature"]

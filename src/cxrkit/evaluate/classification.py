@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from cxrkit.evaluate._inputs import paired_finite
 from cxrkit.errors import DataFormatError
+from cxrkit.evaluate._inputs import paired_finite
 
 __all__ = ["auroc", "auprc", "bootstrap_auroc", "auroc_replicates", "FindingMetrics", "classification_metrics", "metrics_table"]
 

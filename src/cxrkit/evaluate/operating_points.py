@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from sklearn.metrics import roc_curve
 
-from cxrkit.evaluate._inputs import paired_finite
 from cxrkit.errors import DataFormatError, unknown_name
+from cxrkit.evaluate._inputs import paired_finite
 
 __all__ = ["OperatingPointResult", "rates_at", "choose_threshold", "operating_points", "recalibrate_thresholds",
            "METHODS"]
@@ -134,7 +134,8 @@ def operating_points(labels: np.ndarray, probs: np.ndarray, findings: Sequence[s
 
 
 def recalibrate_thresholds(labels: np.ndarray, probs: np.ndarray, findings: Sequence[str],
-                           reference: Mapping[str, Mapping[str, float]], *, keep: str = "sensitivity") -> dict[str, OperatingPointResult]:
+                           reference: Mapping[str, Mapping[str, float]], *,
+                           keep: str = "sensitivity") -> dict[str, OperatingPointResult]:
     """New-site thresholds that keep each finding's reference sensitivity (or specificity).
 
     Args:

@@ -3,7 +3,7 @@
 Heatmaps show where the model's evidence for a finding lies; they are not a diagnosis and not a segmentation.
 """
 
-from cxrkit.explain.methods import method_names
 from cxrkit.explain.heatmaps import DEFAULT_METHOD, Explanation, explain_batch, heatmaps
+from cxrkit.explain.methods import method_names
 
 __all__ = ["heatmaps", "explain_batch", "Explanation", "method_names", "DEFAULT_METHOD"]

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from cxrkit.explain.methods import METHOD_NAMES, NEEDS_GRADIENTS, canonical_method, method_names
 from cxrkit.errors import ModelError
+from cxrkit.explain.methods import METHOD_NAMES, NEEDS_GRADIENTS, canonical_method, method_names
 
 __all__ = ["CamPass", "METHODS", "method_names", "get_method", "forward_pass", "NEEDS_GRADIENTS", "linear_head"]
 

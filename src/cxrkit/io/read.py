@@ -13,7 +13,6 @@ import io
 import os
 import string
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 
@@ -43,7 +42,7 @@ __all__ = [
     "DEFAULT_MAX_INFLATED_BYTES",
 ]
 
-PathOrBytes = Union[str, os.PathLike, bytes, bytearray, memoryview]
+PathOrBytes = str | os.PathLike | bytes | bytearray | memoryview
 
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "png"),

@@ -11,7 +11,6 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from cxrkit import __version__
-from cxrkit.models.card import ModelCard, sha256_file
 from cxrkit.errors import ModelError
+from cxrkit.models.card import ModelCard, sha256_file
 from cxrkit.models.onnx import add_features_output, export_onnx, store_weights_fp16
 
 __all__ = ["write_model_package", "export_package_onnx"]
@@ -66,7 +66,7 @@ def write_model_package(model: nn.Module, out_dir: str | Path, *, name: str, arc
         chans = int(getattr(model, "in_chans", 1))
         o = export_package_onnx(model, out / f"{name}.onnx", size=size, channels=chans, half=half)
         onnx_file, onnx_sha = o.name, sha256_file(o)
-    card_fields.setdefault("created", _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    card_fields.setdefault("created", _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     card_fields.setdefault("cxrkit_version", __version__)
     card = ModelCard(name=name, architecture=architecture, labels=list(labels),
                      reported_findings=card_fields.pop("reported_findings", []), transform=dict(transform),

@@ -134,15 +134,15 @@ def draft_report(
     if ctr is not None:
         sentences.append(_ctr_sentence(ctr, view))
         cardio = next((f for f in findings if f.name == "Cardiomegaly"), None)
-        if cardio is not None and ctr.value is not None and ctr.reliable:
-            if cardio.positive != (ctr.value > CTR_THRESHOLD):
-                sentences.append(ReportSentence(
-                    f"The classifier's cardiomegaly decision ({'positive' if cardio.positive else 'negative'}, "
-                    f"probability {cardio.probability:.2f}) disagrees with the measured cardiothoracic ratio "
-                    f"({ctr.value:.2f}); check the heart size on the image.",
-                    {"finding": "Cardiomegaly", "probability": round(cardio.probability, 4),
-                     "threshold": round(cardio.threshold, 4), "measurement": "cardiothoracic_ratio",
-                     "value": ctr.value}))
+        if (cardio is not None and ctr.value is not None and ctr.reliable
+                and cardio.positive != (ctr.value > CTR_THRESHOLD)):
+            sentences.append(ReportSentence(
+                f"The classifier's cardiomegaly decision ({'positive' if cardio.positive else 'negative'}, "
+                f"probability {cardio.probability:.2f}) disagrees with the measured cardiothoracic ratio "
+                f"({ctr.value:.2f}); check the heart size on the image.",
+                {"finding": "Cardiomegaly", "probability": round(cardio.probability, 4),
+                 "threshold": round(cardio.threshold, 4), "measurement": "cardiothoracic_ratio",
+                 "value": ctr.value}))
     if quality is not None:
         for w in quality.warnings:
             sentences.append(ReportSentence(f"Note: {w}.", {"quality_warning": w}))

@@ -25,8 +25,8 @@ import pandas as pd
 from cxrkit.data.adapters._common import check_no_extra, check_options, list_images, norm_sex, norm_view, require_root
 from cxrkit.data.dataset import Dataset, DatasetCard
 from cxrkit.errors import CxrkitError, DataFormatError
-from cxrkit.qc import age_in_years
 from cxrkit.labels import canonical
+from cxrkit.qc import age_in_years
 
 NAME = "folder"
 

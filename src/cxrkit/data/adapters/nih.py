@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 
 from cxrkit.data._pixels import image_size
-from cxrkit.data.adapters._nih_extra import google_labels, rsna_boxes, rsna_labels
 from cxrkit.data.adapters._common import (
     check_no_extra,
     check_options,
@@ -31,6 +30,7 @@ from cxrkit.data.adapters._common import (
     read_table,
     require_root,
 )
+from cxrkit.data.adapters._nih_extra import google_labels, rsna_boxes, rsna_labels
 from cxrkit.data.dataset import Dataset, DatasetCard, empty_boxes
 from cxrkit.data.splits import chexnet_split_of
 from cxrkit.errors import DataFormatError

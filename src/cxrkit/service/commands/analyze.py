@@ -104,9 +104,9 @@ def analyze_paths(paths, out: Path, *, dicom_out=False, localize=True, segment=T
     """Run the batch with a progress bar and print the summary; returns the exit code (1 if any error)."""
     from tqdm import tqdm
 
-    from cxrkit.pipeline import Analyzer
     from cxrkit.deliver.batch import run_batch
     from cxrkit.deliver.outdir import OutputLock, stale_folders
+    from cxrkit.pipeline import Analyzer
 
     stream = stream or sys.stdout
     inputs = job_inputs(paths, catalog, stream=stream)

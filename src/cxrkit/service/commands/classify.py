@@ -1,10 +1,10 @@
 """``cxrkit classify PATH... --out FILE.csv``: probabilities of the validated findings for many radiographs.
 
-Files or folders (recursive; every image :func:`cxrkit.io.find.find_images` finds: DICOM, PNG, JPEG, TIFF, ...). One row per image: ``path``, one probability column per
-finding the model is validated for (its card's ``reported_findings``), and ``error`` (empty when the image
-was classified; otherwise why not — unreadable files, and images that :func:`cxrkit.qc.check_quality` finds
-are not frontal chest radiographs; the run continues). The CSV is written atomically. Probabilities are
-model outputs, not a diagnosis.
+Files or folders (recursive; every image :func:`cxrkit.io.find.find_images` finds: DICOM, PNG, JPEG, TIFF,
+...). One row per image: ``path``, one probability column per finding the model is validated for (its card's
+``reported_findings``), and ``error`` (empty when the image was classified; otherwise why not — unreadable
+files, and images that :func:`cxrkit.qc.check_quality` finds are not frontal chest radiographs; the run
+continues). The CSV is written atomically. Probabilities are model outputs, not a diagnosis.
 """
 
 from __future__ import annotations

@@ -109,6 +109,12 @@ def read_holdout(path: Path) -> set[str]:
     return ids | {i + ".png" for i in ids if not i.endswith(".png")}
 
 
+def _boxes_cell(boxes) -> str:
+    """Boxes as a JSON list of ``[x_min, y_min, x_max, y_max(, score)]`` for a CSV cell."""
+    return json.dumps([[round(b.x_min, 1), round(b.y_min, 1), round(b.x_max, 1), round(b.y_max, 1)]
+                       + ([round(b.score, 3)] if b.score is not None else []) for b in boxes])
+
+
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -195,9 +201,7 @@ def run(args: argparse.Namespace) -> int:
         ev.pointing.to_csv(fh, index=False)
     cases = ev.cases.copy()
     for col in [c for c in cases.columns if c == "truth" or c in ev.protocol["box_methods"] or c.startswith("control:")]:
-        cases[col] = cases[col].map(lambda bs: json.dumps([[round(b.x_min, 1), round(b.y_min, 1), round(b.x_max, 1),
-                                                            round(b.y_max, 1)] + ([round(b.score, 3)] if b.score is not None else [])
-                                                           for b in bs]))
+        cases[col] = cases[col].map(_boxes_cell)
     with atomic_open(args.out / "cases.csv", "w", newline="") as fh:
         cases.to_csv(fh, index=False)
     atomic_write_text(args.out / "protocol.json", json.dumps(ev.protocol, indent=2, default=str))

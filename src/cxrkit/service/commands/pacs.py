@@ -26,8 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_watch(args: argparse.Namespace) -> int:
-    from cxrkit.pipeline import Analyzer
     from cxrkit.deliver.pacs import PacsWorker
+    from cxrkit.pipeline import Analyzer
 
     user, password = os.environ.get("CXRKIT_ORTHANC_USER"), os.environ.get("CXRKIT_ORTHANC_PASSWORD")
     worker = PacsWorker(args.url, args.state, lambda: Analyzer(localize=not args.no_localize), retries=args.retries,
