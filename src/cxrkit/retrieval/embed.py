@@ -44,6 +44,8 @@ class EmbeddingSpec:
         preprocessing: the input transform (``TransformSpec.to_dict()``: size, geometry, intensity, channels).
         dim: vector length ``D``.
         kind: how the vector is made from the network (pooling + normalisation).
+        features_from: the graph that computes the features: ``onnx:<sha256 of the card's ONNX>`` (the shipped
+            two-output export) or ``safetensors`` (the same network exported in memory); their float rounding differs.
     """
 
     model: str
@@ -51,6 +53,7 @@ class EmbeddingSpec:
     preprocessing: dict
     dim: int
     kind: str = EMBEDDING_KIND
+    features_from: str = "safetensors"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,7 +62,8 @@ class EmbeddingSpec:
     def from_dict(cls, d: dict[str, Any]) -> EmbeddingSpec:
         try:
             return cls(model=str(d["model"]), weights_sha256=str(d["weights_sha256"]),
-                       preprocessing=dict(d["preprocessing"]), dim=int(d["dim"]), kind=str(d.get("kind", EMBEDDING_KIND)))
+                       preprocessing=dict(d["preprocessing"]), dim=int(d["dim"]), kind=str(d.get("kind", EMBEDDING_KIND)),
+                       features_from=str(d.get("features_from", "safetensors")))
         except (KeyError, TypeError, ValueError) as exc:
             raise DataFormatError(f"not an embedding spec: {d!r} ({exc})") from None
 
@@ -73,7 +77,7 @@ class EmbeddingSpec:
     def check_same(self, other: EmbeddingSpec, what: str = "query") -> None:
         """Raise :class:`EmbeddingMismatchError` unless ``other`` is this embedding."""
         if json.dumps(self.to_dict(), sort_keys=True) != json.dumps(other.to_dict(), sort_keys=True):
-            diff = [k for k in ("model", "weights_sha256", "preprocessing", "dim", "kind")
+            diff = [k for k in ("model", "weights_sha256", "preprocessing", "dim", "kind", "features_from")
                     if getattr(self, k) != getattr(other, k)]
             raise EmbeddingMismatchError(
                 f"the {what} comes from embedding {other.label} ({other.kind}) but the index was built with "
@@ -163,7 +167,9 @@ def load_embedder(model: str | None = None, *, threads: int | None = None) -> Em
     clf = load_classifier(model, threads=threads)
     t = clf.transform
     onnx = clf.card.onnx_path()
+    source = "safetensors"
     if onnx is not None and _onnx_feature_output(onnx):  # the shipped export already has `features`
+        source = f"onnx:{clf.card.onnx_sha256 or 'unchecked'}"
         from cxrkit.models.onnx import ort_session
 
         sess = ort_session(onnx, threads=threads)
@@ -179,7 +185,7 @@ def load_embedder(model: str | None = None, *, threads: int | None = None) -> Em
             return feature_session(clf.torch_model(), t.size, t.channels, threads=threads).run(x)[1]
     dim = _feature_dim(features, t.channels, t.size)
     spec = EmbeddingSpec(model=clf.card.name, weights_sha256=clf.card.weights_sha256,
-                         preprocessing=t.to_dict(), dim=dim)
+                         preprocessing=t.to_dict(), dim=dim, features_from=source)
     emb = Embedder(spec, clf.preprocess, features)
     with _LOCK:
         _CACHE[key] = emb

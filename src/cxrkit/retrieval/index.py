@@ -106,7 +106,7 @@ class RetrievalIndex:
             raise DataFormatError(f"image id(s) already in the index: {dup[:5]} (delete them first to replace)")
         keys = np.arange(self._next_key, self._next_key + len(v), dtype=np.int64)
         self._next_key += len(v)
-        self._vectors = np.concatenate([np.asarray(self._vectors, np.float32), v])
+        self._vectors = np.concatenate([self._vectors, v.astype(self._vectors.dtype)])
         self._keys = np.concatenate([self._keys, keys])
         self._meta = pd.concat([self._meta, m], ignore_index=True)
         if self._ann is not None:
@@ -131,7 +131,7 @@ class RetrievalIndex:
             if self._ann is not None:
                 self._ann.remove(self._keys[gone])
             keep = ~gone
-            self._vectors = np.asarray(self._vectors, np.float32)[keep]
+            self._vectors = self._vectors[keep]
             self._keys = self._keys[keep]
             self._meta = self._meta[keep].reset_index(drop=True)
         return int(gone.sum())
@@ -211,7 +211,7 @@ class RetrievalIndex:
         from cxrkit.retrieval.ann import AnnIndex
 
         if self._ann is None:
-            self._ann = AnnIndex.build(np.asarray(self._vectors, np.float32), self._keys)
+            self._ann = AnnIndex.build(self._vectors, self._keys)
         want = max(self._ann.rerank, 4 * k)
         while True:
             keys = self._ann.search(q, want)
@@ -259,6 +259,9 @@ class RetrievalIndex:
         buf = io.BytesIO()
         m.to_parquet(buf, index=False)
         atomic_write_bytes(folder / files["meta"], buf.getvalue())
+        if self._ann is not None:
+            for f in self._ann.save(folder, f"ann.{gen}"):
+                files[f.rsplit(".", 1)[1]] = f  # "usearch" (graph), "npz" (projection, parameters)
         manifest = {
             "format": INDEX_FORMAT, "generation": gen, "embedding": self.spec.to_dict(), "n": len(self),
             "next_key": self._next_key, "ann_threshold": self.ann_threshold,
@@ -269,7 +272,7 @@ class RetrievalIndex:
         self._generation = gen
         keep = set(files.values()) | {"manifest.json"}
         for f in folder.iterdir():  # earlier generations (and leftovers of a crashed save)
-            if f.name not in keep and f.name.split(".")[0] in ("vectors", "meta") and f.is_file():
+            if f.name not in keep and f.name.lstrip(".").split(".")[0] in ("vectors", "meta", "ann") and f.is_file():
                 f.unlink()
         return folder
 
@@ -295,14 +298,14 @@ class RetrievalIndex:
             n = int(man["n"])
         except (KeyError, TypeError, ValueError, DataFormatError) as exc:
             raise CorruptIndexError(f"{folder}/manifest.json: missing or bad field ({exc})") from None
-        for part in ("vectors", "meta"):
+        for part in [p for p in ("vectors", "meta", "usearch", "npz") if p in files or p in ("vectors", "meta")]:
             f = folder / str(files.get(part, ""))
             if not f.is_file():
                 raise CorruptIndexError(f"{folder}: part {part!r} ({f.name}) is missing")
             if sha256_file(f) != sums.get(part):
                 raise CorruptIndexError(f"{f}: checksum does not match the manifest (file changed or truncated)")
         try:
-            vec = np.load(folder / files["vectors"], allow_pickle=False)
+            vec = np.load(folder / files["vectors"], allow_pickle=False, mmap_mode="r")  # float16 on disk
             meta = pd.read_parquet(folder / files["meta"])
         except (ValueError, OSError, EOFError, pa.ArrowException) as exc:
             raise CorruptIndexError(f"{folder}: unreadable part ({exc})") from None
@@ -310,7 +313,17 @@ class RetrievalIndex:
             raise CorruptIndexError(f"{folder}: parts disagree (vectors {vec.shape}, {len(meta)} metadata rows, "
                                     f"manifest n={n}, dim={spec.dim})")
         idx = cls(spec, ann_threshold=int(man.get("ann_threshold", DEFAULT_ANN_THRESHOLD)))
-        idx._vectors = vec.astype(np.float32)
+        # small indexes in RAM as float32; large ones stay memory-mapped (only re-ranked rows are read)
+        idx._vectors = vec.astype(np.float32) if n < idx.ann_threshold else vec
+        if "usearch" in files:
+            from cxrkit.retrieval.ann import AnnIndex
+
+            try:
+                idx._ann = AnnIndex.load(folder, files["usearch"].rsplit(".", 1)[0])
+            except DataFormatError as exc:
+                raise CorruptIndexError(str(exc)) from None
+            if len(idx._ann) != n:
+                raise CorruptIndexError(f"{folder}: approximate index holds {len(idx._ann)} vectors, the index {n}")
         idx._keys = meta["key"].to_numpy(np.int64)
         idx._meta = normalize_meta(meta.drop(columns=["key"]))
         idx._opted_out = {str(p) for p in man.get("opted_out_patients", [])}
