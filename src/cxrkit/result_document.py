@@ -174,7 +174,7 @@ class OverlaysDoc(_Doc):
     heatmaps: dict[str, DataUri] | SkipJsonSchema[None] = None
     masks: dict[str, DataUri] | SkipJsonSchema[None] = None
     ctr_lines: dict[str, CtrLineDoc] | SkipJsonSchema[None] = Field(
-        None, description="Cardiothoracic ratio width lines in image pixels: "
+        default=None, description="Cardiothoracic ratio width lines in image pixels: "
                           "{heart_line|thorax_line: {row, col_min, col_max}}.")
 
 

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import ndimage
@@ -19,6 +19,9 @@ from cxrkit.anatomy.measure import measure
 from cxrkit.anatomy.structures import STRUCTURES
 from cxrkit.errors import DataFormatError
 from cxrkit.views import is_frontal
+
+if TYPE_CHECKING:
+    from cxrkit.data.dataset import Sample
 
 __all__ = [
     "overlap",
@@ -123,6 +126,13 @@ def summarize(per_image: list[dict[str, Any]], *, seed: int = 0) -> dict[str, An
     return out
 
 
+def _case(sample: Sample, case_id: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Pixels and expert masks of one JSRT row (``require_masks`` rows always have both)."""
+    if sample.image is None or sample.masks is None:
+        raise DataFormatError(f"JSRT case {case_id} has no image or no masks")
+    return sample.image.pixels, sample.masks
+
+
 def evaluate_jsrt(root: str | Path, segmenter, *, fold: str = "test", batch: int = 4, seed: int = 0,
                   ids: list[str] | None = None) -> dict[str, Any]:
     """Compare a segmenter's masks with the SCR expert masks on one fold of the seeded JSRT split.
@@ -148,8 +158,7 @@ def evaluate_jsrt(root: str | Path, segmenter, *, fold: str = "test", batch: int
     per_image = []
     for i in range(0, len(ids), batch):
         chunk = ids[i : i + batch]
-        samples = [ds[row_of[c]] for c in chunk]
-        cases = [(smp.image.pixels, smp.masks) for smp in samples]
+        cases = [_case(ds[row_of[c]], c) for c in chunk]
         segs = segmenter.segment_batch([c[0] for c in cases])
         for cid, (_, truth), seg in zip(chunk, cases, segs, strict=True):
             row: dict[str, Any] = {"id": cid, "structures": {}}

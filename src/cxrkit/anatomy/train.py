@@ -70,7 +70,7 @@ def build_cache(ds: Dataset, ids: list[str], size: int, path: str | Path | None 
     out = {"x": xs, "y": ys, "ids": np.array(ids)}
     if path is not None:
         with atomic_path(path, suffix=".tmp.npz") as tmp:
-            np.savez_compressed(tmp, **out)
+            np.savez_compressed(tmp, x=out["x"], y=out["y"], ids=out["ids"])
     return out
 
 
@@ -120,10 +120,10 @@ def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def _val_dice(model: nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 8, size: int | None = None) -> list[float]:
     model.eval()
     if size is not None and size != x.shape[-1]:
-        x = F.interpolate(torch.from_numpy(x).float().unsqueeze(1), size=(size, size), mode="area")
-        x = x.squeeze(1).round().numpy().astype(np.uint8)
-        y = F.interpolate(torch.from_numpy(y).float(), size=(size, size), mode="area").round().numpy()
-        y = y.astype(np.uint8)
+        xt = F.interpolate(torch.from_numpy(x).float().unsqueeze(1), size=(size, size), mode="area")
+        x = xt.squeeze(1).round().numpy().astype(np.uint8)
+        yt = F.interpolate(torch.from_numpy(y).float(), size=(size, size), mode="area")
+        y = yt.round().numpy().astype(np.uint8)
     inter = np.zeros(len(STRUCTURES))
     total = np.zeros(len(STRUCTURES))
     for i in range(0, len(x), batch):

@@ -64,13 +64,13 @@ class DataConfig(_Section):
 
     roots: dict[str, str] = Field(default_factory=dict)
     findings: list[str] = Field(default_factory=lambda: ["Pneumonia"], min_length=1)
-    val_fraction: float = Field(0.2, gt=0, lt=1)
+    val_fraction: float = Field(default=0.2, gt=0, lt=1)
     val_fraction_by_source: dict[str, float] = Field(default_factory=dict)
     max_train_per_source: dict[str, int] = Field(default_factory=dict)
     max_val_per_source: dict[str, int] = Field(default_factory=dict)
     frontal_only: bool = True
     cache_dir: str | None = None
-    aug_views: int = Field(2, ge=0)
+    aug_views: int = Field(default=2, ge=0)
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     split_files: dict[str, str] = Field(default_factory=dict)
 
@@ -80,7 +80,7 @@ class DataConfig(_Section):
         from cxrkit.labels import canonical
 
         try:
-            return [canonical(f) for f in findings]
+            return [str(canonical(f)) for f in findings]  # strict: an unknown name raises
         except UnknownNameError as exc:
             raise ValueError(str(exc)) from None
 
@@ -106,10 +106,10 @@ class ModelConfig(_Section):
     pretrained: bool = True
     geometry: str = "resize"
     intensity: str = "symmetric"
-    size: int = Field(224, ge=1)
-    frozen_blocks: int = Field(0, ge=0)
+    size: int = Field(default=224, ge=1)
+    frozen_blocks: int = Field(default=0, ge=0)
     feature_cache: bool = False
-    drop_rate: float = Field(0.2, ge=0, lt=1)
+    drop_rate: float = Field(default=0.2, ge=0, lt=1)
     init_from: str | None = None
 
     @model_validator(mode="after")
@@ -134,15 +134,15 @@ class OptimConfig(_Section):
         max_steps_per_epoch: optional cap (tests, smoke runs).
     """
 
-    epochs: int = Field(10, ge=1)
-    batch_size: int = Field(32, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(1e-4, ge=0)
+    epochs: int = Field(default=10, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=1e-4, ge=0)
     schedule: Literal["cosine", "onecycle"] = "cosine"
-    warmup_fraction: float = Field(0.05, ge=0, lt=1)
-    patience: int = Field(3, ge=0)
+    warmup_fraction: float = Field(default=0.05, ge=0, lt=1)
+    patience: int = Field(default=3, ge=0)
     class_weighting: Literal["dataset", "batch", "none"] = "dataset"
-    max_steps_per_epoch: int | None = Field(None, ge=1)
+    max_steps_per_epoch: int | None = Field(default=None, ge=1)
 
 
 class RunConfig(_Section):
@@ -158,17 +158,17 @@ class RunConfig(_Section):
 
     out_dir: str = "runs/classifier"
     seed: int = 0
-    threads: int = Field(2, ge=1)
+    threads: int = Field(default=2, ge=1)
     progress: bool = True
 
 
 class TrainConfig(_Section):
     """The whole training configuration (sections ``data``, ``model``, ``optim``, ``run``)."""
 
-    data: DataConfig = Field(default_factory=DataConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    optim: OptimConfig = Field(default_factory=OptimConfig)
-    run: RunConfig = Field(default_factory=RunConfig)
+    data: DataConfig = Field(default_factory=lambda: DataConfig())
+    model: ModelConfig = Field(default_factory=lambda: ModelConfig())
+    optim: OptimConfig = Field(default_factory=lambda: OptimConfig())
+    run: RunConfig = Field(default_factory=lambda: RunConfig())
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of every section (as written by :func:`save_config`)."""

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxrkit.data._masks import MaskRef
 from cxrkit.data.adapters._common import check_no_extra, list_images, require_root
 from cxrkit.data.dataset import Dataset, DatasetCard
 from cxrkit.data.splits import stratified_id_split
@@ -125,11 +126,11 @@ def load(root: str | os.PathLike, *, masks: bool = True, images_only: bool = Tru
         "source": NAME, "number": df["number"], "fold": np.where(df["number"] % 2 == 1, "odd", "even"),
         "anatomy_split": [part_of[c] for c in df["image_id"]],
     })
-    mask_refs = None
+    mask_refs: list[dict[str, MaskRef] | None] | None = None
     if masks and (root / "masks").is_dir():
         mask_refs = []
         for stem in meta["image_id"]:
-            ref = {s: str(root / "masks" / s / f"{stem}.png") for s in STRUCTURES
+            ref: dict[str, MaskRef] = {s: str(root / "masks" / s / f"{stem}.png") for s in STRUCTURES
                    if (root / "masks" / s / f"{stem}.png").is_file()}
             mask_refs.append(ref or None)
         n_none = sum(r is None for r in mask_refs)
