@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from cxrkit.errors import InvalidImageError, unknown_name
-from cxrkit.io import dicom as _dicom
 from cxrkit.io import raster as _raster
 from cxrkit.io._checks import (
     DEFAULT_MAX_INFLATED_BYTES,
@@ -213,6 +212,8 @@ def read_image(
     """
     source, fmt, path = _detect(src)
     if fmt in ("dicom", "dicom-raw"):
+        from cxrkit.io import dicom as _dicom  # pydicom only when a DICOM comes (0.1-0.2 s of import)
+
         pixels, meta = _dicom.read_dicom(
             _dicom_src(src, path),
             source,
@@ -237,6 +238,8 @@ def read_header(src: PathOrBytes, *, max_inflated_bytes: int = DEFAULT_MAX_INFLA
     """
     source, fmt, path = _detect(src)
     if fmt in ("dicom", "dicom-raw"):
+        from cxrkit.io import dicom as _dicom
+
         return _dicom.read_dicom_header(
             _dicom_src(src, path), source, force=(fmt == "dicom-raw"), max_inflated_bytes=max_inflated_bytes
         )

@@ -12,8 +12,11 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
+import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from cxrkit.fs import atomic_open
@@ -28,72 +31,125 @@ def iter_inputs(paths: Iterable[str]) -> Iterator[Path]:
     yield from find_images(paths, keep_missing=True)
 
 
-def _run(args: argparse.Namespace) -> int:
+#: images per ONNX Runtime call: batch 2-4 is as fast per image as 16 on this runtime and holds a quarter
+#: of the memory (benchmarks/classify_bench.py)
+DEFAULT_BATCH = 4
+
+
+def default_workers() -> int:
+    """Decoding threads: the usable CPUs, at most 4 (decoding and resizing release the GIL)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        n = os.cpu_count() or 1
+    return max(1, min(4, n))
+
+
+def adaptive_threads() -> int | None:
+    """ONNX Runtime threads when neither ``--threads`` nor ``CXRKIT_THREADS`` says: one thread when the machine
+    is already busy (1-minute load at or above the usable CPUs: extra threads then only wait for a core),
+    else None (cxrkit's default, the usable CPUs)."""
+    if os.environ.get("CXRKIT_THREADS"):
+        return None
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        n = os.cpu_count() or 1
+    return 1 if n > 1 and os.getloadavg()[0] >= n else None
+
+
+def _prepare(clf, path: Path, qc: bool) -> tuple[object | None, str]:  # type: ignore[no-untyped-def]
+    """Decode, check and transform one file (runs in a worker thread): ``(model input (C, S, S), "")`` or
+    ``(None, error text)``."""
     import numpy as np
 
-    from cxrkit.errors import CxrkitError, DataFormatError
+    from cxrkit.errors import CxrkitError
     from cxrkit.io import read_image
+
+    try:
+        img = read_image(path)
+        if not np.all(np.isfinite(img.pixels)):
+            return None, "InvalidImageError: non-finite pixel values"
+        if qc:
+            from cxrkit.qc import check_quality
+
+            q = check_quality(img)
+            if not q.usable:
+                return None, "NotAChestXrayError: " + "; ".join(q.reasons)
+        return clf.preprocess([img.pixels])[0], ""
+    except CxrkitError as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    except OSError as exc:
+        return None, f"OSError: {exc}"
+
+
+def classify_paths(clf, paths: Sequence[Path], *, batch_size: int = DEFAULT_BATCH,  # type: ignore[no-untyped-def]
+                   workers: int | None = None, qc: bool = True) -> Iterator[tuple[Path, object | None, str]]:
+    """Classify files in order: ``(path, probabilities of clf.findings (float32) or None, error text)``.
+
+    Files are decoded, checked and resized in ``workers`` threads (default :func:`default_workers`) while the
+    model runs on the previous batch, a bounded number ahead (memory stays at a few images per worker).
+    """
+    import numpy as np
+
+    cols = np.array([clf.labels.index(f) for f in clf.findings], dtype=np.int64)
+    workers = workers or default_workers()
+    window = batch_size + 2 * workers
+    pending: deque = deque()
+    held: list[tuple[Path, object | None, str]] = []  # in input order; errors wait for the images before them
+    n_ready = 0
+
+    def release() -> Iterator[tuple[Path, object | None, str]]:
+        ready = [x for _, x, _ in held if x is not None]
+        probs = None
+        if ready:
+            logits, _ = clf.run(np.stack(ready))
+            probs = iter((1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).astype(np.float32)[:, cols])
+        for p, x, err in held:
+            yield (p, next(probs), "") if x is not None and probs is not None else (p, None, err)
+        held.clear()
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cxrkit-decode") as pool:
+        it = iter(paths)
+        for p in it:
+            pending.append((p, pool.submit(_prepare, clf, p, qc)))
+            if len(pending) >= window:
+                break
+        while pending:
+            p, fut = pending.popleft()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append((nxt, pool.submit(_prepare, clf, nxt, qc)))
+            x, err = fut.result()
+            held.append((p, x, err))
+            n_ready += x is not None
+            if n_ready >= batch_size:
+                yield from release()
+                n_ready = 0
+        yield from release()
+
+
+def _run(args: argparse.Namespace) -> int:
+    from cxrkit.errors import DataFormatError
     from cxrkit.models.classifier import load_classifier
 
     if args.batch_size < 1:
         raise DataFormatError(f"--batch-size must be >= 1, got {args.batch_size}")
-    clf = load_classifier(args.model, threads=args.threads)
+    if args.workers is not None and args.workers < 1:
+        raise DataFormatError(f"--workers must be >= 1, got {args.workers}")
+    clf = load_classifier(args.model, threads=args.threads or adaptive_threads())
     files = list(iter_inputs(args.paths))
     if not files:
         raise DataFormatError(f"no image files found in {args.paths}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, object]] = []
-    batch: list[tuple[int, object]] = []
-
-    def flush() -> None:
-        if not batch:
-            return
-        try:
-            probs = clf.predict([px for _, px in batch], batch_size=args.batch_size)
-        except CxrkitError as exc:  # one bad array fails the batch: redo one by one
-            probs = None
-            log.debug("batch failed (%s); retrying images one by one", exc)
-        for k, (i, px) in enumerate(batch):
-            if probs is not None:
-                p = probs[k]
-            else:
-                try:
-                    p = clf.predict([px])[0]
-                except CxrkitError as exc:
-                    rows[i]["error"] = f"{type(exc).__name__}: {exc}"
-                    continue
-            for f, v in zip(clf.findings, p):
-                rows[i][f] = f"{float(v):.6f}"
-        batch.clear()
-
-    ok = 0
-    for f in files:
-        row: dict[str, object] = {"path": str(f), "error": ""}
+    for path, probs, err in classify_paths(clf, files, batch_size=args.batch_size, workers=args.workers,
+                                           qc=not args.no_qc):
+        row: dict[str, object] = {"path": str(path), "error": err}
+        if probs is not None:
+            row.update({f: f"{float(v):.6f}" for f, v in zip(clf.findings, probs)})
         rows.append(row)
-        try:
-            img = read_image(f)
-        except CxrkitError as exc:
-            row["error"] = f"{type(exc).__name__}: {exc}"
-            continue
-        except OSError as exc:
-            row["error"] = f"OSError: {exc}"
-            continue
-        if not np.all(np.isfinite(img.pixels)):
-            row["error"] = "InvalidImageError: non-finite pixel values"
-            continue
-        if not args.no_qc:
-            from cxrkit.qc import check_quality
-
-            q = check_quality(img)
-            if not q.usable:
-                row["error"] = "NotAChestXrayError: " + "; ".join(q.reasons)
-                continue
-        batch.append((len(rows) - 1, img.pixels))
-        ok += 1
-        if len(batch) >= args.batch_size:
-            flush()
-    flush()
     fields = ["path", *clf.findings, "error"]
     with atomic_open(out, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields, restval="")
@@ -112,8 +168,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (recursive)")
     p.add_argument("--out", required=True, help="output CSV")
     p.add_argument("--model", help="model card or folder (default: the shipped model)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--threads", type=int, help="ONNX Runtime threads (default: CXRKIT_THREADS or the CPUs)")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help=f"images per model call (default {DEFAULT_BATCH})")
+    p.add_argument("--threads", type=int,
+                   help="ONNX Runtime threads (default: CXRKIT_THREADS, else the CPUs; 1 when the machine is busy)")
+    p.add_argument("--workers", type=int,
+                   help="threads decoding and resizing images while the model runs (default: the CPUs, at most 4)")
     p.add_argument("--no-qc", action="store_true",
                    help="classify every readable image (default: images failing cxrkit.qc get an error row)")
     p.set_defaults(func=_run)
