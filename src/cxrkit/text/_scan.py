@@ -174,7 +174,7 @@ class PrefixScanner:
                     owners.add((gi, fi))
                     words[word] = (ws or p.startswith(WS_LEAD), owners)
         auto = ahocorasick.Automaton()
-        for word, (ws, owners) in words.items():
+        for word, (ws, _owners) in words.items():
             auto.add_word(word, (word, len(word) - 1, ws, word_start and _is_word(word[0])))
         auto.make_automaton()
         self._auto = auto
