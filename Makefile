@@ -4,8 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
+LEAN_STAMP := $(VENV)/.installed-lean
 
-.PHONY: install demo test test-fast lint clean system-deps
+.PHONY: install install-lean demo test test-fast lint clean system-deps
 
 install: $(STAMP)
 
@@ -16,7 +17,16 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e '.[test,train,ray]'
 	touch $(STAMP)
 
-demo: install
+# the lean profile (no PyTorch, pandas, scikit-learn, matplotlib) is all the demo needs; `make test` adds the rest
+install-lean: $(LEAN_STAMP)
+
+$(LEAN_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e .
+	touch $(LEAN_STAMP)
+
+demo: install-lean
 	$(VENV)/bin/cxrkit demo --out demo-output
 
 # lint: ruff (rules in pyproject.toml), mypy (src/cxrkit), and the size limits (modules <= 400 lines,
