@@ -4,6 +4,8 @@ Endpoints
 ---------
 ``GET /healthz``          liveness and what is loaded (no auth).
 ``GET /v1/models``        the model cards of the loaded components.
+``POST /v1/similar``      multipart field ``file`` → the ``k`` most similar indexed films (409 when the server
+                          runs without an index: ``CXRKIT_INDEX`` / ``serve --index``); see ``similar_api``.
 ``POST /v1/analyze``      multipart field ``file`` (DICOM/PNG/JPEG) → the ``result.json`` document
                           (schema ``cxrkit.result/1``); ``?include=image,heatmaps,masks,overlay`` adds an
                           ``overlays`` object of PNG data URIs for the web viewer.
@@ -52,6 +54,7 @@ from cxrkit.result import AnalysisResult, box_id
 from cxrkit.deliver.png import png_bytes
 from cxrkit.service.api_models import ANALYZE_RESPONSES, HealthDoc
 from cxrkit.service.settings import Settings
+from cxrkit.service.similar_api import Retrieval, add_similar_route, load_retrieval
 from cxrkit.views import VIEW_OPTIONS
 from cxrkit.types import Image
 
@@ -198,7 +201,8 @@ def _web_dir() -> Path:
     return Path(str(resources.files("cxrkit").joinpath("service/web")))
 
 
-def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = None,
+               retrieval: Retrieval | None = None) -> FastAPI:
     """Build the FastAPI application.
 
     Parameters
@@ -207,6 +211,8 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
         service settings (default: :meth:`Settings.from_env`).
     analyzer:
         a loaded pipeline to serve (default: the shipped components, loaded once at startup).
+    retrieval:
+        a loaded similar-case index for ``POST /v1/similar`` (default: ``settings.index`` if set, else none).
     """
     settings = settings or Settings.from_env()
 
@@ -221,6 +227,8 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
             seconds = await anyio.to_thread.run_sync(app.state.analyzer.warm_up)
             log.info("models loaded and warmed up (%.1f s)", seconds)
         app.state.limiter = anyio.CapacityLimiter(settings.inference_threads)
+        if getattr(app.state, "retrieval", None) is None and settings.index:
+            app.state.retrieval = await anyio.to_thread.run_sync(load_retrieval, settings.index, settings.classifier)
         log.info("cxrkit API ready: %s", app.state.analyzer.describe())
         yield
 
@@ -233,6 +241,7 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
     )
     app.state.settings = settings
     app.state.analyzer = analyzer
+    app.state.retrieval = retrieval
     app.add_middleware(UploadGuardMiddleware, max_bytes=settings.max_upload_bytes,
                        read_timeout_s=settings.read_timeout_s, body_timeout_s=settings.body_timeout_s)
     app.add_middleware(QueueLimitMiddleware, limit=settings.max_queued)
@@ -329,6 +338,8 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
         else:
             log.info("request %s: analyzed in %.0f ms", request_id, result.timings_ms.get("total", 0.0))
         return response
+
+    add_similar_route(app, require_token)
 
     web = _web_dir()
     if (web / "index.html").is_file():

@@ -16,6 +16,7 @@
 | ``CXRKIT_MAX_PIXELS`` | 50000000 | largest image (rows x columns) accepted |
 | ``CXRKIT_CLASSIFIER`` | shipped | path of a classifier package (model card + weights) to serve instead |
 | ``CXRKIT_SEGMENTER`` | shipped | path of a segmenter package to serve instead |
+| ``CXRKIT_INDEX`` | unset | similar-case index folder for ``POST /v1/similar`` (``cxrkit index build``) |
 
 An empty variable counts as unset (booleans: empty is false). A value of the wrong type or below its minimum
 raises :class:`~cxrkit.errors.ConfigError` naming the variable, so ``cxrkit serve`` stops at startup.
@@ -80,6 +81,7 @@ class Settings(BaseSettings):
     max_pixels: int = Field(50_000_000, ge=1)
     classifier: str | None = None
     segmenter: str | None = None
+    index: str | None = None
 
     _BOOLS: ClassVar[tuple[str, ...]] = ("localize", "segment")
 

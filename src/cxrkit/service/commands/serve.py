@@ -10,6 +10,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Settings come from CXRKIT_* environment variables (see docs/delivery.md).")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    p.add_argument("--index", default=None, help="similar-case index folder for POST /v1/similar and the viewer's "
+                                                 "panel (default: CXRKIT_INDEX, else none)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=run)
 
@@ -44,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         settings = Settings.from_env()
+        if getattr(args, "index", None):
+            settings = settings.model_copy(update={"index": args.index})
         app = create_app(settings)
         print(f"cxrkit API on http://{args.host}:{args.port}/ (viewer), /docs (OpenAPI); not a diagnostic device")
         config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,

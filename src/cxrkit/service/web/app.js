@@ -170,6 +170,40 @@ async function analyze(file) {
   const positives = body.findings.filter((f) => f.positive).length;
   setStatus(`Done: ${body.findings.length} findings assessed, ${positives} positive (${Math.round(body.timings_ms.total)} ms).`);
   document.body.dataset.analyzed = "true";
+  similar(file, headers);
+}
+
+async function similar(file, headers) {
+  // The k nearest indexed prior films; the panel stays hidden when the server has no index (409).
+  const panel = $("similar-panel");
+  const box = $("similar");
+  box.innerHTML = "";
+  const form = new FormData();
+  form.append("file", file, file.name);
+  let resp;
+  try {
+    resp = await fetch("/v1/similar?k=8&thumbnails=true", { method: "POST", body: form, headers });
+  } catch (err) {
+    return;
+  }
+  const body = await resp.json().catch(() => ({ detail: resp.statusText }));
+  if (resp.status === 409 && String(body.detail).startsWith("no similar-case index")) { panel.hidden = true; return; }
+  panel.hidden = false;
+  if (!resp.ok) { $("similar-status").textContent = `${resp.status}: ${body.detail}`; return; }
+  $("similar-status").textContent = `${body.returned} nearest of ${body.index_size} indexed films (${body.embedding})`;
+  for (const n of body.neighbors) {
+    const fig = document.createElement("figure");
+    fig.className = "neighbor";
+    const img = document.createElement("img");
+    img.alt = n.image_id;
+    if (n.thumbnail) img.src = n.thumbnail;
+    const cap = document.createElement("figcaption");
+    cap.textContent = `#${n.rank} ${n.image_id} · distance ${Number(n.distance).toFixed(3)} · ${n.view || "view ?"}` +
+      `${n.study_date ? " · " + n.study_date : ""} · ${n.labels.length ? n.labels.join(", ") : "no labels"}`;
+    fig.append(img, cap);
+    box.appendChild(fig);
+  }
+  document.body.dataset.similar = String(body.returned);
 }
 
 $("file").addEventListener("change", (e) => { if (e.target.files.length) analyze(e.target.files[0]); });
