@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[test,train,ray]'
+	$(PIP) install -q -e '.[test,train,ray,retrieval]'
 	touch $(STAMP)
 
 # the lean profile (no PyTorch, pandas, scikit-learn, matplotlib) is all the demo needs; `make test` adds the rest

@@ -13,17 +13,30 @@
 Similar appearance is not a diagnosis; the labels shown come from the archive.
 """
 
+from typing import Any
+
 from cxrkit.retrieval.embed import Embedder, EmbeddingSpec, embed, load_embedder
 from cxrkit.retrieval.errors import (
-                                     CorruptIndexError,
-                                     EmbeddingMismatchError,
-                                     EmptyIndexError,
-                                     IndexNotLoadedError,
-                                     OptedOutPatientError,
-                                     RetrievalError,
+    CorruptIndexError,
+    EmbeddingMismatchError,
+    EmptyIndexError,
+    IndexNotLoadedError,
+    OptedOutPatientError,
+    RetrievalError,
 )
-from cxrkit.retrieval.index import RetrievalIndex
-from cxrkit.retrieval.metadata import SearchFilter
+
+
+def __getattr__(name: str) -> Any:  # the index and its table need pandas (the `data` extra): imported on use
+    if name == "RetrievalIndex":
+        from cxrkit.retrieval.index import RetrievalIndex
+
+        return RetrievalIndex
+    if name == "SearchFilter":
+        from cxrkit.retrieval.metadata import SearchFilter
+
+        return SearchFilter
+    raise AttributeError(f"module 'cxrkit.retrieval' has no attribute {name!r}")
+
 
 __all__ = ["EmbeddingSpec", "Embedder", "embed", "load_embedder", "RetrievalIndex", "SearchFilter",
            "RetrievalError", "EmbeddingMismatchError", "EmptyIndexError", "CorruptIndexError",

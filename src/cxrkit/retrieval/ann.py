@@ -3,7 +3,7 @@
 Why this configuration (measured in ``benchmarks/retrieval_scale_bench.py``, figures in ``docs/retrieval.md``):
 1280-d float32 vectors need 5.1 GB per million films, so the ANN structure holds each vector projected on the
 first ``dim`` principal directions of the archive (uncentred, so inner products in the reduced space approximate
-the full cosine) and stores it in float16; the candidates it returns are re-ranked exactly on the full vectors by
+the full cosine) and stores it as int8; the candidates it returns are re-ranked exactly on the full vectors by
 :class:`cxrkit.retrieval.index.RetrievalIndex`. usearch was picked over faiss and hnswlib for its build time and
 footprint at equal recall, and because it removes vectors in place (opt-out) and saves / memory-maps one file.
 """
@@ -41,7 +41,7 @@ class AnnIndex:
         rerank: candidates handed back for exact re-ranking.
     """
 
-    def __init__(self, projection: np.ndarray, *, dtype: str = "f16", connectivity: int = 16,
+    def __init__(self, projection: np.ndarray, *, dtype: str = "i8", connectivity: int = 16,
                  expansion_add: int = 128, expansion_search: int = 96, rerank: int = 40) -> None:
         self.projection = np.ascontiguousarray(projection, dtype=np.float32)
         self.dtype = dtype
