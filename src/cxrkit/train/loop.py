@@ -160,7 +160,13 @@ def bce_loss(class_weighting: str, train_labels: np.ndarray, device: torch.devic
 
 def auroc_validation(findings: Sequence[str]) -> Validator:
     """The classifier's validation: mean AUROC over ``findings`` (NaN-free ones), validation BCE, and the
-    validation probabilities in the checkpoint (``val_probs``, used to pick operating points)."""
+    validation probabilities in the checkpoint (``val_probs``, used to pick operating points).
+
+    Raises:
+        DataFormatError: no findings (the AUROCs need their names).
+    """
+    if not findings:
+        raise DataFormatError("the default validation (mean AUROC) needs the findings' names")
 
     def validate(module: nn.Module, source: BatchSource, rows: np.ndarray, *, epoch: int, device: torch.device,
                  batch_size: int) -> Validation:
@@ -177,27 +183,122 @@ def auroc_validation(findings: Sequence[str]) -> Validator:
     return validate
 
 
+@dataclass
+class _State:
+    """Where a fit stands: next epoch, best metric so far and its epoch, epochs without improvement, history."""
+
+    epoch: int = 0
+    best: float = -math.inf
+    best_epoch: int = -1
+    bad: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def update(self, epoch: int, metric: float) -> bool:
+        """Count ``epoch``'s validation ``metric``; True when it is the new best (by more than 1e-4)."""
+        improved = bool(np.isfinite(metric) and metric > self.best + 1e-4)
+        if improved:
+            self.best, self.best_epoch, self.bad = metric, epoch, 0
+        else:
+            self.bad += 1
+        return improved
+
+
+@dataclass
+class _Run:
+    """Optimiser, schedule and step plan of one :func:`fit`."""
+
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    use_amp: bool
+    device: torch.device
+    batch_size: int
+    per_rank: int
+    steps_per_epoch: int
+
+    @classmethod
+    def build(cls, save_model: nn.Module, frozen: Sequence[nn.Module], cfg: OptimConfig, n_rows: int,
+              world_size: int, device: torch.device) -> _Run:
+        for m in frozen:
+            for p in m.parameters():
+                p.requires_grad_(False)
+        params = [p for p in save_model.parameters() if p.requires_grad]
+        if not params:
+            raise ModelError("nothing to train: every parameter is frozen")
+        opt = torch.optim.AdamW(params, lr=float(cfg.lr), weight_decay=float(cfg.weight_decay))
+        bs = int(cfg.batch_size)
+        per_rank = n_rows // world_size
+        steps = max(1, per_rank // bs)
+        if cfg.max_steps_per_epoch:
+            steps = min(steps, int(cfg.max_steps_per_epoch))
+        total = steps * int(cfg.epochs)
+        warmup = int(round(float(cfg.warmup_fraction) * total))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_lambda(s, total, warmup, cfg.schedule))
+        use_amp = device.type == "cuda"
+        return cls(opt, sched, torch.amp.GradScaler("cuda", enabled=use_amp), use_amp, device, bs, per_rank, steps)
+
+    def resume(self, save_model: nn.Module, last_path: Path) -> _State:
+        """Load ``last_path`` into the model, optimiser, schedule (and scaler); the state to continue from."""
+        ck = load_checkpoint(last_path)
+        save_model.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["optimizer"])
+        self.sched.load_state_dict(ck["scheduler"])
+        if self.use_amp and ck.get("scaler"):
+            self.scaler.load_state_dict(ck["scaler"])
+        state = _State(ck["epoch"] + 1, ck["best_metric"], ck["best_epoch"], ck["bad_epochs"],
+                       list(ck.get("history", [])))
+        log.info("resumed from %s at epoch %d (best %.4f at epoch %d)", last_path, state.epoch, state.best,
+                 state.best_epoch)
+        return state
+
+    def checkpoint(self, save_model: nn.Module) -> dict[str, Any]:
+        """Model and optimiser part of a checkpoint payload."""
+        return {"model": save_model.state_dict(), "optimizer": self.opt.state_dict(),
+                "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict() if self.use_amp else None}
+
+    def train_epoch(self, module: nn.Module, frozen: Sequence[nn.Module], source: BatchSource, perm: np.ndarray,
+                    loss: LossFn, *, epoch: int, show: bool) -> list[float]:
+        """One epoch of steps over ``perm`` (this rank's shuffled rows); the per-step losses."""
+        from tqdm.auto import tqdm
+
+        module.train()
+        for m in frozen:
+            m.eval()
+        losses: list[float] = []
+        bs = self.batch_size
+        bar = tqdm(range(self.steps_per_epoch), desc=f"epoch {epoch}", disable=not show, mininterval=10)
+        for step in bar:
+            x, y = batch_of(source, perm[step * bs : (step + 1) * bs], epoch=epoch, train=True)
+            x, y = x.to(self.device), y.to(self.device)
+            with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.use_amp):
+                logits = module(x)
+            step_loss = loss(logits.float(), y)
+            self.opt.zero_grad(set_to_none=True)
+            self.scaler.scale(step_loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+            self.sched.step()
+            losses.append(float(step_loss.detach()))
+            if show:
+                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        return losses
+
+
+def _write_epoch(out: Path, payload: dict[str, Any], rec: dict[str, Any], improved: bool) -> None:
+    save_checkpoint(out / "last.pt", payload)
+    if improved:
+        save_checkpoint(out / "best.pt", payload)
+    with open(out / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps(rec) + "\n")
+
+
 def fit(
-    module: nn.Module,
-    train_source: BatchSource,
-    val_source: BatchSource,
-    *,
-    findings: Sequence[str] = (),
-    optim_cfg: OptimConfig,
-    out_dir: str | Path,
-    seed: int = 0,
-    save_model: nn.Module | None = None,
-    frozen: Sequence[nn.Module] = (),
-    resume: bool = False,
-    progress: bool = False,
-    extra: dict[str, Any] | None = None,
-    train_rows: np.ndarray | None = None,
-    val_rows: np.ndarray | None = None,
-    rank: int = 0,
-    world_size: int = 1,
-    loss: LossFn | None = None,
-    validate: Validator | None = None,
-    max_minutes: float | None = None,
+    module: nn.Module, train_source: BatchSource, val_source: BatchSource, *,
+    findings: Sequence[str] = (), optim_cfg: OptimConfig, out_dir: str | Path, seed: int = 0,
+    save_model: nn.Module | None = None, frozen: Sequence[nn.Module] = (), resume: bool = False,
+    progress: bool = False, extra: dict[str, Any] | None = None,
+    train_rows: np.ndarray | None = None, val_rows: np.ndarray | None = None, rank: int = 0, world_size: int = 1,
+    loss: LossFn | None = None, validate: Validator | None = None, max_minutes: float | None = None,
 ) -> FitResult:
     """Train ``module`` with early stopping on a validation metric (default: mean AUROC).
 
@@ -222,8 +323,6 @@ def fit(
     Returns:
         :class:`FitResult`.
     """
-    from tqdm.auto import tqdm
-
     out = Path(out_dir)
     save_model = save_model if save_model is not None else module
     device = next(save_model.parameters()).device
@@ -231,99 +330,39 @@ def fit(
     va_rows = np.arange(len(val_source.labels)) if val_rows is None else np.asarray(val_rows)
     if len(tr_rows) == 0 or len(va_rows) == 0:
         raise DataFormatError(f"empty training ({len(tr_rows)}) or validation ({len(va_rows)}) set")
-    if loss is None:
-        loss = bce_loss(optim_cfg.class_weighting, np.asarray(train_source.labels)[tr_rows], device)
-    if validate is None:
-        if not findings:
-            raise DataFormatError("fit: the default validation (mean AUROC) needs the findings' names")
-        validate = auroc_validation(findings)
-    for m in frozen:
-        for p in m.parameters():
-            p.requires_grad_(False)
-    params = [p for p in save_model.parameters() if p.requires_grad]
-    if not params:
-        raise ModelError("nothing to train: every parameter is frozen")
-    opt = torch.optim.AdamW(params, lr=float(optim_cfg.lr), weight_decay=float(optim_cfg.weight_decay))
-    bs = int(optim_cfg.batch_size)
-    per_rank = len(tr_rows) // world_size
-    steps_per_epoch = max(1, per_rank // bs)
-    if optim_cfg.max_steps_per_epoch:
-        steps_per_epoch = min(steps_per_epoch, int(optim_cfg.max_steps_per_epoch))
-    total = steps_per_epoch * int(optim_cfg.epochs)
-    warmup = int(round(float(optim_cfg.warmup_fraction) * total))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_lambda(s, total, warmup, optim_cfg.schedule))
-    use_amp = device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-
-    start_epoch, best, best_epoch, bad, history = 0, -math.inf, -1, 0, []
+    loss = loss or bce_loss(optim_cfg.class_weighting, np.asarray(train_source.labels)[tr_rows], device)
+    validate = validate or auroc_validation(findings)
+    run = _Run.build(save_model, frozen, optim_cfg, len(tr_rows), world_size, device)
     last_path, best_path = out / "last.pt", out / "best.pt"
-    if resume and last_path.is_file():
-        ck = load_checkpoint(last_path)
-        save_model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        if use_amp and ck.get("scaler"):
-            scaler.load_state_dict(ck["scaler"])
-        start_epoch, best, best_epoch, bad = ck["epoch"] + 1, ck["best_metric"], ck["best_epoch"], ck["bad_epochs"]
-        history = list(ck.get("history", []))
-        log.info("resumed from %s at epoch %d (best %.4f at epoch %d)", last_path, start_epoch, best, best_epoch)
-    stopped = False
-    if start_epoch > 0 and bad >= int(optim_cfg.patience):
-        stopped = True
+    state = run.resume(save_model, last_path) if resume and last_path.is_file() else _State()
+    stopped = state.epoch > 0 and state.bad >= int(optim_cfg.patience)
     t_start = time.time()
-    for epoch in range(start_epoch, int(optim_cfg.epochs)):
+    for epoch in range(state.epoch, int(optim_cfg.epochs)):
         if stopped:
             break
         t0 = time.time()
-        module.train()
-        for m in frozen:
-            m.eval()
         perm = tr_rows[np.random.default_rng([seed, epoch]).permutation(len(tr_rows))]
-        perm = perm[rank * per_rank : (rank + 1) * per_rank]
-        losses = []
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}", disable=not progress or rank != 0, mininterval=10)
-        for step in bar:
-            idx = perm[step * bs : (step + 1) * bs]
-            x, y = batch_of(train_source, idx, epoch=epoch, train=True)
-            x, y = x.to(device), y.to(device)
-            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-                logits = module(x)
-            step_loss = loss(logits.float(), y)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(step_loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            losses.append(float(step_loss.detach()))
-            if progress and rank == 0:
-                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-        val = validate(module, val_source, va_rows, epoch=epoch, device=device, batch_size=max(bs, 64))
-        metric = float(val.metric)
-        improved = np.isfinite(metric) and metric > best + 1e-4
-        if improved:
-            best, best_epoch, bad = metric, epoch, 0
-        else:
-            bad += 1
-        rec = {"epoch": epoch, "train_loss": float(np.mean(losses)), **val.record, "lr": float(sched.get_last_lr()[0]),
-               "seconds": round(time.time() - t0, 1), "steps": steps_per_epoch, "best_epoch": best_epoch}
-        history.append(rec)
+        perm = perm[rank * run.per_rank : (rank + 1) * run.per_rank]
+        losses = run.train_epoch(module, frozen, train_source, perm, loss, epoch=epoch,
+                                 show=progress and rank == 0)
+        val = validate(module, val_source, va_rows, epoch=epoch, device=device, batch_size=max(run.batch_size, 64))
+        improved = state.update(epoch, float(val.metric))
+        rec = {"epoch": epoch, "train_loss": float(np.mean(losses)), **val.record,
+               "lr": float(run.sched.get_last_lr()[0]), "seconds": round(time.time() - t0, 1),
+               "steps": run.steps_per_epoch, "best_epoch": state.best_epoch}
+        state.history.append(rec)
         if rank == 0:
-            payload = {"model": save_model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                       "scaler": scaler.state_dict() if use_amp else None, "epoch": epoch, "best_metric": best,
-                       "best_epoch": best_epoch, "bad_epochs": bad, "history": history, "findings": list(findings),
-                       **val.checkpoint, "extra": extra or {}}
-            save_checkpoint(last_path, payload)
-            if improved:
-                save_checkpoint(best_path, payload)
-            with open(out / "metrics.jsonl", "a") as fh:
-                fh.write(json.dumps(rec) + "\n")
+            payload = {**run.checkpoint(save_model), "epoch": epoch, "best_metric": state.best,
+                       "best_epoch": state.best_epoch, "bad_epochs": state.bad, "history": state.history,
+                       "findings": list(findings), **val.checkpoint, "extra": extra or {}}
+            _write_epoch(out, payload, rec, improved)
             log.info("epoch %d: train loss %.4f, val metric %.4f (best %.4f @ %d), %.0fs", epoch,
-                     rec["train_loss"], metric, best, best_epoch, rec["seconds"])
-        if bad >= int(optim_cfg.patience):
+                     rec["train_loss"], val.metric, state.best, state.best_epoch, rec["seconds"])
+        if state.bad >= int(optim_cfg.patience):
             stopped = True
-            log.info("early stop: no improvement for %d epochs", bad)
+            log.info("early stop: no improvement for %d epochs", state.bad)
         elif max_minutes is not None and (time.time() - t_start) / 60 > max_minutes:
             log.info("time budget of %.0f min spent; stopping after epoch %d (resume continues)", max_minutes, epoch)
             break
-    return FitResult(best_epoch=best_epoch, best_metric=best, history=history, best_path=best_path,
-                     last_path=last_path, stopped_early=stopped)
+    return FitResult(best_epoch=state.best_epoch, best_metric=state.best, history=state.history,
+                     best_path=best_path, last_path=last_path, stopped_early=stopped)
