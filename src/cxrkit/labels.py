@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Iterable, Sequence
+from typing import Literal, overload
 
 import numpy as np
 
@@ -105,6 +106,14 @@ _LOOKUP: dict[str, str] = {_key(f): f for f in FINDINGS}
 _LOOKUP.update({_key(k): v for k, v in SYNONYMS.items()})
 
 
+@overload
+def canonical(name: str, *, strict: Literal[True] = ...) -> str: ...
+
+
+@overload
+def canonical(name: str, *, strict: bool) -> str | None: ...
+
+
 def canonical(name: str, *, strict: bool = True) -> str | None:
     """Canonical spelling of a finding name.
 
@@ -121,7 +130,15 @@ def canonical(name: str, *, strict: bool = True) -> str | None:
     return found
 
 
-def harmonize(names: Iterable[str], *, strict: bool = True) -> list[str | None]:
+@overload
+def harmonize(names: Iterable[str], *, strict: Literal[True] = ...) -> list[str]: ...
+
+
+@overload
+def harmonize(names: Iterable[str], *, strict: bool) -> list[str | None]: ...
+
+
+def harmonize(names: Iterable[str], *, strict: bool = True) -> list[str] | list[str | None]:
     """Canonical names for a list of source names (None for unknown ones when ``strict=False``)."""
     return [canonical(n, strict=strict) for n in names]
 

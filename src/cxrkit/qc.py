@@ -79,7 +79,7 @@ def layout_features(pixels: np.ndarray) -> dict[str, float]:
     below 0.1).
     """
     a = np.asarray(pixels, dtype=np.float32)
-    thumb = np.asarray(PILImage.fromarray(a, mode="F").resize((64, 64), PILImage.BILINEAR), dtype=np.float32)
+    thumb = np.asarray(PILImage.fromarray(a, mode="F").resize((64, 64), PILImage.Resampling.BILINEAR), dtype=np.float32)
     lo, hi = float(thumb.min()), float(thumb.max())
     thumb = (thumb - lo) / max(hi - lo, 1e-6)
     mirror = thumb[:, ::-1]
@@ -99,7 +99,7 @@ def neighbor_correlation(pixels: np.ndarray) -> float:
     Radiographs are smooth at that scale (>= 0.81 on 600 real NIH and covid-ieee8023 images); noise gives ~0.
     """
     a = np.asarray(pixels, dtype=np.float32)
-    t = np.asarray(PILImage.fromarray(a, mode="F").resize((128, 128), PILImage.BOX), dtype=np.float32)
+    t = np.asarray(PILImage.fromarray(a, mode="F").resize((128, 128), PILImage.Resampling.BOX), dtype=np.float32)
     left, right = t[:, :-1].ravel(), t[:, 1:].ravel()
     if left.std() < 1e-6 or right.std() < 1e-6:
         return 1.0
@@ -244,9 +244,10 @@ def check_quality(
             heart = float(np.asarray(masks["heart"], dtype=bool).mean())
             conf = min((float(confidence[k]) for k in ("left_lung", "right_lung", "heart") if confidence and k in confidence),
                        default=None)
-            cues = {"heart_area_fraction": round(heart, 4), "min_confidence": None if conf is None else round(conf, 3)}
+            anatomy_cues = {"heart_area_fraction": round(heart, 4),
+                            "min_confidence": None if conf is None else round(conf, 3)}
             atypical = heart < HEART_MIN_FRACTION and (conf is None or conf < SEG_CONFIDENCE_MIN)
-            checks["frontal_anatomy"] = _check(not atypical, cues, "heart found and segmentation confident")
+            checks["frontal_anatomy"] = _check(not atypical, anatomy_cues, "heart found and segmentation confident")
             if atypical:  # a warning only: sick frontal films (ICU, diffuse opacities) also lose the heart
                 warnings.append("the segmentation finds no clear heart shadow (low confidence); check the view")
     else:
@@ -266,6 +267,9 @@ def _view_check(px: np.ndarray, checks: dict, reasons: list[str], warnings: list
         checks["frontal_view"] = _check(None, None, "learned view check unavailable (model missing or corrupt)")
         return
     card = model.card
+    if card is None:
+        checks["frontal_view"] = _check(None, None, "learned view check unavailable (model without its card)")
+        return
     p = float(model.predict_proba(view_features(px))[0])
     value = {"p_not_frontal": round(p, 4), "t_flag": card.t_flag, "t_refuse": card.t_refuse, "model": card.version}
     if p >= card.t_refuse:

@@ -32,6 +32,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
@@ -148,7 +149,7 @@ def augment(pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.5:
         a = a[:, ::-1]
     im = PILImage.fromarray(np.ascontiguousarray(a), mode="F")
-    im = im.rotate(float(rng.uniform(-8, 8)), resample=PILImage.BILINEAR, expand=False, fillcolor=float(np.median(a)))
+    im = im.rotate(float(rng.uniform(-8, 8)), resample=PILImage.Resampling.BILINEAR, expand=False, fillcolor=float(np.median(a)))
     h, w = a.shape
     ch, cw = int(h * rng.uniform(0.8, 1.0)), int(w * rng.uniform(0.8, 1.0))
     y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
@@ -202,23 +203,26 @@ def matplotlib_samples() -> dict[str, np.ndarray]:
 
     from matplotlib import cbook
 
+    def sample(name: str) -> Any:  # a file object, or the arrays of an .npz
+        return cbook.get_sample_data(name)
+
     out: dict[str, np.ndarray] = {}
 
     def norm(a):
         a = np.asarray(a, np.float32)
         return (a - a.min()) / max(float(a.max() - a.min()), 1e-6)
 
-    with cbook.get_sample_data("grace_hopper.jpg") as fh:
+    with sample("grace_hopper.jpg") as fh:
         out["grace_hopper"] = norm(np.asarray(PILImage.open(fh).convert("L")))
-    with cbook.get_sample_data("s1045.ima.gz") as fh:
+    with sample("s1045.ima.gz") as fh:
         raw = gzip.decompress(fh.read()) if not hasattr(fh, "peek") or fh.peek(2)[:2] == b"\x1f\x8b" else fh.read()
         out["s1045"] = norm(np.frombuffer(raw, np.uint16).astype(np.float32).reshape(256, 256))
-    with cbook.get_sample_data("jacksboro_fault_dem.npz") as z:
+    with sample("jacksboro_fault_dem.npz") as z:
         out["jacksboro"] = norm(z["elevation"])
-    with cbook.get_sample_data("topobathy.npz") as z:
+    with sample("topobathy.npz") as z:
         out["topobathy"] = norm(z["topo"])
     for key, name in (("logo2", "logo2.png"), ("minduka", "Minduka_Present_Blue_Pack.png")):
-        with cbook.get_sample_data(name) as fh:
+        with sample(name) as fh:
             out[key] = norm(np.asarray(PILImage.open(fh).convert("L")))
     return out
 
@@ -418,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     held = (split == "heldout") & ok
     sources = sorted({it.source for it in items})
     src = np.array([it.source for it in items])
-    validation = {"heldout": {}, "train_out_of_fold": {}}
+    validation: dict[str, dict[str, Any]] = {"heldout": {}, "train_out_of_fold": {}}
     for s in sources:
         for kind, km in (("frontal", is_f), ("lateral", is_l)):
             if (held & km & (src == s)).any():

@@ -57,7 +57,7 @@ def content_box(pixels: np.ndarray, *, min_std: float = 0.02, keep: float = 0.5)
     each side is kept."""
     a = np.asarray(pixels, dtype=np.float32)
     h, w = a.shape
-    t = np.asarray(PILImage.fromarray(a, mode="F").resize((128, 128), PILImage.BOX), dtype=np.float32)
+    t = np.asarray(PILImage.fromarray(a, mode="F").resize((128, 128), PILImage.Resampling.BOX), dtype=np.float32)
     box = []
     for sd in (t.std(axis=1), t.std(axis=0)):
         idx = np.flatnonzero(sd >= min_std)
@@ -74,7 +74,7 @@ def _thumbnail(pixels: np.ndarray) -> np.ndarray:
     a = np.asarray(pixels, dtype=np.float32)
     r0, r1, c0, c1 = content_box(a)
     a = np.ascontiguousarray(a[r0:r1, c0:c1])
-    t = np.asarray(PILImage.fromarray(a, mode="F").resize((THUMB, THUMB), PILImage.BILINEAR), dtype=np.float32)
+    t = np.asarray(PILImage.fromarray(a, mode="F").resize((THUMB, THUMB), PILImage.Resampling.BILINEAR), dtype=np.float32)
     lo, hi = np.percentile(t, (1.0, 99.0))
     if hi - lo < 1e-6:
         lo, hi = float(t.min()), float(t.max())
@@ -210,7 +210,7 @@ class ViewModel:
         folder.mkdir(parents=True, exist_ok=True)
         npz = folder / f"{WEIGHTS_NAME}.npz"
         with atomic_open(npz, "wb") as fh:
-            np.savez(fh, **self.arrays())
+            np.savez(fh, **self.arrays())  # type: ignore[arg-type]
         card = {**card, "sha256": hashlib.sha256(npz.read_bytes()).hexdigest(), "n_features": self.n_features}
         atomic_write_text(folder / f"{WEIGHTS_NAME}.json", json.dumps(card, indent=2, sort_keys=False) + "\n")
         self.card = ViewModelCard.from_dict(card)

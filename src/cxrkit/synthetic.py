@@ -325,7 +325,8 @@ def synthetic_dicom(
         item.ModalityLUTType = "US"
         ds.ModalityLUTSequence = [item]
     if window is not None:
-        pairs = [window] if np.ndim(window) == 1 else list(window)
+        pairs: list[tuple[float, float]] = (
+            [window] if np.ndim(window) == 1 else list(window))  # type: ignore[list-item, arg-type]
         ds.WindowCenter = [float(c) for c, _ in pairs] if len(pairs) > 1 else float(pairs[0][0])
         ds.WindowWidth = [float(w) for _, w in pairs] if len(pairs) > 1 else float(pairs[0][1])
     if voi_lut_function:

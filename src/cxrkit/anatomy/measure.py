@@ -241,7 +241,7 @@ def measure(
     ctr = None
     if lateral:
         flags["lateral_view"] = FLAG_DESCRIPTIONS["lateral_view"]
-    elif heart_ext is None or not arrs["right_lung"].any() or not arrs["left_lung"].any():
+    elif heart_ext is None or thorax_ext is None or not arrs["right_lung"].any() or not arrs["left_lung"].any():
         flags["missing_structure"] = FLAG_DESCRIPTIONS["missing_structure"]
     else:
         ctr = round(heart_ext["width_px"] / thorax_ext["width_px"], 4)

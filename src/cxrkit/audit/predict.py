@@ -87,7 +87,7 @@ def _save_shard(folder: Path, keys: list[str], arrays: dict[str, np.ndarray]) ->
     folder.mkdir(parents=True, exist_ok=True)
     name = hashlib.sha256("|".join(keys).encode()).hexdigest()[:20]
     with atomic_open(folder / f"{name}.npz", "wb") as fh:
-        np.savez(fh, keys=np.asarray(keys, dtype=str), **arrays)
+        np.savez(fh, keys=np.asarray(keys, dtype=str), **arrays)  # type: ignore[arg-type]
 
 
 def cached_outputs(paths: Sequence[str], job: str, compute: Callable[[list[np.ndarray]], dict[str, np.ndarray]],

@@ -107,7 +107,7 @@ def load_mask(ref: MaskRef, shape: tuple[int, int] | None = None) -> np.ndarray:
         from PIL import Image as PILImage
 
         im = PILImage.fromarray(mask.astype(np.uint8) * 255)
-        mask = np.asarray(im.resize((int(shape[1]), int(shape[0])), PILImage.NEAREST)) > 127
+        mask = np.asarray(im.resize((int(shape[1]), int(shape[0])), PILImage.Resampling.NEAREST)) > 127
     return mask
 
 

@@ -297,7 +297,7 @@ class PreprocessCache:
         bar = tqdm(total=len(todo), desc=f"caching {self.folder.name}", unit="img", disable=not progress)
         try:
             if workers <= 1 or len(todo) <= 1:
-                results: Iterable[tuple[str, str | None]] = (_warm_one(self, p) for p in todo)
+                results: Iterable[tuple[str, str | None]] = (_warm_one(self, os.fspath(p)) for p in todo)
                 self._collect(results, report, bar)
             else:
                 import multiprocessing

@@ -195,9 +195,10 @@ class Dataset:
         path = row["path"]
         image = None if path is None or (isinstance(path, float) and np.isnan(path)) else read_pixels(str(path))
         masks = None
-        if self.masks is not None and self.masks[i] is not None:
+        refs = self.masks[i] if self.masks is not None else None
+        if refs is not None:
             shape = image.shape if image is not None else None
-            masks = {k: load_mask(ref, shape=shape) for k, ref in self.masks[i].items()}
+            masks = {k: load_mask(ref, shape=shape) for k, ref in refs.items()}
         return Sample(image=image, labels=self.labels[i].copy(), boxes=self.boxes_of(i), masks=masks,
                       meta=row.to_dict())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,8 +44,9 @@ def merge(datasets: Sequence[Dataset], target: Sequence[str] | None = None) -> D
         if not isinstance(d, Dataset):
             raise DataFormatError(f"merge takes Dataset objects; got {type(d).__name__}")
     explicit = target is not None
-    findings = [canonical(t) for t in target] if explicit else union_findings(datasets)
-    labels, metas, boxes, masks = [], [], [], []
+    findings = [canonical(t) for t in target] if target is not None else union_findings(datasets)
+    labels, metas, boxes = [], [], []
+    masks: list[dict[str, Any] | None] = []
     any_masks = any(d.masks is not None for d in datasets)
     offset = 0
     for d in datasets:

@@ -150,7 +150,7 @@ def _groups(result: AnalysisResult, ref: Dataset, uid: Callable[[str], str]) -> 
         units = {"ratio": codes.UCUM.NoUnits, "mm": codes.UCUM.Millimeter, "mm2": codes.UCUM.SquareMillimeter,
                  "px": _hd().sr.CodedConcept("{pixels}", "UCUM", "pixels"),
                  "px2": _hd().sr.CodedConcept("{pixels2}", "UCUM", "square pixels")}
-        ms = [hd.sr.Measurement(name=_code(m.name, m.name.replace("_", " ")), value=float(m.value),
+        ms = [hd.sr.Measurement(name=_code(m.name, m.name.replace("_", " ")), value=float(m.value or 0.0),
                                 unit=units.get(m.unit, codes.UCUM.NoUnits), algorithm_id=algo)
               for m in numeric]
         evaluations = [hd.sr.QualitativeEvaluation(name=_code(f"{m.name}_reliable", f"{m.name} reliable"[:64]),

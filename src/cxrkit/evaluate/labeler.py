@@ -275,9 +275,9 @@ def to_markdown(
         lo, hi = scores[s].micro_f1_ci
         cells += ["", "", f"[{_f(lo)}, {_f(hi)}]", ""]
     lines.append("| micro F1 95% CI (bootstrap over reports) | " + " | ".join(cells) + " |")
-    p, r, f1 = CHESTXRAY8_OVERALL
+    p8, r8, f8 = CHESTXRAY8_OVERALL
     lines.append("| ChestX-ray8 labeler (paper, 3,851 Open-i reports) | " + " | ".join(
-        [f"{p:.2f}", f"{r:.2f}", f"{f1:.2f}", "-"] + ["", "", "", ""] * (len(names) - 1)) + " |")
+        [f"{p8:.2f}", f"{r8:.2f}", f"{f8:.2f}", "-"] + ["", "", "", ""] * (len(names) - 1)) + " |")
     if peer:
         for s, sc in peer.items():
             m = sc.micro

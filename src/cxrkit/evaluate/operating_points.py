@@ -96,6 +96,7 @@ def choose_threshold(y_true: np.ndarray, y_score: np.ndarray, method: str = "you
     if method == "youden":
         k = int(np.argmax(tpr - fpr))
         return rates_at(y, s, float(thr[k]), method=method, target=target)
+    assert target is not None  # checked above for every method but youden
     if method == "sensitivity":
         ok = np.flatnonzero(tpr >= float(target))
         return rates_at(y, s, float(thr[ok[0]]), method=method, target=target)  # highest such threshold

@@ -223,11 +223,10 @@ def place_boxes(
             boxes.append(_box_at(c + 0.5, r + 0.5, prior, field, float(np.clip(m[r, c], 0.0, 1.0))))
         boxes.sort(key=lambda b: -(b.score or 0.0))
     elif strategy in ("cam_prior", "cam_peak"):
-        score = m - float(m.min())
-        score = score * _field_mask(m.shape, field)
+        peak = (m - float(m.min())) * _field_mask(m.shape, field)
         if strategy == "cam_prior":
-            score = score * _prior_map(m.shape, field, prior)
-        r, c = np.unravel_index(int(np.argmax(score)), m.shape)
+            peak = peak * _prior_map(m.shape, field, prior)
+        r, c = np.unravel_index(int(np.argmax(peak)), m.shape)
         boxes = [_box_at(c + 0.5, r + 0.5, prior, field, float(np.clip(m[r, c], 0.0, 1.0)))]
     else:  # chestxray8
         from cxrkit.localize.boxes import chestxray8_boxes

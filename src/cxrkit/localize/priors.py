@@ -30,6 +30,12 @@ PRIORS_DIR = Path(__file__).resolve().parent / "priors"
 DEFAULT_MODEL = "cxr-default-v1"
 
 
+def _pair(values: Any) -> tuple[float, float]:
+    """Two floats (a width and a height scale) from any iterable of two numbers."""
+    a, b = (float(v) for v in values)
+    return a, b
+
+
 @dataclass(frozen=True)
 class FindingPrior:
     """Where and how big one finding's box is, relative to the lung field, and how to place it.
@@ -64,7 +70,7 @@ class FindingPrior:
             p = cls(
                 finding=str(d["finding"]), strategy=str(d["strategy"]), width=float(d["width"]),
                 height=float(d["height"]), cy=float(d["cy"]), dx=float(d["dx"]), sx=float(d["sx"]),
-                sy=float(d["sy"]), heart_scale=tuple(float(x) for x in d.get("heart_scale", (1.0, 1.0))),
+                sy=float(d["sy"]), heart_scale=_pair(d.get("heart_scale", (1.0, 1.0))),
                 n_boxes=int(d.get("n_boxes", 0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -171,7 +177,7 @@ def fit_finding_prior(
     du = np.abs(np.asarray(u) - 0.5)
     hs = [((x1 - x0) / max(c1 - c0, 1e-9), (y1 - y0) / max(r1 - r0, 1e-9))
           for (x0, y0, x1, y1), (r0, c0, r1, c1) in heart_boxes]
-    heart_scale = tuple(float(round(x, 4)) for x in np.median(np.asarray(hs), axis=0)) if hs else (1.0, 1.0)
+    heart_scale = _pair(round(float(x), 4) for x in np.median(np.asarray(hs), axis=0)) if hs else (1.0, 1.0)
     r = lambda x: float(round(float(x), 4))  # noqa: E731
     return FindingPrior(
         finding=canonical(finding, strict=False) or finding, strategy=strategy,

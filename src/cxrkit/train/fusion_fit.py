@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from cxrkit.errors import DataFormatError
 from cxrkit.evaluate.classification import bootstrap_auroc
 from cxrkit.evaluate.operating_points import choose_threshold, rates_at
 
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     groups = ds.meta["patient_id"].iloc[rows].astype(str).to_numpy()
     oof = cross_validated_fusion(p, ctr, y, groups)
     has = np.isfinite(ctr)
-    ev = {"classifier": _auc(y, p, a.n_boot), "fused_cross_validated": _auc(y, oof, a.n_boot),
+    ev: dict[str, Any] = {"classifier": _auc(y, p, a.n_boot), "fused_cross_validated": _auc(y, oof, a.n_boot),
           "ctr_alone_on_films_with_ctr": _auc(y[has], ctr[has], a.n_boot), "films_without_ctr": int((~has).sum()),
           "data": f"NIH validation films of {Path(a.split).name} (split == val), n = {len(rows)}",
           "method": "logistic on logit(p) and clip(CTR, 0.30, 0.80); 5-fold patient-grouped CV (seed 0); "
@@ -136,9 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         yo = choose_threshold(y, oof, "youden").threshold
         q = float(np.quantile(oof[normal], 1.0 - NORMAL_CALL_BUDGET / k_calls, method="higher")) if normal.any() else 0.5
         t = round(max(float(yo), float(np.nextafter(q, 1.0))), 6)
-        r = rates_at(y, oof, t)
-    ev["operating_point"] = {"threshold": t, "sensitivity": round(r.sensitivity, 4),
-                             "specificity": round(r.specificity, 4), "method": "normal_budget (cross-validated scores)"}
+        op = rates_at(y, oof, t)
+    ev["operating_point"] = {"threshold": t, "sensitivity": round(op.sensitivity, 4),
+                             "specificity": round(op.specificity, 4), "method": "normal_budget (cross-validated scores)"}
     better = ev["fused_cross_validated"]["auroc"] > ev["classifier"]["auroc"]
     ev["adopted"] = bool(better)
     print(pd.Series({k2: v for k2, v in ev.items()}).to_string())
@@ -149,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         d["fusion"] = {FINDING: CtrFusion(FINDING, *w, threshold=t, validation=ev).to_dict()}
     else:
         d["fusion"] = {}
+    if card.path is None:
+        raise DataFormatError(f"card {card.name} was not loaded from a file; nothing to update")
     out = ModelCard.from_dict(d, path=None)
     out.save(card.path)
     ModelCard.load(card.path)

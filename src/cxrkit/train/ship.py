@@ -268,7 +268,7 @@ def ship(run_dir: str | Path, out_dir: str | Path, name: str, *, config_path: st
                                transform=spec.to_dict(), half=True, reported_findings=[], **common)
     clf = Classifier(card, threads=threads)
     meta = table.meta.iloc[va].reset_index(drop=True)
-    cached = run / f"val_probs_onnx_{card.onnx_sha256[:16]}.npy"
+    cached = run / f"val_probs_onnx_{(card.onnx_sha256 or 'none')[:16]}.npy"
     if cached.is_file():
         probs = np.load(cached)
     else:
@@ -288,7 +288,8 @@ def ship(run_dir: str | Path, out_dir: str | Path, name: str, *, config_path: st
     ya, pa = y[adult], probs[adult]
     views = per_view(ya, pa, meta["view"].to_numpy()[adult], findings, n_boot=n_boot, seed=0)
     thresholds = normal_budget_thresholds(ya, pa, findings, reported) if "No Finding" in findings else {}
-    ops, alts = {}, {}
+    ops: dict[str, Any] = {}
+    alts: dict[str, Any] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         for j, f in enumerate(findings):

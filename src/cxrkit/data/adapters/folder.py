@@ -153,8 +153,8 @@ def _with_labels(root: Path, meta: pd.DataFrame, path: Path, images_only: bool) 
     key = "path" if "path" in t.columns else "image_id" if "image_id" in t.columns else None
     if key is None:
         raise DataFormatError(f"{NAME}: {path.name} needs a 'path' or 'image_id' column; found {list(t.columns)}")
-    finding_cols = {c: canonical(c, strict=False) for c in t.columns if c not in ("path", "image_id")}
-    finding_cols = {c: f for c, f in finding_cols.items() if f is not None}
+    named = {c: canonical(c, strict=False) for c in t.columns if c not in ("path", "image_id")}
+    finding_cols = {c: f for c, f in named.items() if f is not None}
     if len(set(finding_cols.values())) != len(finding_cols):
         raise DataFormatError(f"{NAME}: several columns of {path.name} name the same finding: {finding_cols}")
     if not finding_cols:

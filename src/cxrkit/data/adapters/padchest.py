@@ -137,7 +137,8 @@ def load(root: str | os.PathLike, *, physician_only: bool = False, images_only: 
         raw = raw[raw["MethodLabel"].astype(str).str.strip() == "Physician"].reset_index(drop=True)
     idx = {f: j for j, f in enumerate(FINDINGS)}
     lab = np.zeros((len(raw), len(FINDINGS)), dtype=np.float32)
-    raw_terms, unmapped = [], []
+    raw_terms: list[str | None] = []
+    unmapped: list[str | None] = []
     n_bad = 0
     for i, text in enumerate(raw["Labels"]):
         terms = parse_labels(text)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cxrkit.data._masks import RleMask, load_mask, mask_boxes
+from cxrkit.data._masks import MaskRef, RleMask, load_mask, mask_boxes
 from cxrkit.data._pixels import image_size
 from cxrkit.data.adapters._common import check_no_extra, handle_missing, list_images, require_file, require_root
 from cxrkit.data.dataset import Dataset, DatasetCard, empty_boxes
@@ -75,14 +75,15 @@ def load(root: str | os.PathLike, *, images_only: bool = True, boxes: bool = Fal
     ids = np.array(list(groups.groups), dtype=object)
     positive = groups["positive"].any().loc[ids].to_numpy()
     encs = groups["EncodedPixels"].agg(lambda s: tuple(e for e in s if e != "-1")).loc[ids]
-    files = {}
+    files: dict[str, str] = {}
     for d in IMAGE_DIRS:
         for f in list_images(root / d):
             files.setdefault(f.stem, str(f))
     paths = pd.Series([files.get(i) for i in ids], dtype=object)
     meta = pd.DataFrame({"path": paths, "image_id": ids, "patient_id": ids, "age_years": np.nan, "sex": None,
                          "view": None, "source": NAME, "n_masks": [len(e) for e in encs]})
-    masks = [{"pneumothorax": RleMask(e, SIIM_SIZE, SIIM_SIZE)} if e else None for e in encs]
+    masks: list[dict[str, MaskRef] | None] = [
+        {"pneumothorax": RleMask(e, SIIM_SIZE, SIIM_SIZE)} if e else None for e in encs]
     keep = handle_missing(NAME, paths, images_only)
     lab = positive.astype(np.float32)[:, None]
     meta = meta[keep].reset_index(drop=True)

@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         if not images:
             n_no_image += 1
             continue
-        vals = [np.nan if item.labels.values.get(f) is None else float(item.labels.values[f]) for f in FINDINGS]
+        got = item.labels.values
+        vals = [np.nan if (v := got.get(f)) is None else float(v) for f in FINDINGS]
         rows.extend([img, rid, *vals] for img in images)
     if not rows:
         raise DataFormatError(
