@@ -100,7 +100,8 @@ class AnnIndex:
         os.replace(tmp, folder / graph)
         buf = io.BytesIO()
         np.savez(buf, projection=self.projection, dtype=np.array(self.dtype), rerank=np.array(self.rerank),
-                 **{k: np.array(v) for k, v in self.params.items()})
+                 connectivity=np.array(self.params["connectivity"]), expansion_add=np.array(self.params["expansion_add"]),
+                 expansion_search=np.array(self.params["expansion_search"]))
         atomic_write_bytes(folder / extra, buf.getvalue())
         return [graph, extra]
 

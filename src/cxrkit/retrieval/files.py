@@ -47,21 +47,21 @@ def embed_files(embedder: Embedder, paths: Sequence[str | Path], *, batch_size: 
     from cxrkit.fs import atomic_write_bytes
     from cxrkit.io import read_image
 
-    paths = [Path(p) for p in paths]
+    files = [Path(p) for p in paths]
     cache = None
     if cache_dir is not None:
-        cache = Path(cache_dir) / f"embeddings-{_key(embedder, paths)}.npz"
+        cache = Path(cache_dir) / f"embeddings-{_key(embedder, files)}.npz"
         if cache.is_file():
             with np.load(cache) as z:
                 v = z["vectors"]
-            if v.shape == (len(paths), embedder.spec.dim):
+            if v.shape == (len(files), embedder.spec.dim):
                 log.info("embeddings from cache %s", cache)
                 if progress:
-                    progress(len(paths))
+                    progress(len(files))
                 return v.astype(np.float32, copy=False)
     out = []
-    for s in range(0, len(paths), batch_size):
-        chunk = paths[s:s + batch_size]
+    for s in range(0, len(files), batch_size):
+        chunk = files[s:s + batch_size]
         out.append(embedder.embed([read_image(p) for p in chunk], batch_size=batch_size))
         if progress:
             progress(len(chunk))

@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
         k=args.k, n_random=args.n_random, n_boot=args.n_boot, model=clf.card.name)
     k = args.k
     lines = [f"### Precision@{k} (mean over {len(qi)} held-out queries, 95% CI)", "",
-             "| embedding | share ≥1 label | vs random | share ≥1 finding (abnormal queries) | vs random | exact label set | vs random |",
+             "| embedding | share ≥1 label | vs random | share ≥1 finding (abnormal queries) | vs random "
+             "| exact label set | vs random |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     r0 = results[0]
     lines.append(f"| random (k films drawn uniformly) | {_fmt(r0.random['share'])} | - | {_fmt(r0.random['share_abn'])} | - "
