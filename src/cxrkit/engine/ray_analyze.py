@@ -30,7 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from cxrkit.engine.ray_pool import PoolStats, run_actor_pool
-from cxrkit.engine.results import RESULTS_FILE, ResultsTableWriter, error_row, read_result_doc, result_row
+from cxrkit.engine.results import (
+    RESULTS_FILE,
+    ResultsTableWriter,
+    clean_table_leftovers,
+    error_row,
+    read_result_doc,
+    result_row,
+)
 
 __all__ = ["AnalyzeWorker", "RayBatchSummary", "run_ray_batch", "WORKER_LOST"]
 
@@ -100,6 +107,9 @@ class AnalyzeWorker:
                 analyze_one(self.analyzer, Path(path), folder, dicom_out=self.dicom_out, view=view)
             doc = read_result_doc(folder)
         except Exception as exc:  # noqa: BLE001 - per-file isolation, as the local engine
+            if not reused and is_done(folder):  # a worker of an interrupted run finished it meanwhile
+                return result_row(index, path, name, read_result_doc(folder), reused=True,
+                                  seconds=time.perf_counter() - t, worker=self.worker)
             log.warning("%s: %s: %s", name, type(exc).__name__, str(exc)[:MAX_MESSAGE])
             return error_row(index, path, name, type(exc).__name__, str(exc)[:MAX_MESSAGE],
                              seconds=time.perf_counter() - t, worker=self.worker)
@@ -185,6 +195,7 @@ def run_ray_batch(
     counts: Counter[str] = Counter()
     with OutputLock(out_dir):
         clean_leftovers(out_dir)
+        clean_table_leftovers(out_dir)
         errors = ErrorLog(out_dir / ERRORS_FILE, set(names))
         local_cpus = workers * threads if workers else None
         with ray_session(address, num_cpus=local_cpus) as ray:

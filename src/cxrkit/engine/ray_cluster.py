@@ -54,6 +54,18 @@ def check_address(address: str | None) -> str | None:
     raise ConfigError(f"--address must be 'auto', 'ray://HOST:PORT' or 'HOST:PORT'; got {address!r}")
 
 
+def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """Fail fast when nothing listens at the address (``ray.init`` would retry for minutes)."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise EngineError(f"no Ray cluster answers at {address}: {exc}. Start one (`ray start --head`) or check "
+                          "--address") from exc
+
+
 @contextmanager
 def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> Iterator[Any]:
     """Ray initialised for a ``with`` block; yields the ``ray`` module.
@@ -80,6 +92,8 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
     if ray.is_initialized():
         yield ray
         return
+    if address not in (None, "auto"):
+        _check_reachable(address)
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
     if address is None:
         cpus = num_cpus or len(os.sched_getaffinity(0))

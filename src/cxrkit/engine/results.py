@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RESULTS_FILE", "SCHEMA", "result_row", "error_row", "ResultsTableWriter", "read_results"]
+__all__ = ["RESULTS_FILE", "SCHEMA", "result_row", "error_row", "ResultsTableWriter", "read_results",
+           "clean_table_leftovers"]
 
 RESULTS_FILE = "results.parquet"
 ROW_GROUP = 4096
@@ -152,6 +153,17 @@ class ResultsTableWriter:
             self.close()
         else:
             self.abort()
+
+
+def clean_table_leftovers(out_dir: str | os.PathLike, name: str = RESULTS_FILE) -> int:
+    """Remove the temporary tables (``.<name>.XXXXXXXX.tmp``) a killed driver left in ``out_dir``; returns how
+    many. Call it while holding the folder's lock."""
+    n = 0
+    for p in Path(out_dir).glob(f".{name}.*.tmp"):
+        if p.is_file() and not p.is_symlink():
+            p.unlink(missing_ok=True)
+            n += 1
+    return n
 
 
 def read_results(path: str | os.PathLike):
