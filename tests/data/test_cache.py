@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from PIL import Image as PILImage
 
-from cxrkit.data.cache import CACHE_FORMAT_VERSION, CachedDataset, PreprocessCache, WarmReport, read_pixels_default
+from cxrkit.data.cache import CACHE_FORMAT_VERSION, PreprocessCache, WarmReport, read_pixels_default
+from cxrkit.data.cached_dataset import CachedDataset
 from cxrkit.data.dataset import Dataset, DatasetCard
 from cxrkit.data.transforms import TransformSpec, preprocess
 from cxrkit.errors import DataFormatError, InvalidImageError
