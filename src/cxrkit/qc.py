@@ -142,11 +142,22 @@ def check_quality(
         degenerate images, extreme aspect ratios and images without plausible lung fields; ``warnings``
         for usable images with caveats.
     """
-    meta: ImageMeta = image.meta
     reasons: list[str] = []
     warnings: list[str] = []
     checks: dict[str, dict] = {}
+    _tag_checks(image.meta, checks, reasons, warnings)
+    _geometry_checks(image.shape, checks, reasons, warnings)
+    _pixel_checks(np.asarray(image.pixels, dtype=np.float32), checks, reasons, warnings)
+    _lung_checks(masks, confidence, checks, reasons, warnings)
 
+    quality = Quality(usable=not reasons, reasons=tuple(reasons), warnings=tuple(warnings), checks=checks)
+    if not quality.usable:
+        log.info("quality check: not usable: %s", "; ".join(reasons))
+    return quality
+
+
+def _tag_checks(meta: ImageMeta, checks: dict, reasons: list[str], warnings: list[str]) -> None:
+    """Modality, body part, view position and age from the file's tags."""
     modality = (meta.modality or "").strip().upper() or None
     if modality is None:
         checks["modality"] = _check(None, None, "no modality tag (not a DICOM file)")
@@ -186,7 +197,10 @@ def check_quality(
         if not adult:
             warnings.append(f"pediatric patient ({age:.0f} years): the models were validated on adults")
 
-    rows, cols = image.shape
+
+def _geometry_checks(shape: tuple[int, int], checks: dict, reasons: list[str], warnings: list[str]) -> None:
+    """Aspect ratio and size."""
+    rows, cols = shape
     aspect = rows / cols if cols else float("inf")
     lo_ok, hi_ok = ASPECT_RANGE_OK
     lo_use, hi_use = ASPECT_RANGE_USABLE
@@ -203,7 +217,9 @@ def check_quality(
     else:
         checks["size"] = _check(True, [rows, cols], "rows, columns")
 
-    px = np.asarray(image.pixels, dtype=np.float32)
+
+def _pixel_checks(px: np.ndarray, checks: dict, reasons: list[str], warnings: list[str]) -> None:
+    """Intensity histogram, spatial structure, layout cues and the learned view check."""
     std = float(px.std())
     extremes = float(((px < 0.02) | (px > 0.98)).mean())
     p1, p99 = (float(v) for v in np.percentile(px, (1.0, 99.0)))
@@ -233,6 +249,10 @@ def check_quality(
                                           "(informational; the learned view check decides)")
         _view_check(px, checks, reasons, warnings)
 
+
+def _lung_checks(masks: Mapping[str, np.ndarray] | None, confidence: Mapping[str, float] | None, checks: dict,
+                 reasons: list[str], warnings: list[str]) -> None:
+    """Plausible lung fields and a heart shadow in the segmenter's masks."""
     if masks is not None and {"left_lung", "right_lung"} <= set(masks):
         ok, value, why, warning = _lungs_plausible(masks["left_lung"], masks["right_lung"])
         checks["lungs"] = _check(ok, value, why)
@@ -252,11 +272,6 @@ def check_quality(
                 warnings.append("the segmentation finds no clear heart shadow (low confidence); check the view")
     else:
         checks["lungs"] = _check(None, None, "no lung segmentation available")
-
-    quality = Quality(usable=not reasons, reasons=tuple(reasons), warnings=tuple(warnings), checks=checks)
-    if not quality.usable:
-        log.info("quality check: not usable: %s", "; ".join(reasons))
-    return quality
 
 
 def _view_check(px: np.ndarray, checks: dict, reasons: list[str], warnings: list[str]) -> None:
