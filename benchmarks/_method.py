@@ -30,11 +30,9 @@ MIN_ROUNDS = 3
 
 
 def cores() -> int:
-    """Logical cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+    """Logical cores of the machine (what the load average is compared with, and the "all threads" count;
+    a process pinned to one core still shares the machine's load)."""
+    return os.cpu_count() or 1
 
 
 def load1() -> float:

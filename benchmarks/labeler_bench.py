@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _method import Round, fmt_ratio, load1, load_note, ratio  # noqa: E402
 from _results import append_jsonl, machine_info, machine_line, write_section  # noqa: E402
 
 from cxrkit.evaluate.labeler import score_labeler  # noqa: E402
@@ -130,7 +131,7 @@ def version(python: str, pkg: str) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reports", type=Path, default=DEFAULT_REPORTS)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--peer-python", default=os.environ.get("CXRKIT_LABELER_PEER_PY",
                                                            str(REPO.parent / "labelervenv" / "bin" / "python")))
     ap.add_argument("--no-write", action="store_true", help="print only; do not touch RESULTS.md")
@@ -150,17 +151,27 @@ def main() -> int:
     else:
         print(f"peer interpreter {args.peer_python} not found; see this script's docstring", file=sys.stderr)
     label_report("warm up: no pneumothorax.")
-    wall, cpu, pwall, pcpu, ratios = [], [], [], [], []
+    for c in contents:  # warm-up round: the rule scanner compiles its per-prefix patterns on first use
+        label_report(c)
+    if peer is not None:
+        peer.round()  # the peer's warm-up round
+    wall, cpu, pwall, pcpu = [], [], [], []
+    ours_rounds: list[Round] = []
+    peer_rounds: list[Round] = []
     labels: list[ReportLabels] = []
-    for _ in range(args.rounds):  # interleaved, so both see the same machine load
-        w, c, labels = cxrkit_round(contents)
-        wall.append(w)
-        cpu.append(c)
-        if peer is not None:
-            pw, pc = peer.round()
-            pwall.append(pw)
-            pcpu.append(pc)
-            ratios.append(pc / c)
+    for r in range(args.rounds):  # interleaved (order alternating), so both see the same machine load
+        for side in ("cxrkit", "peer") if r % 2 == 0 else ("peer", "cxrkit"):
+            lb = load1()
+            if side == "cxrkit":
+                w, c, labels = cxrkit_round(contents)
+                wall.append(w)
+                cpu.append(c)
+                ours_rounds.append(Round(n, w, c, lb, load1()))
+            elif peer is not None:
+                pw, pc = peer.round()
+                pwall.append(pw)
+                pcpu.append(pc)
+                peer_rounds.append(Round(n, pw, pc, lb, load1()))
     items = [(r.report_id, r.mesh_major, lab) for r, lab in zip(records, labels)]
     s_neg = score_labeler(items, uncertain="negative")
     s_pos = score_labeler(items, uncertain="positive")
@@ -187,13 +198,14 @@ def main() -> int:
         })
         peer_desc = (f"negspacy {version(args.peer_python, 'negspacy')}, spaCy {version(args.peer_python, 'spacy')} "
                      f"({args.peer_python})")
-        per_round = ", ".join(f"{r:.2f}" for r in ratios)
-        speedup = (f"cxrkit / negspacy speed (CPU time), median of per-round ratios: "
-                   f"{statistics.median(ratios):.2f}x (rounds: {per_round}).\n")
-    load1 = os.getloadavg()[0]
+        rc, rw = ratio(ours_rounds, peer_rounds, cpu=True), ratio(ours_rounds, peer_rounds)
+        speedup = (f"cxrkit / negspacy speed per CPU-second, median of per-round ratios from rounds with load <= "
+                   f"cores: {fmt_ratio(rc)} (rounds: {', '.join(f'{x:.2f}' for x in rc['rounds'])}); wall: "
+                   f"{fmt_ratio(rw)}. {load_note({'cxrkit': ours_rounds, 'peer': peer_rounds})}.\n")
+    load_end = os.getloadavg()[0]
     stamp = time.strftime("%Y-%m-%d %H:%M")
     append_jsonl("labeler", [{**r, "n_reports": n, "rounds": args.rounds, "core": core, "when": stamp,
-                              "load_avg": [load0, load1]} for r in rows])
+                              "load_avg": [load0, load_end]} for r in rows])
     table = ["| labeler | reports/s (wall, median) | reports/s (CPU time) | precision | recall | F1 | n scored |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
@@ -206,9 +218,10 @@ def main() -> int:
         f"Data: all {n} Open-i report XMLs in `../shared/data/openi-reports/reports`; quality = micro P/R/F1 over "
         "ChestX-ray8's 8 findings + Normal against the human MeSH major codes (protocol and per-finding table: "
         "`cxrkit evaluate labeler`, docs/labeler.md). Speed: the labeling call only (XML parsed beforehand), "
-        f"process pinned to one core (the peer's process too), {args.rounds} rounds interleaved with the peer's, "
-        "medians; CPU time is less sensitive to other jobs.\n"
-        f"Machine: {machine_line(info)}, {load1:.2f} at end.\n"
+        f"process pinned to one core (the peer's process too), {args.rounds} rounds interleaved with the peer's "
+        "after one warm-up round each (`benchmarks/_method.py`: load before/after each round, ratios refused when "
+        "the load exceeds the cores), medians; CPU time is less sensitive to other jobs.\n"
+        f"Machine: {machine_line(info)}, {load_end:.2f} at end.\n"
         f"Peer: {peer_desc}; NegEx has no uncertainty class, so hedged mentions count as present.\n"
         "Command: `.venv/bin/python benchmarks/labeler_bench.py` (peer install steps in its docstring).\n\n"
         + "\n".join(table) + "\n\n" + speedup
