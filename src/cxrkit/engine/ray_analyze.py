@@ -89,8 +89,9 @@ class AnalyzeWorker:
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def ready(self) -> dict[str, Any]:
-        """Who and where this worker is, and its memory (MiB) now and at its peak."""
-        return {"worker": self.worker, "pid": os.getpid(), **process_memory_mb()}
+        """Who and where this worker is, its memory (MiB) now and at its peak, and its CPU seconds so far."""
+        t = os.times()
+        return {"worker": self.worker, "pid": os.getpid(), "cpu_s": t.user + t.system, **process_memory_mb()}
 
     def run(self, items: Sequence[tuple[int, str, str, str | None]]) -> list[dict[str, Any]]:
         """Analyze ``(index, path, name, view)`` items; one results row each (errors included, never raised)."""
