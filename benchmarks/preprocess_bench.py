@@ -42,6 +42,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # single-threaded, before numpy/t
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _method import Round, load1, load_note  # noqa: E402
+from _method import ratio as method_ratio  # noqa: E402
 from _results import append_jsonl, machine_info, machine_line, write_section  # noqa: E402 (after sys.path)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -214,10 +216,13 @@ def main(argv: list[str] | None = None) -> int:
             profile(paths, cx_run, args.profile / "cxrkit.txt")
         rates: dict[str, list[float]] = {"xrv": [], "cxrkit": [], "cxrkit_cached": []}
         cpu_rates: dict[str, list[float]] = {k: [] for k in rates}
+        rounds_of: dict[str, list[Round]] = {k: [] for k in rates}  # benchmarks/_method.py: load per round
         for r in range(args.rounds):
-            for name, fn, reps in (("xrv", xrv_run, 1), ("cxrkit", cx_run, 1), ("cxrkit_cached", cached_run,
-                                                                                 args.cached_repeats)):
+            order = (("xrv", xrv_run, 1), ("cxrkit", cx_run, 1), ("cxrkit_cached", cached_run, args.cached_repeats))
+            for name, fn, reps in order if r % 2 == 0 else order[::-1]:
+                lb = load1()
                 dt, cpu = time_pass(fn, paths * reps)
+                rounds_of[name].append(Round(len(paths) * reps, dt, cpu, lb, load1()))
                 rates[name].append(len(paths) * reps / dt)
                 cpu_rates[name].append(len(paths) * reps / max(cpu, 1e-9))
             log.info("round %d/%d: %s", r + 1, args.rounds,
@@ -231,6 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     ratio = paired_ratio(rates)
     cpu_med = {k: statistics.median(v) for k, v in cpu_rates.items()}
     cpu_ratio = paired_ratio(cpu_rates)
+    refused = {k: method_ratio(v, rounds_of["xrv"])["value"] is None for k, v in rounds_of.items()}
+    info["load_note"] = load_note(rounds_of)
+    for k in rates:  # issue 16: no ratio from a loaded machine
+        if refused[k]:
+            ratio[k] = cpu_ratio[k] = float("nan")
     n_per_round = {"xrv": len(paths), "cxrkit": len(paths), "cxrkit_cached": len(paths) * args.cached_repeats}
     common = {"data": str(args.data), "n_files": len(paths), "size": SIZE, "rounds": args.rounds,
               "threads": 1, "machine": info}
@@ -265,7 +275,8 @@ def _markdown(args, paths, info, med, ratio, rates, cpu_med, cpu_ratio, fid, ent
         f"rounds (each round: every image once per uncached pipeline, {args.cached_repeats}x for the cached one); "
         "median images/s over rounds, ratio = median of per-round ratios. Wall-clock is what a user waits; "
         "CPU time (this process only) is less sensitive to other jobs on a shared machine.",
-        f"Machine: {machine_line(info)}.",
+        f"Machine: {machine_line(info)}; {info['load_note']} (`benchmarks/_method.py`; a ratio shown as nan "
+        "was refused).",
         "Command: `$CXRKIT_BENCH_VENV/bin/python benchmarks/preprocess_bench.py` (venv: `benchmarks/setup_bench_env.sh`).",
         "",
         "| pipeline | images/s (wall, median) | ms/image | vs xrv (wall) | rounds' range (images/s) "

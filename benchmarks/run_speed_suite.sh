@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Rerun every speed figure that README's "What is measured" table and benchmarks/RESULTS.md quote from issue 16's
-# method (benchmarks/_method.py): classification end to end vs TorchXRayVision, the report labeler vs negspacy,
+# method (benchmarks/_method.py): classification end to end vs TorchXRayVision, decode + preprocess vs its loader,
+# the report labeler vs negspacy,
 # cxrkit analyze in-process and whole process, overlay PNG encoding, and the CPU-time guard's figures.
 #
 # Usage:  bash benchmarks/run_speed_suite.sh [--rounds N]      (about 5 minutes on 2 quiet cores)
@@ -40,6 +41,7 @@ run classify "$BENCH_PY" benchmarks/classify_bench.py
 run labeler "$PY" benchmarks/labeler_bench.py --peer-python "$PEER_PY"
 run analyze "$PY" benchmarks/analyze_bench.py
 run png-encode "$PY" benchmarks/png_encode_bench.py
+run preprocess "$BENCH_PY" benchmarks/preprocess_bench.py
 echo "[speed] CPU-time guard figures (tests/perf/cpu_baseline.json is re-recorded only by hand):" >&2
 "$PY" tests/perf/test_cpu_guard.py >&2
-echo "[speed] done; uptime: $(uptime); see benchmarks/RESULTS.md (sections inference, labeler, analyze, png-encode)" >&2
+echo "[speed] done; uptime: $(uptime); see benchmarks/RESULTS.md (sections inference, labeler, analyze, png-encode, preprocess)" >&2
