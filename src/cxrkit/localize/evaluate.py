@@ -110,6 +110,47 @@ def _truth_by_row(dataset: Any, findings: Sequence[str]) -> dict[int, dict[str, 
     return out
 
 
+def _select_rows(dataset: Any, rows: list[int], exclude: Collection[str] | None,
+                 include: Collection[str] | None) -> tuple[list[int], int]:
+    """Rows left after ``exclude`` / ``include`` (image ids), and how many were left out."""
+    ids = dataset.meta["image_id"].astype(str).to_numpy()
+    n_excluded = 0
+    if exclude:
+        ex = {str(e) for e in exclude}
+        kept = [r for r in rows if ids[r] not in ex]
+        n_excluded = len(rows) - len(kept)
+        rows = kept
+    if include is not None:
+        inc = {str(e) for e in include}
+        kept = [r for r in rows if ids[r] in inc]
+        n_excluded += len(rows) - len(kept)
+        rows = kept
+    return rows, n_excluded
+
+
+def _image_cases(row: int, image_id: str, shape: tuple[int, int], expl: Any, truth: dict[str, list[Box]],
+                 box_methods: Sequence[str], masks: Any, priors: Any) -> list[dict[str, Any]]:
+    """One case per (image, finding with truth boxes): pointing and boxes of every box method, each with its
+    centred-Gaussian control."""
+    prior = centre_prior(shape)
+    out = []
+    for f, gt in truth.items():
+        rec: dict[str, Any] = {
+            "row": row, "image_id": image_id, "finding": f, "probability": expl.probabilities[f],
+            "n_truth": len(gt), "truth": gt,
+            "pointing": pointing_hit(expl.maps[f], gt), "control_pointing": pointing_hit(prior, gt),
+        }
+        for bm in box_methods:
+            if bm == "anatomy":
+                rec[bm] = boxes_from_heatmap(expl.maps[f], bm, label=f, masks=masks, finding=f, priors=priors)
+                rec[f"control:{bm}"] = boxes_from_heatmap(prior, "default", label=f)
+            else:
+                rec[bm] = boxes_from_heatmap(expl.maps[f], bm, label=f)
+                rec[f"control:{bm}"] = boxes_from_heatmap(prior, bm, label=f)
+        out.append(rec)
+    return out
+
+
 def evaluate_localization(
     classifier: Any,
     dataset: Any,
@@ -156,43 +197,45 @@ def evaluate_localization(
     validated = set(target.reported)
     if all_outputs:
         target = replace(target, reported=target.outputs)
-    in_data = set(dataset.boxes["finding"]) if len(dataset.boxes) else set()
-    evaluable = [f for f in BOX_FINDINGS if f in target.reported and f in in_data]
-    if findings is not None:
-        from cxrkit.labels import canonical
-
-        wanted_f = {canonical(f, strict=False) or f for f in findings}
-        evaluable = [f for f in evaluable if f in wanted_f]
+    evaluable = _evaluable(target.reported, dataset, findings)
     use_anatomy = "anatomy" in box_methods
-    if use_anatomy and segmenter is None:
-        from cxrkit.anatomy.segment import load_segmenter
-
-        segmenter = load_segmenter()
-    if use_anatomy and priors is None:
-        from cxrkit.localize.priors import load_priors
-
-        priors = load_priors(getattr(getattr(classifier, "card", None), "name", None))
-    not_evaluable = {f: ("not reported by the model" if f not in target.reported else "no boxes in the data")
-                     for f in BOX_FINDINGS if f not in evaluable}
+    if use_anatomy:
+        segmenter, priors = _anatomy_parts(classifier, segmenter, priors)
     truth = _truth_by_row(dataset, evaluable)
-    rows = sorted(truth)
-    n_excluded = 0
-    if exclude:
-        ex = {str(e) for e in exclude}
-        ids = dataset.meta["image_id"].astype(str).to_numpy()
-        kept = [r for r in rows if ids[r] not in ex]
-        n_excluded = len(rows) - len(kept)
-        rows = kept
-    if include is not None:
-        inc = {str(e) for e in include}
-        ids = dataset.meta["image_id"].astype(str).to_numpy()
-        kept = [r for r in rows if ids[r] in inc]
-        n_excluded += len(rows) - len(kept)
-        rows = kept
+    rows, n_excluded = _select_rows(dataset, sorted(truth), exclude, include)
     truth = {r: truth[r] for r in rows}
     if limit is not None:
         rows = rows[: int(limit)]
     sources = list(box_methods) + [f"control:{m}" for m in box_methods]
+    records, examples = _run_cases(target, dataset, rows, truth, evaluable, method, box_methods,
+                                   segmenter if use_anatomy else None, priors, batch_size, n_examples, progress)
+    cases = pd.DataFrame.from_records(records)
+    scores = _scores(cases, sources, evaluable, thresholds)
+    pointing = _pointing(cases, evaluable)
+    protocol = {
+        "method": method,
+        "box_methods": list(box_methods),
+        "priors": priors.fitted.get("command") if use_anatomy and priors is not None else None,
+        "priors_model": priors.model if use_anatomy and priors is not None else None,
+        "n_images": len(rows),
+        "n_box_images_excluded": n_excluded,
+        "n_cases": len(cases),
+        "n_truth_boxes": int(cases["n_truth"].sum()) if len(cases) else 0,
+        "evaluable_findings": evaluable,
+        "not_evaluable_findings": {f: ("not reported by the model" if f not in target.reported
+                                       else "no boxes in the data") for f in BOX_FINDINGS if f not in evaluable},
+        "unvalidated_findings_scored": [f for f in evaluable if f not in validated],
+        "thresholds": list(thresholds),
+        "transform": target.transform.to_dict(),
+    }
+    return LocalizationEvaluation(cases, scores, pointing, protocol, examples)
+
+
+def _run_cases(target: Any, dataset: Any, rows: list[int], truth: dict[int, dict[str, list[Box]]],
+               evaluable: list[str], method: str, box_methods: Sequence[str], segmenter: Any, priors: Any,
+               batch_size: int, n_examples: int, progress: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Heatmaps batch by batch, the cases of every image, and a few examples per finding for the overlay page."""
+    use_anatomy = segmenter is not None
     records: list[dict[str, Any]] = []
     examples: list[dict[str, Any]] = []
     per_finding_examples = max(1, n_examples // max(1, len(evaluable))) if n_examples else 0
@@ -209,45 +252,40 @@ def evaluate_localization(
         seg_masks = (segmenter.predict_batch([s.image.pixels for s in samples]) if use_anatomy
                      else [None] * len(samples))
         for r, s, e, mk in zip(chunk, samples, expl, seg_masks):
-            prior = centre_prior(s.image.shape)
             image_id = str(dataset.meta["image_id"].iloc[r]) if "image_id" in dataset.meta else str(r)
-            for f, gt in truth[r].items():
-                rec: dict[str, Any] = {
-                    "row": r, "image_id": image_id, "finding": f, "probability": e.probabilities[f],
-                    "n_truth": len(gt), "truth": gt,
-                    "pointing": pointing_hit(e.maps[f], gt), "control_pointing": pointing_hit(prior, gt),
-                }
-                for bm in box_methods:
-                    if bm == "anatomy":
-                        rec[bm] = boxes_from_heatmap(e.maps[f], bm, label=f, masks=mk, finding=f, priors=priors)
-                        rec[f"control:{bm}"] = boxes_from_heatmap(prior, "default", label=f)
-                    else:
-                        rec[bm] = boxes_from_heatmap(e.maps[f], bm, label=f)
-                        rec[f"control:{bm}"] = boxes_from_heatmap(prior, bm, label=f)
+            for rec in _image_cases(r, image_id, s.image.shape, e, truth[r], box_methods, mk, priors):
+                f, gt = rec["finding"], rec["truth"]
                 records.append(rec)
                 if sum(1 for x in examples if x["finding"] == f) < per_finding_examples:
                     examples.append({"image_id": image_id, "finding": f, "pixels": s.image.pixels,
                                      "map": e.maps[f], "probability": e.probabilities[f], "truth": gt,
                                      "boxes": {bm: rec[bm] for bm in box_methods}})
-    cases = pd.DataFrame.from_records(records)
-    scores = _scores(cases, sources, evaluable, thresholds)
-    pointing = _pointing(cases, evaluable)
-    protocol = {
-        "method": method,
-        "box_methods": list(box_methods),
-        "priors": priors.fitted.get("command") if use_anatomy and priors is not None else None,
-        "priors_model": priors.model if use_anatomy and priors is not None else None,
-        "n_images": len(rows),
-        "n_box_images_excluded": n_excluded,
-        "n_cases": len(cases),
-        "n_truth_boxes": int(cases["n_truth"].sum()) if len(cases) else 0,
-        "evaluable_findings": evaluable,
-        "not_evaluable_findings": not_evaluable,
-        "unvalidated_findings_scored": [f for f in evaluable if f not in validated],
-        "thresholds": list(thresholds),
-        "transform": target.transform.to_dict(),
-    }
-    return LocalizationEvaluation(cases, scores, pointing, protocol, examples)
+    return records, examples
+
+
+def _evaluable(reported: Sequence[str], dataset: Any, findings: Sequence[str] | None) -> list[str]:
+    """Box findings the model reports, that have boxes in the data (and are among ``findings`` if given)."""
+    in_data = set(dataset.boxes["finding"]) if len(dataset.boxes) else set()
+    evaluable = [f for f in BOX_FINDINGS if f in reported and f in in_data]
+    if findings is not None:
+        from cxrkit.labels import canonical
+
+        wanted = {canonical(f, strict=False) or f for f in findings}
+        evaluable = [f for f in evaluable if f in wanted]
+    return evaluable
+
+
+def _anatomy_parts(classifier: Any, segmenter: Any, priors: Any) -> tuple[Any, Any]:
+    """The segmenter and priors of the ``anatomy`` box method (shipped ones when not given)."""
+    if segmenter is None:
+        from cxrkit.anatomy.segment import load_segmenter
+
+        segmenter = load_segmenter()
+    if priors is None:
+        from cxrkit.localize.priors import load_priors
+
+        priors = load_priors(getattr(getattr(classifier, "card", None), "name", None))
+    return segmenter, priors
 
 
 def _scores(cases: pd.DataFrame, sources: list[str], findings: list[str], thresholds: Sequence[float]) -> pd.DataFrame:
