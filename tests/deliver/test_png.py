@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from pathlib import Path
 
@@ -10,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from cxrkit.deliver.png import write_png
-from cxrkit.errors import InvalidImageError, UnsupportedImageError
+from cxrkit.deliver.png import png_bytes, write_png
+from cxrkit.errors import InvalidImageError, UnknownNameError, UnsupportedImageError
 from cxrkit.io import image_from_array, read_image
+from cxrkit.io.raster import png_integrity_error
 from cxrkit.service.commands import convert, info
 from cxrkit.synthetic import synthetic_chest, synthetic_dicom
 
@@ -84,3 +86,22 @@ def test_info_json(tmp_path: Path, capsys) -> None:
 
     assert main(["info", "--header-only", str(dcm)]) == 0
     assert json.loads(capsys.readouterr().out)["original_size"] == [40, 30]
+
+
+def test_png_bytes_up_filter_round_trips_exactly():
+    rng = np.random.default_rng(3)
+    for shape in ((1, 1), (1, 7), (5, 1), (37, 53), (37, 53, 3), (20, 9, 4)):
+        a = rng.integers(0, 256, size=shape, dtype=np.uint8)
+        for encoder in ("up", "pillow"):
+            data = png_bytes(a, encoder=encoder)
+            assert png_integrity_error(data) is None  # chunk CRCs and IEND
+            back = np.asarray(PILImage.open(io.BytesIO(data)))
+            assert back.dtype == np.uint8 and np.array_equal(back, a), (shape, encoder)
+
+
+def test_png_bytes_rejects_bad_arrays_and_encoders():
+    for bad in (np.zeros((4, 4), np.float32), np.zeros((4, 4, 2), np.uint8), np.zeros((0, 4), np.uint8)):
+        with pytest.raises(InvalidImageError):
+            png_bytes(bad)
+    with pytest.raises(UnknownNameError, match="PNG encoder"):
+        png_bytes(np.zeros((2, 2), np.uint8), encoder="fpng")
