@@ -308,6 +308,13 @@ def waive_refusal(quality: Quality) -> Quality:
     return Quality(usable=True, reasons=(), warnings=waived + tuple(quality.warnings), checks=checks)
 
 
+def _mean_col(mask: np.ndarray) -> float:
+    """Mean column of a non-empty mask's pixels: the float ``np.nonzero(mask)[1].mean()`` gives (exact integer
+    sum of the indices / count), without building the index arrays."""
+    counts = np.count_nonzero(mask, axis=0)
+    return int(counts @ np.arange(counts.size)) / int(counts.sum())
+
+
 def _lungs_plausible(left: np.ndarray, right: np.ndarray) -> tuple[bool, dict, str, str | None]:
     """Lung fields of plausible total size on the expected sides.
 
@@ -330,8 +337,8 @@ def _lungs_plausible(left: np.ndarray, right: np.ndarray) -> tuple[bool, dict, s
             f"the {side} lung field is missing or very small on the segmentation "
             "(white-out, large effusion, pneumonectomy, or not a frontal film?)")
     cols = left.shape[1]
-    c_left = float(np.nonzero(left)[1].mean()) / cols
-    c_right = float(np.nonzero(right)[1].mean()) / cols
+    c_left = _mean_col(left) / cols
+    c_right = _mean_col(right) / cols
     value.update(left_centroid_x=round(c_left, 3), right_centroid_x=round(c_right, 3))
     if not c_right < 0.5 < c_left:
         return False, value, "lung fields are not on opposite sides of the midline", None
