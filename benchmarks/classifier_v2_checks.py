@@ -53,7 +53,7 @@ def main() -> int:
     from cxrkit.models.classifier import load_classifier
     from cxrkit.models.fusion import usable_ctr
     from cxrkit.train.assemble import read_split_file
-    from cxrkit.train.ship import normal_budget_thresholds
+    from cxrkit.train.reporting import normal_budget_thresholds
 
     load0 = os.getloadavg()[0]
     ds = load_dataset("nih", root=a.root, images="adult_512", read_sizes=False)

@@ -9,7 +9,7 @@ import pytest
 
 from cxrkit.errors import DataFormatError, ModelError
 from cxrkit.train.assemble import assemble, read_split_file
-from cxrkit.train.ship import normal_budget_thresholds, select_findings
+from cxrkit.train.reporting import normal_budget_thresholds, select_findings
 
 
 def _val(nih=None, kermany=None):

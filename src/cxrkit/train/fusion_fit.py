@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     from cxrkit.models.classifier import Classifier
     from cxrkit.models.fusion import CtrFusion, usable_ctr
     from cxrkit.train.assemble import read_split_file
-    from cxrkit.train.ship import NORMAL_CALL_BUDGET
+    from cxrkit.train.reporting import NORMAL_CALL_BUDGET
 
     card = ModelCard.load(a.card)
     clf = Classifier(card, threads=a.threads)
