@@ -17,14 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 
-try:  # Python >= 3.11
-    from re import _constants as _c
-    from re import _parser as _p
-except ImportError:  # pragma: no cover
-    import sre_constants as _c  # type: ignore[no-redef]
-    import sre_parse as _p  # type: ignore[no-redef]
-
-from cxrkit.text._trie import _in_set
+from cxrkit.text._trie import _c, _in_set, _p  # the regex parser's constants and set reader
 
 __all__ = ["literal_prefixes", "PrefixScanner", "build_scanner"]
 
@@ -128,6 +121,7 @@ def literal_prefixes(fragment: str) -> set[str] | None:
 
 
 Groups = Sequence[tuple[str | None, Sequence[str]]]
+Key = str | frozenset[str]  # the prefix word(s) found at a position
 
 
 class PrefixScanner:
@@ -179,9 +173,9 @@ class PrefixScanner:
         auto.make_automaton()
         self._auto = auto
         self._owners = {w: frozenset(o) for w, (_ws, o) in words.items()}
-        self._sub: dict[object, re.Pattern[str]] = {}
+        self._sub: dict[Key, re.Pattern[str]] = {}
 
-    def _pattern_for(self, key: str | frozenset[str]) -> re.Pattern[str]:
+    def _pattern_for(self, key: Key) -> re.Pattern[str]:
         pat = self._sub.get(key)
         if pat is None:
             keep: set[tuple[int, int]] = set()
@@ -192,11 +186,11 @@ class PrefixScanner:
             pat = self._sub[key] = self._compile([(n, fl) for n, fl in subset if fl])
         return pat
 
-    def candidates(self, text: str, start: int = 0, end: int | None = None) -> list[tuple[int, object]]:
+    def candidates(self, text: str, start: int = 0, end: int | None = None) -> list[tuple[int, Key]]:
         """Sorted ``(position, key)`` in ``[start, end)`` where a prefix begins; ``key`` names the prefixes
         found there (a word, or a frozenset of words)."""
         end = len(text) if end is None else end
-        found: dict[int, object] = {}
+        found: dict[int, Key] = {}
         for i, (word, back, ws, boundary) in self._auto.iter(text, start, end):
             q = i - back
             while True:

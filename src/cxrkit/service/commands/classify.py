@@ -18,8 +18,14 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cxrkit.fs import atomic_open
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from cxrkit.models.classifier import Classifier
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +64,7 @@ def adaptive_threads() -> int | None:
     return 1 if n > 1 and os.getloadavg()[0] >= n else None
 
 
-def _prepare(clf, path: Path, qc: bool) -> tuple[object | None, str]:  # type: ignore[no-untyped-def]
+def _prepare(clf: Classifier, path: Path, qc: bool) -> tuple[np.ndarray | None, str]:
     """Decode, check and transform one file (runs in a worker thread): ``(model input (C, S, S), "")`` or
     ``(None, error text)``."""
     import numpy as np
@@ -83,8 +89,8 @@ def _prepare(clf, path: Path, qc: bool) -> tuple[object | None, str]:  # type: i
         return None, f"OSError: {exc}"
 
 
-def classify_paths(clf, paths: Sequence[Path], *, batch_size: int = DEFAULT_BATCH,  # type: ignore[no-untyped-def]
-                   workers: int | None = None, qc: bool = True) -> Iterator[tuple[Path, object | None, str]]:
+def classify_paths(clf: Classifier, paths: Sequence[Path], *, batch_size: int = DEFAULT_BATCH,
+                   workers: int | None = None, qc: bool = True) -> Iterator[tuple[Path, np.ndarray | None, str]]:
     """Classify files in order: ``(path, probabilities of clf.findings (float32) or None, error text)``.
 
     Files are decoded, checked and resized in ``workers`` threads (default :func:`default_workers`) while the
@@ -96,10 +102,10 @@ def classify_paths(clf, paths: Sequence[Path], *, batch_size: int = DEFAULT_BATC
     workers = workers or default_workers()
     window = batch_size + 2 * workers
     pending: deque = deque()
-    held: list[tuple[Path, object | None, str]] = []  # in input order; errors wait for the images before them
+    held: list[tuple[Path, np.ndarray | None, str]] = []  # input order; errors wait for the images before them
     n_ready = 0
 
-    def release() -> Iterator[tuple[Path, object | None, str]]:
+    def release() -> Iterator[tuple[Path, np.ndarray | None, str]]:
         ready = [x for _, x, _ in held if x is not None]
         probs = None
         if ready:
