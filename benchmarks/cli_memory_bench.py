@@ -1,4 +1,5 @@
-"""Peak resident memory of the whole CLI (`cxrkit analyze`, shipped models) on large inputs (docs/security.md).
+"""Peak resident memory of the whole CLI (`cxrkit analyze`, shipped models) and of the API server
+(`cxrkit serve`, ``POST /v1/analyze``) on large inputs (docs/security.md).
 
 Inputs are made in a temporary folder: a 7000x7000 PNG of a seeded synthetic chest (reduced to 3500x3500 while
 decoding), a 4096x4096 PNG of the same (the largest size not reduced; no finding positive) and a 4096x4096
@@ -38,6 +39,41 @@ def peak_mib(args: list[str]) -> tuple[int, float]:
     return int(code), int(kib) / 1024
 
 
+def server_peak_mib(files: list[Path]) -> list[tuple[str, int, float]]:
+    """Start ``cxrkit serve`` (shipped models), POST each file with every viewer layer included, and read the
+    server's peak resident memory (``VmHWM``) after each request: ``[(file, status, peak MiB)]``."""
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = []
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.25)
+        for f in files:
+            with f.open("rb") as fh:
+                r = httpx.post(f"{url}/v1/analyze?include=image,heatmaps,masks,overlay",
+                               files={"file": (f.name, fh, "image/png")}, timeout=600)
+            hwm = next(int(x.split()[1]) for x in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+                       if x.startswith("VmHWM"))
+            out.append((f.name, r.status_code, hwm / 1024))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return out
+
+
 def main() -> int:
     load0 = os.getloadavg()[0]
     rows, records = [], []
@@ -56,11 +92,18 @@ def main() -> int:
             positives = sum(f["positive"] for f in res["findings"])
             rows.append((name, " ".join(extra), code, mib, positives))
             records.append({"input": name, "options": extra, "exit": code, "peak_mib": round(mib), "positives": positives})
+        served = server_peak_mib([t / "nih_1024.png", t / "synthetic_7000.png", t / "nih_4096.png"])
+        records += [{"input": n, "door": "POST /v1/analyze", "status": c, "server_peak_mib": round(m)}
+                    for n, c, m in served]
     load1 = os.getloadavg()[0]
     lines = [f"`cxrkit analyze` peak resident memory per run (MiB), shipped models; 1-minute load {load0:.2f} before, "
              f"{load1:.2f} after.", "", "| input | options | exit | positive findings | peak MiB |",
              "| --- | --- | ---: | ---: | ---: |"]
     lines += [f"| {n} | {o or '-'} | {c} | {p} | {m:.0f} |" for n, o, c, m, p in rows]
+    lines += ["", "`cxrkit serve` (one server process, requests in this order, every viewer layer included: "
+              "`?include=image,heatmaps,masks,overlay`): the server's peak resident memory after each request.", "",
+              "| input | HTTP status | server peak MiB (cumulative) |", "| --- | ---: | ---: |"]
+    lines += [f"| {n} | {c} | {m:.0f} |" for n, c, m in served]
     md = "\n".join(lines)
     print(md)
     print(machine_line())

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cxrkit.deliver.outdir import (
@@ -93,8 +93,13 @@ def write_outputs(
     *,
     source: Path | None = None,
     dicom_out: bool = False,
+    release_arrays: bool = False,
 ) -> list[str]:
     """Write one image's outputs into ``folder`` atomically; returns the file names written.
+
+    With ``release_arrays`` the result's heatmaps and masks are emptied as soon as the files that need them are
+    encoded (the caller keeps only the document): a 4096-pixel film with four positive findings then never holds
+    its 256 MB of heatmaps while the DICOM objects are built.
 
     Files: ``overlay.png`` (boxes, masks, combined heatmap), ``anatomy.png`` (masks with the drawn CTR width
     lines) when a segmenter ran, ``heatmap_<finding>.png`` per positive finding,
@@ -109,7 +114,7 @@ def write_outputs(
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = new_temp_folder(folder)
     try:
-        names = _write_files(result, image, tmp, source=source, dicom_out=dicom_out)
+        names = _write_files(result, image, tmp, source=source, dicom_out=dicom_out, release=release_arrays)
         install_folder(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -118,7 +123,7 @@ def write_outputs(
 
 
 def _write_files(result: AnalysisResult, image: Image | None, tmp: Path, *, source: Path | None,
-                 dicom_out: bool) -> list[str]:
+                 dicom_out: bool, release: bool = False) -> list[str]:
     if image is None:  # not a supported radiograph: result and report only
         (tmp / "report.md").write_text(result_markdown(result), encoding="utf-8")
         (tmp / "result.json").write_text(result.to_json(), encoding="utf-8")
@@ -134,16 +139,19 @@ def _write_files(result: AnalysisResult, image: Image | None, tmp: Path, *, sour
         drawn = draw_overlay(image.pixels, result.masks, result.anatomy)
         (tmp / "anatomy.png").write_bytes(png_bytes(drawn))
         names.append("anatomy.png")
-    for name, hm in result.heatmaps.items():
+    for name in list(result.heatmaps):  # no loop variable left holding a map (they share one base array)
         fn = f"heatmap_{_safe(name)}.png"
-        (tmp / fn).write_bytes(png_bytes(heatmap_overlay(image.pixels, hm)))
+        (tmp / fn).write_bytes(png_bytes(heatmap_overlay(image.pixels, result.heatmaps[name])))
         names.append(fn)
+    if release:
+        result.heatmaps.clear()
     if dicom_out:
-        from cxrkit.deliver.dicom_out import write_dicom_outputs
+        from cxrkit.deliver.dicom_out import iter_dicom_outputs
 
-        for fn, ds in write_dicom_outputs(result, image, source=source, overlay=overlay).items():
-            ds.save_as(tmp / fn, enforce_file_format=True)
+        for fn, ds in iter_dicom_outputs(result, image, source=source, overlay=overlay):
+            ds.save_as(tmp / fn, enforce_file_format=True)  # one object in memory at a time
             names.append(fn)
+            del ds
     (tmp / "report.md").write_text(result_markdown(result, overlay_name="overlay.png"), encoding="utf-8")
     names.append("report.md")
     (tmp / "result.json").write_text(result.to_json(), encoding="utf-8")  # last: marks completeness
@@ -208,6 +216,7 @@ def analyze_one(analyzer: Analyzer, path: Path, folder: Path, *, dicom_out: bool
                 ) -> tuple[AnalysisResult, list[str]]:
     """Analyze one input and write its folder (:func:`write_outputs`); the per-image step of every engine (the
     local threads here, the Ray workers of :mod:`cxrkit.engine.ray_analyze`), so their files are the same.
+    Returns the result document without its arrays (heatmaps, masks) and the names of the files written.
 
     Raises:
         InvalidImageError: a broken symbolic link; any error of reading, analysis or writing.
@@ -216,7 +225,10 @@ def analyze_one(analyzer: Analyzer, path: Path, folder: Path, *, dicom_out: bool
         raise InvalidImageError(f"broken symbolic link: {path} -> {os.readlink(path)}")
     kwargs = {"view": view} if view else {}
     result, image = analyzer.analyze_with_image(path, **kwargs)
-    return result, write_outputs(result, image, folder, source=path, dicom_out=dicom_out)
+    files = write_outputs(result, image, folder, source=path, dicom_out=dicom_out, release_arrays=True)
+    # the arrays are in the written files: keep only the document, or a long batch grows by every image's
+    # masks and heatmaps (~13 MB a 1024-pixel film)
+    return replace(result, heatmaps={}, masks={}), files
 
 
 def run_batch(

@@ -34,7 +34,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from io import BytesIO
 from pathlib import Path
@@ -51,7 +51,7 @@ from cxrkit.errors import CxrkitError, DataFormatError, InvalidImageError
 from cxrkit.result import DISCLAIMER, AnalysisResult, box_id
 from cxrkit.types import Image
 
-__all__ = ["write_dicom_outputs", "build_sr", "build_sc", "load_source_dataset", "sanitize_reference", "output_uid",
+__all__ = ["iter_dicom_outputs", "write_dicom_outputs", "build_sr", "build_sc", "load_source_dataset", "sanitize_reference", "output_uid",
            "uid_factory", "source_key", "model_key", "CXRKIT_SCHEME", "MANUFACTURER", "SERIES_DESCRIPTION_SR",
            "SERIES_DESCRIPTION_SC"]
 
@@ -241,7 +241,23 @@ def write_dicom_outputs(
     source: str | Path | bytes | Dataset | None = None,
     overlay: np.ndarray,
 ) -> dict[str, Dataset]:
-    """Build the DICOM outputs of one analysis.
+    """Build the DICOM outputs of one analysis: ``{"sc.dcm", "sr.dcm"}`` and ``"seg.dcm"`` when masks exist.
+
+    All three objects at once; :func:`iter_dicom_outputs` builds them one at a time (what the batch writer uses
+    to bound memory on large films). See it for the arguments.
+    """
+    return dict(iter_dicom_outputs(result, image, source=source, overlay=overlay))
+
+
+def iter_dicom_outputs(
+    result: AnalysisResult,
+    image: Image,
+    *,
+    source: str | Path | bytes | Dataset | None = None,
+    overlay: np.ndarray,
+) -> Iterator[tuple[str, Dataset]]:
+    """Build the DICOM outputs of one analysis, one at a time: ``("sc.dcm", ...)``, ``("sr.dcm", ...)`` and
+    ``("seg.dcm", ...)`` when masks exist and the SEG writer is available.
 
     Parameters
     ----------
@@ -254,13 +270,9 @@ def write_dicom_outputs(
     overlay:
         uint8 RGB ``(H, W, 3)`` overlay (see :func:`cxrkit.report.overlay.compose_overlay`).
 
-    Returns
-    -------
-    dict
-        ``{"sr.dcm": ..., "sc.dcm": ...}`` and ``"seg.dcm"`` when masks exist and the SEG writer is available.
-
     The UIDs of the outputs are derived from the source and the model (:func:`uid_factory`): the same analysis
-    written twice gives the same SOP instances.
+    written twice gives the same SOP instances. A consumer that drops each object before taking the next holds
+    one in memory at a time (a non-DICOM input's SR and SEG reference the secondary capture's header only).
 
     Raises
     ------
@@ -275,13 +287,25 @@ def write_dicom_outputs(
         ref, _ = sanitize_reference(ref)
     uid = uid_factory(result, image, ref)
     sc = build_sc(overlay, ref, image, uid=uid)
-    out: dict[str, Dataset] = {"sc.dcm": sc}
+    base = ref if ref is not None else _header_only(sc)
+    yield "sc.dcm", sc
+    del sc
     on_source = to_source_grid(result, image, ref) if ref is not None else result
-    out["sr.dcm"] = build_sr(on_source, ref if ref is not None else sc, new_study_note=ref is None, uid=uid)
+    yield "sr.dcm", build_sr(on_source, base, new_study_note=ref is None, uid=uid)
     if result.masks:
-        seg = _seg(on_source, image, ref if ref is not None else sc, uid)
+        seg = _seg(on_source, image, base, uid)
         if seg is not None:
-            out["seg.dcm"] = seg
+            yield "seg.dcm", seg
+
+
+def _header_only(ds: Dataset) -> Dataset:
+    """A copy of ``ds`` without its pixel data (what a reference to it needs)."""
+    out = Dataset()
+    for elem in ds:
+        if elem.tag != 0x7FE00010:  # PixelData
+            out.add(elem)
+    if hasattr(ds, "file_meta"):
+        out.file_meta = ds.file_meta
     return out
 
 
