@@ -14,6 +14,7 @@ and callers keep the plain ``finditer`` scan.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Iterator, Sequence
 
@@ -29,6 +30,10 @@ _WS = frozenset(" \t\n\r\f\v")
 #: marks a prefix that a run of whitespace may precede ("\\s*stimulator"): the scanner also tries the
 #: positions of the whitespace run before each occurrence
 WS_LEAD = "\x00"
+
+
+def _position(candidate: tuple[int, object]) -> int:
+    return candidate[0]
 
 
 def _is_word(ch: str) -> bool:
@@ -210,12 +215,19 @@ class PrefixScanner:
                 boundary = False
         return sorted(found.items())
 
-    def finditer(self, text: str, start: int = 0, end: int | None = None) -> Iterator[re.Match[str]]:
+    def finditer(self, text: str, start: int = 0, end: int | None = None, *,
+                 candidates: list[tuple[int, Key]] | None = None) -> Iterator[re.Match[str]]:
         """The matches ``pattern.finditer(text, start, end)`` gives, for a pattern whose matches are
-        non-empty (non-overlapping, leftmost first)."""
+        non-empty (non-overlapping, leftmost first). ``candidates``: :meth:`candidates` of the whole ``text``,
+        computed once and reused for several ranges."""
         end = len(text) if end is None else end
         last = start
-        for p, key in self.candidates(text, start, end):
+        if candidates is None:
+            cands = self.candidates(text, start, end)
+        else:
+            lo = bisect.bisect_left(candidates, start, key=_position)
+            cands = candidates[lo:bisect.bisect_left(candidates, end, lo, key=_position)]
+        for p, key in cands:
             if p < last:
                 continue
             m = self._pattern_for(key).match(text, p, end)

@@ -46,11 +46,16 @@ class Assessment:
     cue: Cue | None
 
 
-def find_cues(text: str, rules: Rules, start: int = 0, end: int | None = None) -> list[Cue]:
-    """The cues of ``text[start:end]`` in order (non-overlapping; pseudo cues included so they shadow others)."""
+def find_cues(text: str, rules: Rules, start: int = 0, end: int | None = None, *,
+              candidates: list | None = None) -> list[Cue]:
+    """The cues of ``text[start:end]`` in order (non-overlapping; pseudo cues included so they shadow others).
+
+    ``candidates``: ``rules.cue_scan.candidates(text)``, when several ranges of one text are searched.
+    """
     end = len(text) if end is None else end
     scan = rules.cue_scan
-    it = scan.finditer(text, start, end) if scan is not None else rules.cues.finditer(text, start, end)
+    it = (scan.finditer(text, start, end, candidates=candidates) if scan is not None
+          else rules.cues.finditer(text, start, end))
     out = []
     for m in it:
         kind = (m.lastgroup or "").split("__", 1)[0]

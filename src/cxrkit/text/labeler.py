@@ -202,11 +202,13 @@ def _label_section(
     spans = sentence_spans(text)
     starts = [a for a, _ in spans]
     sentence_cues: dict[int, list] = {}
+    # the section's cue candidates in one automaton pass when several sentences need cues
+    cands = rules.cue_scan.candidates(low) if rules.cue_scan is not None and len(spans) > 1 else None
     for m in mentions:
         i = max(bisect.bisect_right(starts, m.start) - 1, 0)
         a, b = spans[i] if spans else (0, len(text))
         if i not in sentence_cues:  # cues are only searched in sentences that mention something
-            sentence_cues[i] = find_cues(low, rules, a, b)
+            sentence_cues[i] = find_cues(low, rules, a, b, candidates=cands)
         res = assess(low, m, sentence_cues[i], rules)
         if res.value is not None:
             found.setdefault(m.finding, set()).add(res.value)
