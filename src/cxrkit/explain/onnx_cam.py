@@ -4,16 +4,17 @@ CAM needs no gradient: ``CAM_k = sum_d w_kd A_d`` for a head that is global aver
 A shipped cxrkit package's ONNX graph already returns ``features`` beside ``logits``
 (:func:`cxrkit.models.onnx.add_features_output`) and its head weights are read from the package's safetensors,
 so the default heatmaps need no PyTorch. For a bare PyTorch module (research use), :func:`feature_session`
-exports a two-output graph in memory once per model (nothing written, nothing downloaded).
+exports a two-output graph once per model (through :func:`cxrkit.models.onnx.export_onnx`, into a temporary
+folder that is removed at once; nothing downloaded).
 """
 
 from __future__ import annotations
 
-import io
 import logging
+import tempfile
 import threading
-import warnings
 import weakref
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -69,24 +70,17 @@ class FeatureSession:
     """
 
     def __init__(self, model: nn.Module, size: int, channels: int, *, threads: int | None = None) -> None:
-        import torch
-
-        from cxrkit.models.onnx import ort_session
+        from cxrkit.models.onnx import export_onnx, ort_session
 
         wrapper = _logits_and_features(model).eval()
-        x = torch.zeros((1, channels, size, size), dtype=torch.float32)
-        buf = io.BytesIO()
-        try:
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # exporter deprecation chatter, local to this block
-                torch.onnx.export(
-                    wrapper, (x,), buf, input_names=["x"], output_names=["logits", "features"],
-                    dynamic_axes={"x": {0: "n"}, "logits": {0: "n"}, "features": {0: "n"}}, opset_version=17,
-                    dynamo=False,
-                )
-        except Exception as exc:  # torch.onnx raises many types; report them as one clear error
-            raise ModelError(f"could not export {type(model).__name__} to ONNX for CAM: {exc}") from exc
-        self.session = ort_session(buf.getvalue(), threads=threads)
+        with tempfile.TemporaryDirectory(prefix="cxrkit-cam-") as tmp:
+            path = Path(tmp) / "cam.onnx"
+            try:
+                export_onnx(wrapper, path, input_shape=(1, channels, size, size), input_name="x",
+                            output_names=("logits", "features"))
+            except Exception as exc:  # torch.onnx raises many types; report them as one clear error
+                raise ModelError(f"could not export {type(model).__name__} to ONNX for CAM: {exc}") from exc
+            self.session = ort_session(path.read_bytes(), threads=threads)
 
     def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``x (N, C, S, S)`` float32 → ``(logits (N, K), features (N, D, h, w))``."""

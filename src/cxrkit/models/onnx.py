@@ -41,7 +41,8 @@ def default_threads() -> int:
 
 
 def export_onnx(model: nn.Module, path: str | Path, *, input_shape: tuple[int, int, int, int],
-                input_name: str = "image", output_name: str = "logits", opset: int = 17) -> Path:
+                input_name: str = "image", output_name: str = "logits", opset: int = 17,
+                output_names: tuple[str, ...] | None = None) -> Path:
     """Export ``model`` (eval mode) to ONNX with a dynamic batch dimension; written atomically.
 
     The one ONNX export of cxrkit (classifiers and segmenters); :func:`add_features_output` then exposes a
@@ -53,6 +54,7 @@ def export_onnx(model: nn.Module, path: str | Path, *, input_shape: tuple[int, i
         input_shape: example input ``(N, C, H, W)``.
         input_name / output_name: graph I/O names.
         opset: ONNX opset.
+        output_names: names of several outputs when ``model`` returns a tuple (overrides ``output_name``).
 
     Returns:
         The written path.
@@ -69,8 +71,9 @@ def export_onnx(model: nn.Module, path: str | Path, *, input_shape: tuple[int, i
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            torch.onnx.export(model, (x,), tmp, input_names=[input_name], output_names=[output_name],
-                              dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}},
+            outs = list(output_names or (output_name,))
+            torch.onnx.export(model, (x,), tmp, input_names=[input_name], output_names=outs,
+                              dynamic_axes={n: {0: "batch"} for n in (input_name, *outs)},
                               opset_version=opset, dynamo=False)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
