@@ -88,6 +88,34 @@ def _check_constant(data: AuditData) -> AuditData:
     return data
 
 
+def _sort_columns(df: pd.DataFrame, notes: list[str]) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """Label CSV columns → findings (canonical name → column), meta columns (role → column) and the rest
+    (subgroup columns; a 0/1 column that is not a known finding gets a did-you-mean note)."""
+    finding_cols: dict[str, str] = {}
+    meta_cols: dict[str, str] = {}
+    extra: list[str] = []
+    for c in df.columns:
+        if c == _ID or str(c).startswith("Unnamed"):
+            continue
+        key = str(c).strip().lower()
+        if key in _META_ALIASES:
+            meta_cols[_META_ALIASES[key]] = c
+            continue
+        f = canonical(str(c), strict=False)
+        if f is not None:
+            finding_cols[f] = c
+            continue
+        vals = set(pd.to_numeric(df[c], errors="coerce").dropna().unique().tolist())
+        if vals and vals <= {0.0, 1.0}:
+            import difflib
+
+            close = difflib.get_close_matches(str(c), FINDINGS, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            _note(notes, f"column {c!r} is not a known finding{hint}; audited as a subgroup column")
+        extra.append(str(c))
+    return finding_cols, meta_cols, extra
+
+
 def from_folder(images: str | os.PathLike, labels_csv: str | os.PathLike, *, source: str | None = None) -> AuditData:
     """A folder of images + a labels CSV.
 
@@ -112,28 +140,7 @@ def from_folder(images: str | os.PathLike, labels_csv: str | os.PathLike, *, sou
     if _ID not in df.columns:
         raise DataFormatError(f"{p}: no {_ID!r} column (the image file name); columns are {list(df.columns)}")
     notes: list[str] = []
-    finding_cols: dict[str, str] = {}
-    meta_cols: dict[str, str] = {}
-    extra: list[str] = []
-    for c in df.columns:
-        if c == _ID or str(c).startswith("Unnamed"):
-            continue
-        key = str(c).strip().lower()
-        if key in _META_ALIASES:
-            meta_cols[_META_ALIASES[key]] = c
-            continue
-        f = canonical(str(c), strict=False)
-        if f is not None:
-            finding_cols[f] = c
-            continue
-        vals = set(pd.to_numeric(df[c], errors="coerce").dropna().unique().tolist())
-        if vals and vals <= {0.0, 1.0}:
-            import difflib
-
-            close = difflib.get_close_matches(str(c), FINDINGS, n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            _note(notes, f"column {c!r} is not a known finding{hint}; audited as a subgroup column")
-        extra.append(str(c))
+    finding_cols, meta_cols, extra = _sort_columns(df, notes)
     if not finding_cols:
         raise DataFormatError(f"{p}: no finding column; known findings are {', '.join(FINDINGS)}")
     paths, rows = [], []

@@ -196,7 +196,22 @@ def _html(result: dict, arrays: dict) -> str:
                  "</ul>")
     if result["notes"]:
         parts.append("<h3>Input notes</h3><ul>" + "".join(f"<li>{e(n)}</li>" for n in result["notes"]) + "</ul>")
-    # cross-site
+    parts += _html_cross_site(result)
+    parts += _html_subgroups(result, arrays)
+    parts += _html_probes(result)
+    parts += _html_calibration(result)
+    parts.append(f"<p><small>Audit took {result['seconds']} s. Schema {e(result['schema'])}.</small></p>")
+    style = ("body{font-family:sans-serif;max-width:75em;margin:2em auto;color:#222}table{border-collapse:collapse;"
+             "margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;font-size:.85em;vertical-align:top}"
+             "tr.flag{background:#fde2e2}.warn{color:#8a1c1c}img{max-width:100%;margin:.4em 0}")
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>cxrkit audit</title>"
+            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+
+
+def _html_cross_site(result: dict) -> list[str]:
+    """Cross-site matrix: pooled vs within-source AUROC, heatmap, messages."""
+    e = html.escape
+    parts: list[str] = []
     cs = result["cross_site"]
     sources = sorted({s for x in cs for s in x["per_source"]})
     rows, flags = [], []
@@ -223,7 +238,13 @@ def _html(result: dict, arrays: dict) -> str:
     if hm:
         parts.append(f"<img alt='cross-site heatmap' src='{hm}'>")
     parts.append("<ul>" + "".join(f"<li>{e(x['message'])}</li>" for x in cs) + "</ul>")
-    # subgroups
+    return parts
+
+
+def _html_subgroups(result: dict, arrays: dict) -> list[str]:
+    """Subgroup gaps, per-level rows and ROC curves."""
+    e = html.escape
+    parts: list[str] = []
     sub = result["subgroups"]
     parts.append("<h2>Subgroups</h2><p>Within each source; sensitivity and specificity at the card's operating "
                  "point. Gaps: level A − level B (two levels) or level − rest; flagged when the 95% CI excludes 0 "
@@ -247,7 +268,13 @@ def _html(result: dict, arrays: dict) -> str:
         parts.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in sub["notes"]) + "</ul>")
     for title, png in _roc_subgroups(result, arrays):
         parts.append(f"<h3>{e(title)}</h3><img alt='{e(title)}' src='{png}'>")
-    # probes
+    return parts
+
+
+def _html_probes(result: dict) -> list[str]:
+    """Shortcut probes: source identification and occlusion."""
+    e = html.escape
+    parts: list[str] = []
     pr = result.get("probes")
     if pr:
         parts.append(f"<h2>Shortcut probes</h2><p>{pr['n_images']} images (at most {pr['per_source_limit']} per "
@@ -293,7 +320,13 @@ def _html(result: dict, arrays: dict) -> str:
             parts.append("<h3>Verdicts within each source</h3><p>Pooled probe AUROCs mix collections; within one "
                          "source the probe isolates what the model reads in those films.</p><ul>"
                          + "".join(f"<li>{e(v)}</li>" for v in within) + "</ul>")
-    # calibration
+    return parts
+
+
+def _html_calibration(result: dict) -> list[str]:
+    """Calibration per site and reliability diagrams."""
+    e = html.escape
+    parts: list[str] = []
     cal = result["calibration"]
     c_rows = [[e(c["source"]), e(c["finding"]), str(c["n"]), str(c["positives"]), _f(c["ece"]), _f(c["temperature"], 2),
                _f(c["mean_predicted"]), _f(c["observed_rate"]), _f(c.get("sensitivity"), 2), _f(c.get("specificity"), 2)]
@@ -304,12 +337,7 @@ def _html(result: dict, arrays: dict) -> str:
     parts.append(_table(["source", "finding", "n", "pos", "ECE", "T", "mean p", "observed", "sens", "spec"], c_rows))
     for title, png in _reliability(result):
         parts.append(f"<img alt='{e(title)}' src='{png}'>")
-    parts.append(f"<p><small>Audit took {result['seconds']} s. Schema {e(result['schema'])}.</small></p>")
-    style = ("body{font-family:sans-serif;max-width:75em;margin:2em auto;color:#222}table{border-collapse:collapse;"
-             "margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;font-size:.85em;vertical-align:top}"
-             "tr.flag{background:#fde2e2}.warn{color:#8a1c1c}img{max-width:100%;margin:.4em 0}")
-    return ("<!doctype html><html><head><meta charset='utf-8'><title>cxrkit audit</title>"
-            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+    return parts
 
 
 def _jsonable(o: Any) -> Any:

@@ -136,56 +136,7 @@ def run_audit(data: AuditData, out_dir: str | Path, *, model: str | Path | None 
     arrays: dict[str, Any] = {"labels": y, "probs": probs, "sources": sources, "meta": data.meta,
                               "extra": list(data.extra)}
     if options.probes:
-        from cxrkit.anatomy.segment import load_segmenter
-
-        rows = _probe_rows(data, options.probe_limit, options.seed)
-        paths = list(data.paths[rows])
-        fns = job_functions(clf, segmenter=load_segmenter())
-        scores = {"full": probs[rows]}
-        pcols = [clf.labels.index(f) for f in findings]
-        lungs = cached_outputs(paths, "lungs", fns["lungs"], cache, batch_size=options.batch_size,
-                               progress=options.progress)
-        border = cached_outputs(paths, "border", fns["border"], cache, batch_size=options.batch_size,
-                                progress=options.progress)
-        if lungs:
-            scores["lungs_only"] = lungs["lungs_only"][:, pcols].astype(np.float64)
-            scores["lungs_out"] = lungs["lungs_out"][:, pcols].astype(np.float64)
-        if border:
-            scores["border"] = border["probs"][:, pcols].astype(np.float64)
-        probe: dict[str, Any] = {"n_images": len(rows), "per_source_limit": options.probe_limit,
-                                 "fill": "0 (black)", "border_fraction": 0.12}
-        if lungs:
-            lf = lungs["lung_fraction"]
-            probe["lung_fraction_median"] = float(np.nanmedian(lf))
-            tiny = int(np.sum(lf < 0.05))
-            if tiny:
-                probe["note"] = f"{tiny} probe images have lung masks under 5% of the image (segmenter failed there)"
-        probe["occlusion"] = occlusion_probe(y[rows], scores, findings, sources[rows], n_boot=min(options.n_boot, 500),
-                                             seed=options.seed)
-        if len(set(sources.tolist())) > 1:
-            emb = cached_outputs(paths, "embed", fns["embed"], cache, batch_size=options.batch_size,
-                                 progress=options.progress)
-            pid = (data.meta["source"].astype(str) + ":" + data.meta["patient_id"].astype(str)).to_numpy()[rows]
-            if emb:
-                probe["source_id"] = source_probe(emb["embedding"], sources[rows], pid, seed=options.seed)
-                agree = np.nanmax(np.abs(emb["probs"][:, pcols] - probs[rows]))
-                probe["source_id"]["embedding_model_check"] = (
-                    f"max |probability difference| between the embedding export and the shipped ONNX model: {agree:.2e}")
-            th = cached_outputs(paths, "thumb", fns["thumb"], cache, batch_size=options.batch_size,
-                                progress=options.progress)
-            if th:
-                ctrl = source_probe(th["thumb"], sources[rows], pid, seed=options.seed)
-                probe["source_id_pixels"] = {k: ctrl[k] for k in ("balanced_accuracy", "chance", "recall", "method")
-                                             if k in ctrl}
-                if "balanced_accuracy" in ctrl and "balanced_accuracy" in probe.get("source_id", {}):
-                    raw = ctrl["balanced_accuracy"]
-                    why = ("the collections already differ in their raw pixels (exposure, cropping, patients), "
-                           "before any model sees them" if raw >= ctrl["chance"] + 0.2 else
-                           "the raw pixels barely tell the collections apart, so the signature is the model's own")
-                    probe["source_id"]["verdict"] += (f" Control: the same probe on 16 x 16 thumbnails of the raw "
-                                                      f"pixels reaches {raw:.3f}: {why}.")
-        else:
-            probe["source_id"] = {"verdict": "not applicable: one source only"}
+        probe, scores, rows = _probes(data, clf, probs, y, findings, sources, cache, options)
         result["probes"] = probe
         arrays["probe_scores"] = scores
         arrays["probe_rows"] = rows
@@ -193,6 +144,70 @@ def run_audit(data: AuditData, out_dir: str | Path, *, model: str | Path | None 
     result["seconds"] = round(time.perf_counter() - t0, 1)
     result["_arrays"] = arrays
     return result
+
+
+def _probes(data: AuditData, clf: Any, probs: np.ndarray, y: np.ndarray, findings: list[str], sources: np.ndarray,
+            cache: Path, options: AuditOptions) -> tuple[dict[str, Any], dict[str, np.ndarray], np.ndarray]:
+    """Occlusion (lungs only / lungs out / border) and source-identification probes on a seeded subset."""
+    from cxrkit.anatomy.segment import load_segmenter
+
+    rows = _probe_rows(data, options.probe_limit, options.seed)
+    paths = list(data.paths[rows])
+    fns = job_functions(clf, segmenter=load_segmenter())
+    scores = {"full": probs[rows]}
+    pcols = [clf.labels.index(f) for f in findings]
+    lungs = cached_outputs(paths, "lungs", fns["lungs"], cache, batch_size=options.batch_size,
+                           progress=options.progress)
+    border = cached_outputs(paths, "border", fns["border"], cache, batch_size=options.batch_size,
+                            progress=options.progress)
+    if lungs:
+        scores["lungs_only"] = lungs["lungs_only"][:, pcols].astype(np.float64)
+        scores["lungs_out"] = lungs["lungs_out"][:, pcols].astype(np.float64)
+    if border:
+        scores["border"] = border["probs"][:, pcols].astype(np.float64)
+    probe: dict[str, Any] = {"n_images": len(rows), "per_source_limit": options.probe_limit,
+                             "fill": "0 (black)", "border_fraction": 0.12}
+    if lungs:
+        lf = lungs["lung_fraction"]
+        probe["lung_fraction_median"] = float(np.nanmedian(lf))
+        tiny = int(np.sum(lf < 0.05))
+        if tiny:
+            probe["note"] = f"{tiny} probe images have lung masks under 5% of the image (segmenter failed there)"
+    probe["occlusion"] = occlusion_probe(y[rows], scores, findings, sources[rows], n_boot=min(options.n_boot, 500),
+                                         seed=options.seed)
+    probe.update(_source_probes(probs, sources, rows, paths, pcols, fns, data, cache, options))
+    return probe, scores, rows
+
+
+def _source_probes(probs: np.ndarray, sources: np.ndarray, rows: np.ndarray, paths: list[Any], pcols: list[int],
+                   fns: dict[str, Any], data: AuditData, cache: Path, options: AuditOptions) -> dict[str, Any]:
+    """Can the model's embedding (and, as a control, raw thumbnails) tell the sources apart?"""
+    probe: dict[str, Any] = {}
+    if len(set(sources.tolist())) > 1:
+        emb = cached_outputs(paths, "embed", fns["embed"], cache, batch_size=options.batch_size,
+                             progress=options.progress)
+        pid = (data.meta["source"].astype(str) + ":" + data.meta["patient_id"].astype(str)).to_numpy()[rows]
+        if emb:
+            probe["source_id"] = source_probe(emb["embedding"], sources[rows], pid, seed=options.seed)
+            agree = np.nanmax(np.abs(emb["probs"][:, pcols] - probs[rows]))
+            probe["source_id"]["embedding_model_check"] = (
+                f"max |probability difference| between the embedding export and the shipped ONNX model: {agree:.2e}")
+        th = cached_outputs(paths, "thumb", fns["thumb"], cache, batch_size=options.batch_size,
+                            progress=options.progress)
+        if th:
+            ctrl = source_probe(th["thumb"], sources[rows], pid, seed=options.seed)
+            probe["source_id_pixels"] = {k: ctrl[k] for k in ("balanced_accuracy", "chance", "recall", "method")
+                                         if k in ctrl}
+            if "balanced_accuracy" in ctrl and "balanced_accuracy" in probe.get("source_id", {}):
+                raw = ctrl["balanced_accuracy"]
+                why = ("the collections already differ in their raw pixels (exposure, cropping, patients), "
+                       "before any model sees them" if raw >= ctrl["chance"] + 0.2 else
+                       "the raw pixels barely tell the collections apart, so the signature is the model's own")
+                probe["source_id"]["verdict"] += (f" Control: the same probe on 16 x 16 thumbnails of the raw "
+                                                  f"pixels reaches {raw:.3f}: {why}.")
+    else:
+        probe["source_id"] = {"verdict": "not applicable: one source only"}
+    return probe
 
 
 FLAGS = ("shortcut", "untestable", "site_dependent")
