@@ -115,7 +115,6 @@ def assemble(
         DataFormatError: no roots, or nothing left after filtering.
     """
     from cxrkit.data import load_dataset
-    from cxrkit.data.splits import patient_split
 
     if not roots:
         raise DataFormatError("no dataset roots given (data.roots in the config)")
@@ -142,22 +141,8 @@ def assemble(
         if not len(meta):
             log.warning("source %s has no usable rows for findings %s", name, target)
             continue
-        fixed = (split_files or {}).get(name)
-        if fixed:
-            split = read_split_file(fixed).reindex(meta["image_id"].astype(str)).to_numpy(dtype=object)
-            listed = np.array([s in ("train", "val") for s in split], dtype=bool)
-            if not listed.any():
-                raise DataFormatError(f"split file {fixed} lists none of the {len(meta)} {name} images")
-            log.info("%s: fixed split %s (%d images not listed are left out)", name, fixed, int((~listed).sum()))
-            meta, lab, split = meta[listed].reset_index(drop=True), lab[listed], split[listed]
-        else:
-            f = float(vfr.get(name, val_fraction))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                parts = patient_split(meta, {"train": 1.0 - f, "val": f}, seed=seed + k, labels=lab)
-            split = np.empty(len(meta), dtype=object)
-            split[parts["train"]] = "train"
-            split[parts["val"]] = "val"
+        meta, lab, split = _split_source(meta, lab, name, (split_files or {}).get(name),
+                                         float(vfr.get(name, val_fraction)), seed + k)
         if nih_boxes_in_val and name == "nih":
             boxed_patients = set(meta.loc[meta["has_boxes"], "patient_id"])
             split[meta["patient_id"].isin(boxed_patients).to_numpy()] = "val"
@@ -174,6 +159,28 @@ def assemble(
         raise DataFormatError(f"no training images found under {dict(roots)} for findings {target}")
     return TrainingTable(findings=target, labels=np.concatenate(labels).astype(np.float32),
                          meta=pd.concat(metas, ignore_index=True))
+
+
+def _split_source(meta: pd.DataFrame, lab: np.ndarray, name: str, fixed: str | None, val_fraction: float,
+                  seed: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """"train" / "val" per row: from a fixed split file (unlisted rows dropped), else by patient at
+    ``val_fraction``."""
+    from cxrkit.data.splits import patient_split
+
+    if fixed:
+        split = read_split_file(fixed).reindex(meta["image_id"].astype(str)).to_numpy(dtype=object)
+        listed = np.array([s in ("train", "val") for s in split], dtype=bool)
+        if not listed.any():
+            raise DataFormatError(f"split file {fixed} lists none of the {len(meta)} {name} images")
+        log.info("%s: fixed split %s (%d images not listed are left out)", name, fixed, int((~listed).sum()))
+        return meta[listed].reset_index(drop=True), lab[listed], split[listed]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        parts = patient_split(meta, {"train": 1.0 - val_fraction, "val": val_fraction}, seed=seed, labels=lab)
+    split = np.empty(len(meta), dtype=object)
+    split[parts["train"]] = "train"
+    split[parts["val"]] = "val"
+    return meta, lab, split
 
 
 def read_split_file(path: str | Path) -> pd.Series:
