@@ -51,9 +51,9 @@ from cxrkit.errors import CxrkitError, DataFormatError, InvalidImageError
 from cxrkit.result import DISCLAIMER, AnalysisResult, box_id
 from cxrkit.types import Image
 
-__all__ = ["iter_dicom_outputs", "write_dicom_outputs", "build_sr", "build_sc", "load_source_dataset", "sanitize_reference", "output_uid",
-           "uid_factory", "source_key", "model_key", "CXRKIT_SCHEME", "MANUFACTURER", "SERIES_DESCRIPTION_SR",
-           "SERIES_DESCRIPTION_SC"]
+__all__ = ["iter_dicom_outputs", "write_dicom_outputs", "build_sr", "build_sc", "load_source_dataset",
+           "sanitize_reference", "output_uid", "uid_factory", "source_key", "model_key", "CXRKIT_SCHEME",
+           "MANUFACTURER", "SERIES_DESCRIPTION_SR", "SERIES_DESCRIPTION_SC"]
 
 log = logging.getLogger(__name__)
 

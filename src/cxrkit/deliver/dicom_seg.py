@@ -105,14 +105,7 @@ def build_seg(
         log.warning("DICOM SEG: ignoring unknown structures %s", unknown)
     if not names:
         raise InvalidImageError(f"no known structure among masks {sorted(masks)}; expected {list(SEGMENT_CODES)}")
-    shape = (int(ds.Rows), int(ds.Columns))
-    arrs = []
-    for n in names:
-        m = np.asarray(masks[n], dtype=bool)
-        if m.shape != shape:
-            raise InvalidImageError(f"mask {n!r} is {m.shape}, the source image is {shape} (rows, columns)")
-        arrs.append(m)
-    pixel_array = np.stack(arrs, axis=-1)[None].astype(np.uint8)  # (1 frame, rows, cols, segments)
+    pixel_array = _segment_frames(masks, names, (int(ds.Rows), int(ds.Columns)))
     algo = hd.AlgorithmIdentificationSequence(
         name=model_name, version=model_version, family=codes.cid7162.ArtificialIntelligence
     )
@@ -133,7 +126,23 @@ def build_seg(
         warnings.filterwarnings("ignore", message=".*person name.*", category=UserWarning)
         seg = _segmentation(hd, ds, pixel_array, descriptions, series_number, model_name,
                             series_instance_uid or hd.UID(), sop_instance_uid or hd.UID())
-    # laterality of the clavicles as a property type modifier (DICOM PS3.3 C.8.20.4)
+    _add_laterality(seg, names)
+    return seg
+
+
+def _segment_frames(masks: dict[str, np.ndarray], names: list[str], shape: tuple[int, int]) -> np.ndarray:
+    """uint8 ``(1, rows, columns, segments)`` of the named masks; each must have the source's shape."""
+    arrs = []
+    for n in names:
+        m = np.asarray(masks[n], dtype=bool)
+        if m.shape != shape:
+            raise InvalidImageError(f"mask {n!r} is {m.shape}, the source image is {shape} (rows, columns)")
+        arrs.append(m)
+    return np.stack(arrs, axis=-1)[None].astype(np.uint8)
+
+
+def _add_laterality(seg: Any, names: list[str]) -> None:
+    """Laterality of the clavicles as a property type modifier (DICOM PS3.3 C.8.20.4)."""
     from pydicom.dataset import Dataset
 
     for item, n in zip(seg.SegmentSequence, names, strict=True):
@@ -142,7 +151,6 @@ def build_seg(
             mod = Dataset()
             mod.CodeValue, mod.CodingSchemeDesignator, mod.CodeMeaning = lat[0], "SCT", lat[1]
             item.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = [mod]
-    return seg
 
 
 def _segmentation(hd, ds, pixel_array, descriptions, series_number, model_name, series_uid, sop_uid):
