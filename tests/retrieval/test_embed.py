@@ -17,7 +17,12 @@ FILMS = [FIX / "anatomy" / "00000001_000.png", FIX / "anatomy" / "00003659_015.p
 
 @pytest.fixture(scope="module")
 def emb():
-    return load_embedder(threads=1)
+    return load_embedder(threads=1, head=None)  # the pooled features themselves
+
+
+@pytest.fixture(scope="module")
+def emb_head():
+    return load_embedder(threads=1)  # the default: with the shipped projection head
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +76,36 @@ def test_another_embedding_is_refused(emb):
 
     with pytest.raises(EmbeddingMismatchError, match="weights_sha256.*rebuild the index|rebuild"):
         emb.spec.check_same(replace(emb.spec, weights_sha256="0" * 64))
+
+
+def test_default_embedding_applies_the_shipped_head(emb, emb_head, images):
+    from cxrkit.retrieval.head import ProjectionHead, shipped_head_path
+
+    stem = shipped_head_path(emb.spec.model)
+    assert stem is not None, "the adopted head ships with the package"
+    head = ProjectionHead.load(stem)
+    assert emb_head.spec.dim == head.card.out_dim and emb_head.spec.head_sha256 == head.card.weights_sha256
+    assert emb_head.spec.kind.endswith("+head") and head.card.base_weights_sha256 == emb.spec.weights_sha256
+    v = emb_head.embed(images)
+    np.testing.assert_allclose(v, head.apply(emb.embed(images)), atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    with pytest.raises(EmbeddingMismatchError, match="head_sha256"):
+        emb_head.spec.check_same(emb.spec)  # an index of raw features refuses head queries and vice versa
+
+
+def test_bad_heads_are_refused(emb, tmp_path):
+    from dataclasses import replace
+
+    from cxrkit.errors import ModelError
+    from cxrkit.retrieval.head import ProjectionHead, shipped_head_path
+
+    head = ProjectionHead.load(shipped_head_path(emb.spec.model))
+    other = ProjectionHead(head.weight, replace(head.card, base_weights_sha256="1" * 64))
+    other.save(tmp_path / "other")
+    with pytest.raises(EmbeddingMismatchError, match="trained for"):
+        load_embedder(threads=1, head=str(tmp_path / "other"))
+    head.save(tmp_path / "h")
+    npz = tmp_path / "h.npz"
+    npz.write_bytes(npz.read_bytes()[:-20])
+    with pytest.raises(ModelError, match="checksum"):
+        ProjectionHead.load(tmp_path / "h")

@@ -1,4 +1,4 @@
-"""Image embeddings for retrieval: the classifier's pooled last feature map, L2-normalised.
+"""Image embeddings for retrieval: the classifier's pooled last feature map, L2-normalised (+ a projection head).
 
 >>> from cxrkit.retrieval.embed import load_embedder
 >>> emb = load_embedder()                          # the shipped default classifier  # doctest: +SKIP
@@ -44,6 +44,7 @@ class EmbeddingSpec:
         preprocessing: the input transform (``TransformSpec.to_dict()``: size, geometry, intensity, channels).
         dim: vector length ``D``.
         kind: how the vector is made from the network (pooling + normalisation).
+        head_sha256: SHA-256 of the projection head applied after pooling ("" when none).
         features_from: the graph that computes the features: ``onnx:<sha256 of the card's ONNX>`` (the shipped
             two-output export) or ``safetensors`` (the same network exported in memory); their float rounding differs.
     """
@@ -54,6 +55,7 @@ class EmbeddingSpec:
     dim: int
     kind: str = EMBEDDING_KIND
     features_from: str = "safetensors"
+    head_sha256: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,7 +65,8 @@ class EmbeddingSpec:
         try:
             return cls(model=str(d["model"]), weights_sha256=str(d["weights_sha256"]),
                        preprocessing=dict(d["preprocessing"]), dim=int(d["dim"]), kind=str(d.get("kind", EMBEDDING_KIND)),
-                       features_from=str(d.get("features_from", "safetensors")))
+                       features_from=str(d.get("features_from", "safetensors")),
+                       head_sha256=str(d.get("head_sha256", "")))
         except (KeyError, TypeError, ValueError) as exc:
             raise DataFormatError(f"not an embedding spec: {d!r} ({exc})") from None
 
@@ -77,7 +80,7 @@ class EmbeddingSpec:
     def check_same(self, other: EmbeddingSpec, what: str = "query") -> None:
         """Raise :class:`EmbeddingMismatchError` unless ``other`` is this embedding."""
         if json.dumps(self.to_dict(), sort_keys=True) != json.dumps(other.to_dict(), sort_keys=True):
-            diff = [k for k in ("model", "weights_sha256", "preprocessing", "dim", "kind", "features_from")
+            diff = [k for k in ("model", "weights_sha256", "preprocessing", "dim", "kind", "features_from", "head_sha256")
                     if getattr(self, k) != getattr(other, k)]
             raise EmbeddingMismatchError(
                 f"the {what} comes from embedding {other.label} ({other.kind}) but the index was built with "
@@ -102,10 +105,11 @@ class Embedder:
     """
 
     def __init__(self, spec: EmbeddingSpec, preprocess: Callable[[Sequence[Any]], np.ndarray],
-                 features: Callable[[np.ndarray], np.ndarray]) -> None:
+                 features: Callable[[np.ndarray], np.ndarray], head: Any = None) -> None:
         self.spec = spec
         self._preprocess = preprocess
         self._features = features
+        self.head = head  # cxrkit.retrieval.head.ProjectionHead or None
 
     def __repr__(self) -> str:
         return f"Embedder({self.spec.label})"
@@ -113,9 +117,10 @@ class Embedder:
     def embed_input(self, x: np.ndarray) -> np.ndarray:
         """Preprocessed batch ``(N, C, S, S)`` → unit vectors ``(N, D)`` float32."""
         feats = np.asarray(self._features(x), dtype=np.float32)
-        if feats.ndim != 4 or feats.shape[1] != self.spec.dim:
-            raise EmbeddingMismatchError(f"feature map has shape {feats.shape}; expected (N, {self.spec.dim}, h, w)")
-        return l2_normalize(feats.mean(axis=(2, 3)))
+        if feats.ndim != 4:
+            raise EmbeddingMismatchError(f"feature map has shape {feats.shape}; expected (N, D, h, w)")
+        pooled = l2_normalize(feats.mean(axis=(2, 3)))
+        return pooled if self.head is None else self.head.apply(pooled)
 
     def embed(self, images: Sequence[Any], *, batch_size: int = 16) -> np.ndarray:
         """Images → unit vectors ``(N, D)`` float32 (cosine similarity = dot product).
@@ -148,17 +153,19 @@ def _onnx_feature_output(path) -> bool:
     return "features" in names
 
 
-def load_embedder(model: str | None = None, *, threads: int | None = None) -> Embedder:
+def load_embedder(model: str | None = None, *, threads: int | None = None, head: str | None = "shipped") -> Embedder:
     """The embedder of a classifier package (default: the shipped ``cxr-adult-v2``); cached per model.
 
     Args:
         model: None for the shipped default classifier, else anything :func:`load_classifier` accepts.
         threads: ONNX Runtime intra-op threads (default ``CXRKIT_THREADS`` or the usable CPUs).
+        head: ``"shipped"``: the model's shipped projection head if it has one (:mod:`cxrkit.retrieval.head`);
+            None: the pooled features themselves; else the stem of a head's ``.npz`` / ``.json`` files.
 
     Raises:
         ModelError: the model package is missing or corrupt.
     """
-    key = (str(model), threads)
+    key = (str(model), threads, str(head))
     with _LOCK:
         if key in _CACHE:
             return _CACHE[key]
@@ -184,9 +191,22 @@ def load_embedder(model: str | None = None, *, threads: int | None = None) -> Em
         def features(x: np.ndarray) -> np.ndarray:
             return feature_session(clf.torch_model(), t.size, t.channels, threads=threads).run(x)[1]
     dim = _feature_dim(features, t.channels, t.size)
-    spec = EmbeddingSpec(model=clf.card.name, weights_sha256=clf.card.weights_sha256,
-                         preprocessing=t.to_dict(), dim=dim, features_from=source)
-    emb = Embedder(spec, clf.preprocess, features)
+    proj = None
+    if head is not None:
+        from cxrkit.retrieval.head import ProjectionHead, shipped_head_path
+
+        stem = shipped_head_path(clf.card.name) if head == "shipped" else head
+        if stem is not None:
+            proj = ProjectionHead.load(stem)
+            if proj.card.base_weights_sha256 != clf.card.weights_sha256 or proj.card.in_dim != dim:
+                raise EmbeddingMismatchError(f"projection head {stem} was trained for {proj.card.base_model} "
+                                             f"({proj.card.base_weights_sha256[:12]}, {proj.card.in_dim}-d), not "
+                                             f"{clf.card.name} ({clf.card.weights_sha256[:12]}, {dim}-d)")
+    spec = EmbeddingSpec(model=clf.card.name, weights_sha256=clf.card.weights_sha256, preprocessing=t.to_dict(),
+                         dim=dim if proj is None else proj.card.out_dim, features_from=source,
+                         kind=EMBEDDING_KIND if proj is None else f"{EMBEDDING_KIND}+head",
+                         head_sha256="" if proj is None else proj.card.weights_sha256)
+    emb = Embedder(spec, clf.preprocess, features, proj)
     with _LOCK:
         _CACHE[key] = emb
     return emb
@@ -221,5 +241,6 @@ def imagenet_embedder(*, size: int = 320, threads: int | None = None) -> Embedde
 
 
 def embed(images: Sequence[Any], *, model: str | None = None, batch_size: int = 16) -> np.ndarray:
-    """Images → unit vectors ``(N, D)`` float32 with the default (or given) classifier's embedding."""
+    """Images → unit vectors ``(N, D)`` float32 with the default (or given) classifier's embedding (its shipped
+    projection head included)."""
     return load_embedder(model).embed(images, batch_size=batch_size)

@@ -11,7 +11,8 @@ PROTOCOL = """Protocol (similar-case retrieval, docs/retrieval.md)
   data:      NIH ChestX-ray14 adult films under {root} (load_dataset("nih", images="{images}"))
   split:     {split_file}: index = '{index_split}' films ({n_index}, {p_index} patients), queries = '{query_split}'
              films ({n_query}, {p_query} patients); no patient in both
-  embedding: {embedding}; baseline {baseline}; exact cosine search, k = {k}
+  embedding: {embedding}
+  baselines: {baseline}; exact cosine search, k = {k}
   labels:    NIH text-mined labels (noisy), 'No Finding' counted as a label; findings with no positive query
              or no positive index film are left out of the per-finding tables
   random:    k index films drawn uniformly, {n_random} seeded draws per query
@@ -54,8 +55,11 @@ def run(args: argparse.Namespace) -> int:
     lab = np.nan_to_num(np.asarray(ds.labels, float), nan=0.0) == 1
     paths = list(meta["path"])
     threads = args.threads
-    embedders = [("cxr-adult-v2 features" if args.model is None else f"{args.model} features",
-                  load_embedder(args.model, threads=threads))]
+    default = load_embedder(args.model, threads=threads)
+    base = default.spec.model
+    embedders = [(f"{base} features + projection head" if default.head is not None else f"{base} features", default)]
+    if default.head is not None:
+        embedders.append((f"{base} features (no head)", load_embedder(args.model, threads=threads, head=None)))
     if not args.no_baseline:
         embedders.append(("ImageNet EfficientNet-Lite0 features", imagenet_embedder(threads=threads)))
     results = []
@@ -72,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
         root=args.root, images=args.images, split_file=args.split_file, index_split=args.index_split,
         query_split=args.query_split, n_index=len(ii), n_query=len(qi),
         p_index=meta["patient_id"].iloc[ii].nunique(), p_query=meta["patient_id"].iloc[qi].nunique(),
-        embedding=embedders[0][1].spec.label, baseline=embedders[1][1].spec.label if len(embedders) > 1 else "none",
+        embedding=embedders[0][1].spec.label + (f" ({embedders[0][1].spec.kind}, head {embedders[0][1].spec.head_sha256[:12]})"
+                                                 if embedders[0][1].head is not None else ""),
+        baseline="; ".join(e.spec.label for _, e in embedders[1:]) or "none",
         k=args.k, n_random=args.n_random, n_boot=args.n_boot, model=clf.card.name)
     k = args.k
     lines = [f"### Precision@{k} (mean over {len(qi)} held-out queries, 95% CI)", "",
