@@ -11,6 +11,7 @@ import json
 import platform
 import time
 from pathlib import Path
+from typing import Any
 
 from cxrkit.fs import atomic_open, atomic_write_text
 
@@ -115,14 +116,27 @@ def _boxes_cell(boxes) -> str:
                        + ([round(b.score, 3)] if b.score is not None else []) for b in boxes])
 
 
-def run(args: argparse.Namespace) -> int:
+def _split_part(split_file: Path, part: str) -> set[str]:
+    """Image ids of the rows with ``split == part`` in a split CSV (``image_id``, ``split``)."""
     import pandas as pd
+
+    from cxrkit.errors import DataFormatError
+
+    split = pd.read_csv(split_file, dtype=str)
+    if not {"image_id", "split"} <= set(split.columns):
+        raise DataFormatError(f"{split_file} needs image_id and split columns; has {list(split.columns)}")
+    include = set(split.loc[split["split"] == part, "image_id"])
+    if not include:
+        raise DataFormatError(f"no rows with split == {part!r} in {split_file}")
+    return include
+
+
+def run(args: argparse.Namespace) -> int:
 
     from cxrkit.data import load_dataset
     from cxrkit.errors import DataFormatError
     from cxrkit.localize.evaluate import BOX_FINDINGS, evaluate_localization
     from cxrkit.localize.priors import prior_names
-    from cxrkit.localize.report import markdown_report, write_examples_page
     from cxrkit.service.commands.localize import load_classifier_or_explain
 
     classifier = load_classifier_or_explain(args.model)
@@ -139,14 +153,8 @@ def run(args: argparse.Namespace) -> int:
             args.all_outputs = True  # research mode: unreported heads scored, marked † / not validated
     exclude = read_exclude(args.exclude) if args.exclude else set()
     ds = load_dataset("nih", root=args.root, images=args.images)
-    include = None
-    if args.split_file is not None:
-        split = pd.read_csv(args.split_file, dtype=str)
-        if not {"image_id", "split"} <= set(split.columns):
-            raise DataFormatError(f"{args.split_file} needs image_id and split columns; has {list(split.columns)}")
-        include = set(split.loc[split["split"] == args.part, "image_id"])
-        if not include:
-            raise DataFormatError(f"no rows with split == {args.part!r} in {args.split_file}")
+    include = _split_part(args.split_file, args.part) if args.split_file is not None else None
+    if include is not None:
         args.no_holdout = True  # the split file says which images are held out
     holdout = None if args.no_holdout else holdout_file(classifier)
     if holdout is not None:  # keep only images the classifier held out (never trained on)
@@ -192,20 +200,28 @@ def run(args: argparse.Namespace) -> int:
                 "n_cases": ev.protocol["n_cases"], "command": ev.protocol["command"],
                 "priors": ev.protocol.get("priors_model"), **accuracy_summary(ev, "anatomy")})
             print(f"verdicts written to {path}")
-    args.out.mkdir(parents=True, exist_ok=True)
+    print(_write_outputs(ev, args.out, examples=bool(args.examples)))
+    return 0
+
+
+def _write_outputs(ev: Any, out: Path, *, examples: bool) -> str:
+    """``localization.md``, ``scores.csv``, ``pointing.csv``, ``cases.csv``, ``protocol.json`` (and the
+    examples page) under ``out``; returns the Markdown report."""
+    from cxrkit.localize.report import markdown_report, write_examples_page
+
+    out.mkdir(parents=True, exist_ok=True)
     md = markdown_report(ev)
-    atomic_write_text(args.out / "localization.md", md)
-    with atomic_open(args.out / "scores.csv", "w", newline="") as fh:
+    atomic_write_text(out / "localization.md", md)
+    with atomic_open(out / "scores.csv", "w", newline="") as fh:
         ev.scores.to_csv(fh, index=False)
-    with atomic_open(args.out / "pointing.csv", "w", newline="") as fh:
+    with atomic_open(out / "pointing.csv", "w", newline="") as fh:
         ev.pointing.to_csv(fh, index=False)
     cases = ev.cases.copy()
     for col in [c for c in cases.columns if c == "truth" or c in ev.protocol["box_methods"] or c.startswith("control:")]:
         cases[col] = cases[col].map(_boxes_cell)
-    with atomic_open(args.out / "cases.csv", "w", newline="") as fh:
+    with atomic_open(out / "cases.csv", "w", newline="") as fh:
         cases.to_csv(fh, index=False)
-    atomic_write_text(args.out / "protocol.json", json.dumps(ev.protocol, indent=2, default=str))
-    if args.examples:
-        write_examples_page(ev, args.out)
-    print(md)
-    return 0
+    atomic_write_text(out / "protocol.json", json.dumps(ev.protocol, indent=2, default=str))
+    if examples:
+        write_examples_page(ev, out)
+    return md
