@@ -249,6 +249,38 @@ def read_header(src: PathOrBytes, *, max_inflated_bytes: int = DEFAULT_MAX_INFLA
 _PHOTOMETRICS = ("MONOCHROME2", "MONOCHROME1", "RGB", "RGBA")
 
 
+def _gray_2d(a: np.ndarray, photometric: str, name: str, notes: list[str]) -> np.ndarray:
+    """``(H, W)`` gray from ``(H, W)``, ``(H, W, 1)`` or (for RGB/RGBA) ``(H, W, 3|4)``."""
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if a.ndim == 3 and a.shape[2] in (3, 4) and photometric in ("RGB", "RGBA"):
+        dtype = a.dtype
+        if a.shape[2] == 4:
+            notes.append("alpha channel ignored")
+        a = rgb_to_gray(a, notes)
+        if a.dtype.kind == "f" and dtype.kind in "ui" and dtype.itemsize == 1:
+            a = a / np.float32(255.0)  # luminance mix of 8-bit channels, back to [0, 1] floats
+    elif a.ndim != 2:
+        hint = "; pass photometric='RGB' for color" if a.ndim == 3 and a.shape[2] in (3, 4) else ""
+        raise InvalidImageError(f"{name}: array of shape {a.shape}; expected a 2-D (H, W) gray image{hint}")
+    return a
+
+
+def _array_to_unit(a: np.ndarray, lo: float, hi: float, bits_stored: int | None, notes: list[str]
+                   ) -> tuple[np.ndarray, int | None]:
+    """float32 pixels in [0, 1] and the significant bits, by dtype (see :func:`image_from_array`)."""
+    if a.dtype == np.uint8:
+        return uint8_to_unit(a), 8
+    if a.dtype == np.bool_:
+        return a.astype(np.float32), 1
+    if a.dtype == np.uint16:
+        return uint16_to_unit(a, notes, bits_stored)
+    if a.dtype.kind == "f" and lo >= 0.0 and hi <= 1.0:
+        return a.astype(np.float32, copy=False), None
+    notes.append(f"{a.dtype} array scaled by its actual range [{lo:g}, {hi:g}]")
+    return scale_to_unit(a, lo, hi), bits_stored
+
+
 def image_from_array(
     arr: np.ndarray,
     *,
@@ -294,38 +326,12 @@ def image_from_array(
     if a.dtype.kind not in "biuf":
         raise InvalidImageError(f"{name}: array of dtype {a.dtype}; expected a numeric (bool/int/float) array")
     notes: list[str] = []
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[..., 0]
-    if a.ndim == 3 and a.shape[2] in (3, 4) and photometric in ("RGB", "RGBA"):
-        stored_bits = bits_stored
-        dtype = a.dtype
-        if a.shape[2] == 4:
-            notes.append("alpha channel ignored")
-        a = rgb_to_gray(a, notes)
-        if a.dtype.kind == "f" and dtype.kind in "ui" and dtype.itemsize == 1:
-            a = a / np.float32(255.0)  # luminance mix of 8-bit channels, back to [0, 1] floats
-        bits_stored = stored_bits
-    elif a.ndim != 2:
-        hint = "; pass photometric='RGB' for color" if a.ndim == 3 and a.shape[2] in (3, 4) else ""
-        raise InvalidImageError(f"{name}: array of shape {a.shape}; expected a 2-D (H, W) gray image{hint}")
+    a = _gray_2d(a, photometric, name, notes)
     check_pixel_count(int(a.shape[0]), int(a.shape[1]), max_pixels, name)
     if a.dtype.kind == "f" and not np.isfinite(a).all():
         raise InvalidImageError(f"{name}: array contains NaN or infinite values; expected finite pixels")
     lo, hi = check_not_constant(a, name)
-    bits: int | None
-    if a.dtype == np.uint8:
-        bits = 8
-        pixels = uint8_to_unit(a)
-    elif a.dtype == np.bool_:
-        bits, pixels = 1, a.astype(np.float32)
-    elif a.dtype == np.uint16:
-        pixels, bits = uint16_to_unit(a, notes, bits_stored)
-    elif a.dtype.kind == "f" and lo >= 0.0 and hi <= 1.0:
-        bits, pixels = None, a.astype(np.float32, copy=False)
-    else:
-        bits = bits_stored
-        notes.append(f"{a.dtype} array scaled by its actual range [{lo:g}, {hi:g}]")
-        pixels = scale_to_unit(a, lo, hi)
+    pixels, bits = _array_to_unit(a, lo, hi, bits_stored, notes)
     if photometric == "MONOCHROME1":
         pixels = np.float32(1.0) - pixels
         notes.append("warning: MONOCHROME1 inverted so that lungs are dark")
