@@ -78,3 +78,13 @@ def test_scanner_rejects_unbounded_phrases():
     with pytest.raises(ValueError, match="no bounded literal prefix"):
         PrefixScanner([("g", [r"\w+"])], lambda groups: re.compile("x"))
     assert build_scanner([("g", [r"\w+"])], lambda groups: re.compile("x")) is None
+
+
+def test_clean_text_fast_path_matches_the_regex():
+    from cxrkit.text.sections import _SPACES, clean_text
+
+    rng = random.Random(0)
+    chars = [" ", "  ", "\t", "\r", "\n", "\xa0", "a", "b", ".", "\f", "\v"]
+    for _ in range(5000):
+        t = "".join(rng.choice(chars) for _ in range(rng.randint(0, 12)))
+        assert clean_text(t) == _SPACES.sub(" ", t).strip(), repr(t)

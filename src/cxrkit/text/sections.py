@@ -43,6 +43,7 @@ _TAG = re.compile(r"<[^<>]{0,500}>")
 _RTF_CTRL = re.compile(r"\\[a-z]{1,32}-?\d{0,10} ?|\\'[0-9a-f]{2}|\\[{}\\]|[{}]", re.IGNORECASE)
 _RTF_GROUPS = re.compile(r"\{\\(?:fonttbl|colortbl|stylesheet|info|\*)[^{}]*(?:\{[^{}]*\}[^{}]*)*\}", re.IGNORECASE)
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+_OTHER_SPACES = "\t\r\f\v\u00a0"  # what _SPACES collapses besides runs of " "
 
 
 def clean_text(text: str) -> str:
@@ -60,6 +61,8 @@ def clean_text(text: str) -> str:
         text = _TAG.sub(" ", text)
     if "&" in text:
         text = html.unescape(text)
+    if "  " not in text and not any(c in text for c in _OTHER_SPACES):  # nothing to collapse (most reports)
+        return text.strip()
     return _SPACES.sub(" ", text).strip()
 
 
