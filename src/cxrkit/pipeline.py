@@ -40,6 +40,7 @@ from cxrkit.localize.stage import (
     location_notes,
 )
 from cxrkit.models.fusion import fuse_findings
+from cxrkit.models.classifier import Classifier as PackageClassifier
 from cxrkit.models.protocols import Classifier as ClassifierProtocol
 from cxrkit.models.protocols import MaskPredictor, Segmenter
 from cxrkit.qc import age_in_years, check_quality, waive_refusal
@@ -109,29 +110,33 @@ class Analyzer:
         qc: bool = True,
     ) -> None:
         self.notes: dict[str, str] = {}
+        self.classifier: ClassifierProtocol | None
+        self.segmenter: Segmenter | MaskPredictor | None
         if isinstance(classifier, str) and classifier == DEFAULT:
-            classifier, self.notes["classifier"] = load_default_classifier()
+            self.classifier, self.notes["classifier"] = load_default_classifier()
         elif isinstance(classifier, (str, Path)):
-            classifier = load_from_path("classifier", classifier)
-        elif classifier is None:
-            self.notes["classifier"] = "no classifier given"
+            self.classifier = load_from_path("classifier", classifier)
+        else:
+            self.classifier = classifier
+            if classifier is None:
+                self.notes["classifier"] = "no classifier given"
         if isinstance(segmenter, str) and segmenter == DEFAULT:
-            segmenter, self.notes["segmenter"] = load_default_segmenter()
+            self.segmenter, self.notes["segmenter"] = load_default_segmenter()
         elif isinstance(segmenter, (str, Path)):
-            segmenter = load_from_path("segmenter", segmenter)
-        elif segmenter is None:
-            self.notes["segmenter"] = "no segmenter given"
-        self.classifier = classifier
-        self.segmenter = segmenter
+            self.segmenter = load_from_path("segmenter", segmenter)
+        else:
+            self.segmenter = segmenter
+            if segmenter is None:
+                self.notes["segmenter"] = "no segmenter given"
         self.localize = localize
         self.explain_method = explain_method
         self.box_method = box_method
         self.thresholds = dict(thresholds or {})
         self.max_pixels = max_pixels
         self.qc = qc
-        self.model_info = card_info(classifier) if classifier is not None else None
+        self.model_info = card_info(self.classifier) if self.classifier is not None else None
         self._torch_lock = threading.Lock()
-        if classifier is None:
+        if self.classifier is None:
             log.warning("%s: analysis will run the quality check only", self.notes["classifier"])
 
     def describe(self) -> dict[str, Any]:
@@ -245,13 +250,14 @@ class Analyzer:
 
     def _segment(self, image: Image, stages: StageRunner) -> tuple[dict[str, np.ndarray], dict[str, float] | None]:
         """Anatomy masks (bool, image size) and per-structure confidence; empty when absent or failed."""
-        if self.segmenter is None:
+        segmenter = self.segmenter
+        if segmenter is None:
             stages.record("segmenter", "absent", self.notes.get("segmenter", ""))
             return {}, None
-        if not hasattr(self.segmenter, "segment"):  # a bare ``predict(pixels) -> masks`` segmenter: no confidence
-            ok, masks = stages.run("segmenter", lambda: self.segmenter.predict(image.pixels), timing="segment")
+        if not isinstance(segmenter, Segmenter):  # a bare ``predict(pixels) -> masks`` segmenter: no confidence
+            ok, masks = stages.run("segmenter", lambda: segmenter.predict(image.pixels), timing="segment")
             return ({k: np.asarray(v, dtype=bool) for k, v in masks.items()} if ok and masks else {}), None
-        ok, seg = stages.run("segmenter", lambda: self.segmenter.segment(image.pixels), timing="segment")
+        ok, seg = stages.run("segmenter", lambda: segmenter.segment(image.pixels), timing="segment")
         if not ok or seg is None:
             return {}, None
         return {k: np.asarray(v, dtype=bool) for k, v in seg.masks.items()}, dict(seg.confidence)
@@ -259,20 +265,23 @@ class Analyzer:
     def _classify(self, image: Image) -> tuple[list[Finding], _Run | None]:
         """Findings at the operating points; with a package whose graph returns features (and CAM asked for),
         the same ONNX run is kept for the heatmaps."""
-        names = [str(f) for f in self.classifier.findings]
+        clf = self.classifier
+        assert clf is not None  # the caller checked
+        names = [str(f) for f in clf.findings]
         run = None
-        if self.localize and self.explain_method == "cam" and getattr(self.classifier, "has_features", False):
-            x = self.classifier.preprocess([image.pixels])
-            logits, feats = self.classifier.run(x, features=True)
+        if (self.localize and self.explain_method == "cam" and isinstance(clf, PackageClassifier)
+                and clf.has_features):
+            logits, feats = clf.run(clf.preprocess([image.pixels]), features=True)
+            assert feats is not None
             run = _Run(logits, feats)
-            cols = [list(self.classifier.labels).index(n) for n in names]  # type: ignore[attr-defined]
+            cols = [clf.labels.index(n) for n in names]
             probs = expit(logits.astype(np.float64)).astype(np.float32)[:, cols]
         else:
-            probs = self.classifier.predict([image.pixels])
+            probs = clf.predict([image.pixels])
         probs = np.asarray(probs, dtype=np.float64)
         if probs.shape != (1, len(names)):
             raise ModelError(f"classifier returned shape {probs.shape}, expected (1, {len(names)})")
-        ths = operating_points(self.classifier, names, self.thresholds)
+        ths = operating_points(clf, names, self.thresholds)
         return [Finding(n, float(p), float(th), bool(p >= th)) for n, p, th in zip(names, probs[0], ths)], run
 
     def _heatmaps(self, image: Image, positives: list[str], run: _Run | None) -> dict[str, np.ndarray]:

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.special import expit
@@ -153,14 +154,15 @@ class Segmenter:
         """:meth:`predict` for several images in one ONNX Runtime call."""
         return [r.masks for r in self.segment_batch(images)]
 
-    def torch_model(self):  # type: ignore[no-untyped-def]
+    def torch_model(self) -> Any:
         """The same network as a PyTorch module (eval mode), from the card's ``.safetensors`` weights."""
         from safetensors.torch import load_file
 
         from cxrkit.anatomy.unet import CompactUNet
 
-        widths = tuple(self.card.architecture_params.get("widths", ()))
-        model = CompactUNet(out_channels=len(self.structures), **({"widths": widths} if widths else {}))
+        widths = tuple(int(w) for w in self.card.architecture_params.get("widths", ()))
+        model = CompactUNet(out_channels=len(self.structures), widths=widths) if widths else \
+            CompactUNet(out_channels=len(self.structures))
         model.load_state_dict(load_file(str(self.card.weights_path())))
         return model.eval()
 

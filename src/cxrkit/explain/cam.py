@@ -108,8 +108,8 @@ def forward_pass(model: nn.Module, x: torch.Tensor, *, grad: bool) -> CamPass:
             a = features(x)
             if callable(head_fn):
                 logits = head_fn(a)
-            elif linear_head(model) is not None:
-                logits = linear_head(model)(a.mean(dim=(2, 3)))
+            elif (lin := linear_head(model)) is not None:
+                logits = lin(a.mean(dim=(2, 3)))
             else:
                 raise ModelError(f"{type(model).__name__} has `features` but neither `forward_head` nor a linear `classifier`")
     else:
@@ -118,7 +118,8 @@ def forward_pass(model: nn.Module, x: torch.Tensor, *, grad: bool) -> CamPass:
             "convolutional feature map as `model.features` (a module, or a method with `forward_head`)"
         )
     if a is None or a.ndim != 4:
-        raise ModelError(f"`features` of {type(model).__name__} must output (N, D, h, w); got {None if a is None else tuple(a.shape)}")
+        got = None if a is None else tuple(a.shape)
+        raise ModelError(f"`features` of {type(model).__name__} must output (N, D, h, w); got {got}")
     if logits.ndim != 2:
         raise ModelError(f"model must output (N, K) logits; got {tuple(logits.shape)}")
     p = CamPass(activations=a, logits=logits)

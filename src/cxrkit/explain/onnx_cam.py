@@ -41,8 +41,8 @@ def _logits_and_features(model: nn.Module) -> nn.Module:
             super().__init__()
             self.model = inner
 
-        def forward(self, x):  # type: ignore[no-untyped-def]
-            feats = self.model.features
+        def forward(self, x: Any) -> tuple[Any, Any]:
+            feats: Any = self.model.features
             if isinstance(feats, tnn.Module):
                 store: dict[str, Any] = {}
                 handle = feats.register_forward_hook(lambda _m, _i, out: store.__setitem__("a", out))
@@ -53,7 +53,8 @@ def _logits_and_features(model: nn.Module) -> nn.Module:
                 return logits, store["a"]
             a = feats(x)
             head = getattr(self.model, "forward_head", None)
-            logits = head(a) if callable(head) else self.model.classifier(a.mean(dim=(2, 3)))
+            classifier: Any = self.model.classifier
+            logits = head(a) if callable(head) else classifier(a.mean(dim=(2, 3)))
             return logits, a
 
     return Wrapped(model)

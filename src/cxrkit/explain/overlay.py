@@ -1,6 +1,7 @@
 """Overlay figures: heatmap colormap over the radiograph, colorbar, finding name + probability, boxes.
 
-Arrays in, PNG bytes out (a bare matplotlib ``Figure``: no pyplot, no backend switch, no display needed); writing files is the caller's job.
+Arrays in, PNG bytes out (a bare matplotlib ``Figure``: no pyplot, no backend switch, no display needed); writing
+files is the caller's job.
 """
 
 from __future__ import annotations

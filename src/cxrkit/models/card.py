@@ -281,7 +281,8 @@ class ModelCard:
                  f"- Reported findings: {', '.join(self.reported_findings) or 'none'}",
                  f"- Intended use: {self.intended_use}", f"- Reproduce: `{self.reproduce}`", "",
                  f"Validation protocol: {self.validation_protocol}", "",
-                 "| finding | n | positives | AUROC | 95% CI | AUPRC | per-source AUROC | reported | threshold (Youden) | sens / spec |",
+                 "| finding | n | positives | AUROC | 95% CI | AUPRC | per-source AUROC | reported | "
+                 "threshold (Youden) | sens / spec |",
                  "| --- | ---: | ---: | ---: | --- | ---: | --- | --- | ---: | --- |"]
         for name in self.labels:
             v = self.validation.get(name)
@@ -311,7 +312,7 @@ def head_size(weights: Path) -> int | None:
 
     try:
         with safe_open(str(weights), framework="numpy") as fh:  # header only; no torch needed
-            keys = [k for k in fh.keys() if k.endswith("classifier.weight")]
+            keys = [k for k in fh.keys() if k.endswith("classifier.weight")]  # noqa: SIM118 - not a dict
             if not keys:
                 return None
             return int(fh.get_slice(keys[0]).get_shape()[0])

@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.special import expit
@@ -59,7 +60,7 @@ class Classifier:
         self._threads = threads
         self._session = None
         self._head: tuple[np.ndarray, np.ndarray] | None = None
-        self._torch = None
+        self._torch: Any = None
         self._lock = threading.Lock()
         self._cols = np.array([self.labels.index(f) for f in self.findings], dtype=np.int64)
 
@@ -67,7 +68,7 @@ class Classifier:
         return f"Classifier({self.card.name!r}, findings={self.findings})"
 
     # ------------------------------------------------------------------ inference
-    def _runner(self):  # type: ignore[no-untyped-def]
+    def _runner(self) -> Any:
         if self._session is None:
             with self._lock:
                 if self._session is None:

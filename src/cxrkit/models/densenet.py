@@ -104,11 +104,11 @@ class DenseNet121(nn.Module):
 
     # torchvision / TorchXRayVision name the trunk ``features``; keep that key prefix in state dicts while
     # ``features`` is the method every cxrkit model offers.
-    def state_dict(self, *args, **kwargs):  # type: ignore[override]
+    def state_dict(self, *args, **kwargs):
         sd = super().state_dict(*args, **kwargs)
         return OrderedDict((re.sub(r"^features_net\.", "features.", k), v) for k, v in sd.items())
 
-    def load_state_dict(self, state_dict: Mapping[str, torch.Tensor], strict: bool = True, assign: bool = False):  # type: ignore[override]
+    def load_state_dict(self, state_dict: Mapping[str, torch.Tensor], strict: bool = True, assign: bool = False):
         sd = OrderedDict((re.sub(r"^features\.", "features_net.", k), v) for k, v in state_dict.items())
         return super().load_state_dict(sd, strict=strict, assign=assign)
 

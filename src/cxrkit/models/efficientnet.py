@@ -174,7 +174,7 @@ class EfficientNetLite0(nn.Module):
 
         Callers keep their BatchNorm layers in eval mode (see :func:`cxrkit.train.loop.set_frozen_eval`).
         """
-        frozen: list[nn.Module] = [self.stem_conv, self.stem_bn] + list(self.blocks[: int(n_blocks)])
+        frozen: list[nn.Module] = [self.stem_conv, self.stem_bn, *self.blocks[: int(n_blocks)].children()]
         for m in frozen:
             for p in m.parameters():
                 p.requires_grad_(False)

@@ -11,7 +11,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -119,7 +119,7 @@ def add_features_output(path: str | Path) -> Path:
     return path
 
 
-def _save_atomic(model, path: Path) -> None:  # type: ignore[no-untyped-def]
+def _save_atomic(model: Any, path: Path) -> None:
     import onnx
 
     fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
@@ -167,7 +167,7 @@ def store_weights_fp16(path: str | Path, *, min_elements: int = 16) -> Path:
     return path
 
 
-def ort_session(path: str | Path | bytes, *, threads: int | None = None):  # type: ignore[no-untyped-def]
+def ort_session(path: str | Path | bytes, *, threads: int | None = None) -> Any:
     """The one ONNX Runtime CPU session factory of cxrkit: bounded threads (intra-op ``threads``, default
     :func:`default_threads`; inter-op 1), no spinning, full graph optimisation, quiet logs.
 

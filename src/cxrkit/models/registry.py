@@ -65,8 +65,8 @@ def load_weights_file(model: nn.Module, path: str | Path, *, strict: bool = True
 
             sd = load_file(str(p))
         else:
-            sd = torch.load(p, map_location="cpu", weights_only=True)
-            sd = sd.get("model", sd) if isinstance(sd, dict) else sd
+            loaded: Any = torch.load(p, map_location="cpu", weights_only=True)
+            sd = loaded.get("model", loaded) if isinstance(loaded, dict) else loaded
     except Exception as exc:  # safetensors / torch raise untyped errors on corrupt files
         raise ModelError(f"cannot read weights file {p}: {exc}") from exc
     own = model.state_dict()
