@@ -39,8 +39,8 @@ from cxrkit.localize.stage import (
     boxes_for_findings,
     location_notes,
 )
-from cxrkit.models.fusion import fuse_findings
 from cxrkit.models.classifier import Classifier as PackageClassifier
+from cxrkit.models.fusion import fuse_findings
 from cxrkit.models.protocols import Classifier as ClassifierProtocol
 from cxrkit.models.protocols import MaskPredictor, Segmenter
 from cxrkit.qc import age_in_years, check_quality, waive_refusal
