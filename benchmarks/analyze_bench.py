@@ -50,7 +50,8 @@ def child(out_dir: str) -> None:
         w1, c1 = time.perf_counter(), time.process_time()
         write_outputs(r, img, Path(out_dir) / f"f{i}")
         w2, c2 = time.perf_counter(), time.process_time()
-        rows.append({"analyze_wall": w1 - w0, "analyze_cpu": c1 - c0, "write_wall": w2 - w1, "write_cpu": c2 - c1})
+        rows.append({"analyze_wall": w1 - w0, "analyze_cpu": c1 - c0, "write_wall": w2 - w1, "write_cpu": c2 - c1,
+                     "stages_ms": dict(getattr(r, "timings_ms", {}) or {})})
     print(json.dumps(rows))
 
 
@@ -105,9 +106,16 @@ def main(argv: list[str] | None = None) -> int:
     info = machine_info()
     everything = {**{f"in-process {t}": v for t, v in inproc.items()}, **{f"cli {k}": v for k, v in cli.items()}}
     rows, records = [], []
+    stage_lines = []
     for t in threads:
         f = per_film[t]
-        med = {k: statistics.median(x[k] for x in f) * 1000 for k in f[0]}
+        med = {k: statistics.median(x[k] for x in f) * 1000 for k in f[0] if k != "stages_ms"}
+        names = [k for k in f[0]["stages_ms"] if k != "total"]
+        if names:
+            stage_lines.append(f"Analysis stages, CXRKIT_THREADS={t} (wall ms, median over films, from the result's "
+                               "`timings_ms`): " + ", ".join(
+                                   f"{k} {statistics.median(x['stages_ms'].get(k, 0.0) for x in f):.1f}" for k in names)
+                               + ".")
         tot_wall = statistics.median(x["analyze_wall"] + x["write_wall"] for x in f) * 1000
         tot_cpu = statistics.median(x["analyze_cpu"] + x["write_cpu"] for x in f) * 1000
         s = summarize(inproc[t])
@@ -139,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         "(wall) | max load |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
         *rows,
+        "",
+        *stage_lines,
     ])
     print(md)
     if not args.no_write:
