@@ -34,8 +34,9 @@ def _texts(rules, n: int, seed: int) -> list[str]:
              "may", "be", "atelectasis", "scarring", "cannot", "excluded", "stimulator", "nerve", "ng", "tube",
              "history", "resolved", "cardiomegaly", "borderline", "xxxx", "the", "and", "but", "which", "soft",
              "tissue", "edema", "-", ";", ":", ",", ".", "  ", "\n", "1.", "vs.", "subcutaneous", "emphysema")
-    return ["".join(rng.choice(words) + rng.choice((" ", " ", "", "  ", "-")) for _ in range(rng.randint(0, 40)))
-            for _ in range(n)]
+    # separators include Unicode spaces, which \s matches on str patterns
+    seps = (" ", " ", "", "  ", "-", "\xa0", "\u2003", "\n", " \xa0")
+    return ["".join(rng.choice(words) + rng.choice(seps) for _ in range(rng.randint(0, 40))) for _ in range(n)]
 
 
 def test_scanner_matches_finditer_on_shipped_rules():
@@ -49,6 +50,21 @@ def test_scanner_matches_finditer_on_shipped_rules():
             slow_c = [(m.span(), m.lastgroup) for m in rules.cues.finditer(text, a, b)]
             fast_c = [(m.span(), m.lastgroup) for m in rules.cue_scan.finditer(text, a, b)]
             assert fast_c == slow_c, (text, a, b)
+
+
+UNICODE_SPACE_TEXTS = [
+    "no\xa0evidence of effusion", "cannot\u2003be excluded pneumothorax", "heart\xa0size is enlarged",
+    "can\xa0not be ruled out", "history\u2009of pneumonia", "is\xa0not seen: effusion",
+]
+
+
+def test_scanner_matches_finditer_with_unicode_spaces_inside_phrases():
+    rules = default_rules()
+    for text in UNICODE_SPACE_TEXTS:
+        assert [(m.span(), m.lastgroup) for m in rules.cue_scan.finditer(text)] == [
+            (m.span(), m.lastgroup) for m in rules.cues.finditer(text)], text
+        assert [(m.span(), m.lastgroup) for m in rules.mention_scan.matches_at_each(text)] == [
+            (m.span(), m.lastgroup) for m in rules.mentions.finditer(text)], text
 
 
 def test_labels_identical_with_and_without_scanner():

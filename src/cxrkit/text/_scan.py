@@ -41,6 +41,14 @@ def _is_word(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
+def _literal_set(items) -> set[str] | None:
+    """Characters of a class made of literals and ranges only; None for anything else. Categories (``\\s``,
+    ``\\d``) are left out on purpose: on str patterns they match Unicode spaces and digits too."""
+    if any(op is _c.CATEGORY for op, _ in items):
+        return None
+    return _in_set(items)
+
+
 def _whitespace_only(op, av) -> bool:
     if op is _c.IN:
         chars = _in_set(av)
@@ -76,7 +84,7 @@ def _seq_prefixes(items: list, i: int = 0) -> set[str] | None:
             rest = _seq_prefixes(items, i + 1)
             return None if rest is None else {WS_LEAD + r.lstrip(WS_LEAD) for r in rest}
         if op is _c.IN:
-            chars = _in_set(av)
+            chars = _literal_set(av)
             if chars is not None:
                 nxt = _cross(cur, set(chars))
                 if nxt is not None:
