@@ -101,22 +101,25 @@ def run(args: argparse.Namespace) -> int:
         n_q, _, rnd = r0.map_at_k[f]
         lines.append(f"| {f} | {n_q} | {int(lab[ii, j].sum())} | " + " | ".join(f"{r.map_at_k[f][1]:.3f}" for r in results)
                      + f" | {rnd:.3f} |")
+    voters = [r for r in results if "ImageNet" not in r.name]
     lines += ["", f"### kNN label vote (k = {k}) vs the classifier, AUROC on the same {len(qi)} queries (95% CI)", "",
-              "| finding | positives | kNN vote (" + results[0].name + ") | classifier " + clf.card.name
-              + " | reported by the classifier |", "| --- | ---: | --- | --- | --- |"]
+              "| finding | positives | " + " | ".join(f"kNN vote ({r.name})" for r in voters) + " | classifier "
+              + clf.card.name + " | reported by the classifier |", "| --- | ---: | " + "--- | " * len(voters) + "--- | --- |"]
     summary = {"protocol": protocol, "results": [], "auroc": {}}
     for j, f in enumerate(findings):
         y = lab[qi, j].astype(float)
         if y.sum() < 5 or y.sum() > len(y) - 5:
             continue
-        kv = bootstrap_auroc(y, results[0].knn_scores[:, j], n_boot=args.n_boot, warn=False)
+        kvs = [bootstrap_auroc(y, r.knn_scores[:, j], n_boot=args.n_boot, warn=False) for r in voters]
         if f in clf.labels:
             cv = bootstrap_auroc(y, probs[:, clf.labels.index(f)], n_boot=args.n_boot, warn=False)
             ctxt = _fmt(cv)
         else:
             cv, ctxt = None, "not an output"
-        lines.append(f"| {f} | {int(y.sum())} | {_fmt(kv)} | {ctxt} | {'yes' if f in clf.findings else 'no'} |")
-        summary["auroc"][f] = {"positives": int(y.sum()), "knn_vote": list(kv), "classifier": list(cv) if cv else None}
+        lines.append(f"| {f} | {int(y.sum())} | " + " | ".join(_fmt(kv) for kv in kvs)
+                     + f" | {ctxt} | {'yes' if f in clf.findings else 'no'} |")
+        summary["auroc"][f] = {"positives": int(y.sum()), "knn_vote": {r.name: list(kv) for r, kv in zip(voters, kvs)},
+                               "classifier": list(cv) if cv else None}
     for r in results:
         summary["results"].append({"name": r.name, "k": r.k, "n_index": r.n_index, "n_query": r.n_query,
                                    "precision": r.precision, "random": r.random, "vs_random": r.vs_random,
