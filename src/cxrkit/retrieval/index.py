@@ -232,8 +232,9 @@ class RetrievalIndex:
         for s, r in zip(sims, rows):
             ok = r >= 0
             t = self._meta.iloc[r[ok]].reset_index(drop=True)
-            t.insert(0, "distance", (1.0 - s[ok]).astype(float))
-            t.insert(0, "similarity", s[ok].astype(float))
+            sim = np.clip(s[ok].astype(float), -1.0, 1.0)  # float rounding can pass 1 for a film and itself
+            t.insert(0, "distance", 1.0 - sim)
+            t.insert(0, "similarity", sim)
             t.insert(0, "rank", np.arange(1, ok.sum() + 1))
             out.append(t[list(RESULT_COLUMNS)])
         return out
