@@ -104,7 +104,7 @@ class RetrievalScores:
     random: dict[str, tuple[float, float, float]]
     vs_random: dict[str, tuple[float, float, float]]          # paired difference
     map_at_k: dict[str, tuple[int, float, float]] = field(default_factory=dict)  # finding -> (n queries, mAP, random)
-    knn_scores: np.ndarray | None = None                      # (Q, F) vote scores
+    knn_scores: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (Q, F) vote scores
 
 
 def score_retrieval(index_vecs: np.ndarray, index_lab: np.ndarray, query_vecs: np.ndarray, query_lab: np.ndarray,

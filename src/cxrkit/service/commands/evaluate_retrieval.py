@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 PROTOCOL = """Protocol (similar-case retrieval, docs/retrieval.md)
   data:      NIH ChestX-ray14 adult films under {root} (load_dataset("nih", images="{images}"))
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
                                        n_boot=args.n_boot, n_random=args.n_random))
     clf = load_classifier(args.model, threads=threads)
     print(f"classifier probabilities for {len(qi)} queries", file=sys.stderr)
-    probs = clf.predict_all([read_image(paths[i]) for i in qi])
+    probs = clf.predict_all([read_image(paths[i]).pixels for i in qi])
 
     protocol = PROTOCOL.format(
         root=args.root, images=args.images, split_file=args.split_file, index_split=args.index_split,
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     lines += ["", f"### kNN label vote (k = {k}) vs the classifier, AUROC on the same {len(qi)} queries (95% CI)", "",
               "| finding | positives | " + " | ".join(f"kNN vote ({r.name})" for r in voters) + " | classifier "
               + clf.card.name + " | reported by the classifier |", "| --- | ---: | " + "--- | " * len(voters) + "--- | --- |"]
-    summary = {"protocol": protocol, "results": [], "auroc": {}}
+    summary: dict[str, Any] = {"protocol": protocol, "results": [], "auroc": {}}
     for j, f in enumerate(findings):
         y = lab[qi, j].astype(float)
         if y.sum() < 5 or y.sum() > len(y) - 5:
