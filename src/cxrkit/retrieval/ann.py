@@ -4,8 +4,9 @@ Why this configuration (measured in ``benchmarks/retrieval_scale_bench.py``, fig
 1280-d float32 vectors need 5.1 GB per million films, so the ANN structure holds each vector projected on the
 first ``dim`` principal directions of the archive (uncentred, so inner products in the reduced space approximate
 the full cosine) and stores it as int8; the candidates it returns are re-ranked exactly on the full vectors by
-:class:`cxrkit.retrieval.index.RetrievalIndex`. usearch was picked over faiss and hnswlib for its build time and
-footprint at equal recall, and because it removes vectors in place (opt-out) and saves / memory-maps one file.
+:class:`cxrkit.retrieval.index.RetrievalIndex`. usearch was picked over faiss and hnswlib: the same recall, the
+smallest footprint (with faiss; hnswlib stores float32 only), and it removes vectors in place (opt-out; faiss's HNSW
+cannot) and saves one file. Build times were within 2x of each other and varied with the machine's load.
 """
 
 from __future__ import annotations
