@@ -63,6 +63,9 @@ def test_similar_returns_neighbours_with_thumbnails(analyzer, retrieval):
         top = r.json()["neighbors"][0]
         assert top["image_id"] == "00011322_006.png" and top["labels"] == ["Cardiomegaly", "Edema"]
         assert np.isclose(top["distance"], 0.0, atol=1e-3) and top["thumbnail"] is None
+        assert top["patient_id"] is None and top["source_path"] is None  # patient data only when asked for
+        top = _post(c, FILMS[3], k=1, include_same_patient="true", identifiers="true").json()["neighbors"][0]
+        assert top["patient_id"] == "p4" and top["source_path"].endswith("00011322_006.png")
         assert _post(c, FILMS[0], view="AP", k=5).json()["returned"] == 1
         assert _post(c, FILMS[0], date_from="2020-13-01").status_code == 400
         assert _post(c, FILMS[0], k=0).status_code == 422

@@ -60,12 +60,12 @@ class NeighborDoc(BaseModel):
     similarity: float = Field(description="cosine similarity of the embeddings (1 = identical)")
     distance: float = Field(description="1 - similarity")
     image_id: str
-    patient_id: str
+    patient_id: str | None = Field(None, description="only with ?identifiers=true (patient data)")
     study_date: str
     view: str
     labels: list[str] = Field(description="the archive's confirmed findings of that film")
     dataset: str
-    source_path: str
+    source_path: str | None = Field(None, description="only with ?identifiers=true (paths often carry names)")
     thumbnail: str | None = Field(None, description="PNG data URI (with ?thumbnails=true), null if unreadable")
 
 
@@ -114,6 +114,8 @@ def add_similar_route(app: FastAPI, require_token) -> None:
         date_to: Annotated[str | None, Query(description="YYYY-MM-DD")] = None,
         dataset: Annotated[list[str] | None, Query(description="only these datasets")] = None,
         thumbnails: bool = False,
+        identifiers: Annotated[bool, Query(description="also return each film's patient_id and source_path "
+                                                       "(patient data; off by default)")] = False,
     ) -> JSONResponse:
         """Similar prior films of one radiograph: rank, cosine similarity, the film's metadata and labels."""
         r: Retrieval | None = getattr(request.app.state, "retrieval", None)
@@ -137,6 +139,8 @@ def add_similar_route(app: FastAPI, require_token) -> None:
             doc = neighbors_document(table, r.index, k=k, flt=flt)
             for n in doc["neighbors"]:
                 n["thumbnail"] = _thumbnail(n["source_path"]) if thumbnails else None
+                if not identifiers:  # no patient data in the answer unless asked for (docs/security.md)
+                    n["patient_id"] = n["source_path"] = None
             return doc
 
         try:
