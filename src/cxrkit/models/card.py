@@ -101,6 +101,8 @@ class ModelCard:
         architecture_params: constructor parameters of ``architecture`` (e.g. a U-Net's widths).
         side_convention: how output names map to image sides (segmenters).
         metrics: held-out results that are not per-finding AUROCs (a segmenter's Dice/Jaccard with CIs).
+        embedding: the image embedding derived from this model for similar-case retrieval (pooled features,
+            projection head and its checksum, dimension; :mod:`cxrkit.retrieval`).
     """
 
     name: str
@@ -130,6 +132,7 @@ class ModelCard:
     architecture_params: dict[str, Any] = field(default_factory=dict)
     side_convention: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
+    embedding: dict[str, Any] = field(default_factory=dict)
     path: Path | None = field(default=None, repr=False, compare=False)
 
     # ---------------------------------------------------------------- construction / serialisation
@@ -175,7 +178,7 @@ class ModelCard:
         d = asdict(self)
         d.pop("path", None)
         for k, default in (("kind", "classifier"), ("version", ""), ("architecture_params", {}),
-                           ("side_convention", ""), ("metrics", {})):
+                           ("side_convention", ""), ("metrics", {}), ("embedding", {})):
             if d[k] == default:  # classifier cards written before these fields existed stay byte-identical
                 del d[k]
         return d
