@@ -7,9 +7,10 @@ and ``run(payload) -> list`` (one result per item of the unit, in order). Units 
 
 Faults: an actor that dies (its node was removed, its process was killed, out of memory) fails the units it
 held; the actor is replaced (the replacement starts wherever Ray finds room) and the items of those units are
-queued again one by one, first in line. Only the unit the actor was running counts as an attempt for its items
-(an actor runs its calls in the order sent; the units queued behind it never started). An item whose unit
-failed ``max_attempts`` times is given up
+queued again one by one, first in line, each to run alone on an actor (nothing sent behind it), so that a
+later death is charged to that item exactly. A death counts as an attempt only for a unit known to be the one
+running: the only unit the actor held (a reply of a unit that had finished can die with the process, so with
+several units outstanding none is charged). An item charged ``max_attempts`` times is given up
 (``on_lost``: the caller records it as an error) and the job goes on: a file that kills the worker every time
 cannot stall the job. Each item's result is delivered exactly once (``on_result``): a unit's reply is accepted
 once, and a retried item is one whose unit produced no reply.
@@ -61,7 +62,8 @@ class _Slot:
     handle: Any
     alive: bool = False
     dead: bool = False
-    units: list[Any] = field(default_factory=list)  # refs of the units sent, oldest (the running one) first
+    units: list[Any] = field(default_factory=list)  # refs of the units sent, oldest first
+    isolated: bool = False  # running a retried item alone: nothing is sent behind it
 
 
 def run_actor_pool(
@@ -104,7 +106,9 @@ def run_actor_pool(
         raise EngineError(f"actors, batch size, in-flight units and attempts must be >= 1; got {n_actors}, "
                           f"{batch_size}, {in_flight}, {max_attempts}")
     stats = PoolStats()
-    queue: deque[list[int]] = deque(list(range(i, min(i + batch_size, n_items))) for i in range(0, n_items, batch_size))
+    # (unit, retry): a retried unit is one item, run alone on its actor so that a death is charged to it exactly
+    queue: deque[tuple[list[int], bool]] = deque(
+        (list(range(i, min(i + batch_size, n_items))), False) for i in range(0, n_items, batch_size))
     attempts = bytearray(n_items)
     slots: dict[int, _Slot] = {}
     ready_refs: dict[Any, int] = {}
@@ -128,16 +132,35 @@ def run_actor_pool(
                 on_lost(i, f"the worker failed {attempts[i]} times while analyzing this image; last: {reason}")
             else:
                 stats.retried += 1
-                queue.appendleft([i])
+                queue.appendleft(([i], True))
+
+    def deliver(ref: Any, reply: list[Any]) -> None:
+        sid, unit = pending.pop(ref)
+        slots[sid].units.remove(ref)
+        slots[sid].isolated = False
+        if len(reply) != len(unit):
+            raise EngineError(f"a worker returned {len(reply)} results for {len(unit)} images")
+        for i, r in zip(unit, reply):
+            on_result(i, r)
 
     def retire(sid: int, reason: str) -> None:
-        """The actor is gone: its running unit counts as an attempt, the units behind it go back as they were."""
+        """The actor is gone: replies that arrived are delivered; the other units' items go back one by one, to
+        run alone. The death counts as an attempt only when one unit was left (it was the one running); with
+        several, the reply of a finished one may have died with the process, so none is charged: the items,
+        then run alone, are charged exactly."""
         slot = slots[sid]
         slot.dead, slot.alive = True, False
         stats.actor_failures += 1
         log.warning("worker %d lost (%s); replacing it", sid, reason[:300])
-        for k, ref in enumerate(reversed(slot.units)):  # newest first: the running unit ends first in line
-            requeue(pending.pop(ref)[1], reason, charge=k == len(slot.units) - 1)
+        for ref in list(slot.units):
+            if ray.wait([ref], timeout=0)[0]:
+                try:
+                    deliver(ref, ray.get(ref))
+                except ray.exceptions.RayError:
+                    pass
+        exact = len(slot.units) == 1
+        for ref in reversed(slot.units):  # newest first: the oldest ends first in line
+            requeue(pending.pop(ref)[1], reason, charge=exact)
         slot.units.clear()
         try:
             ray.kill(slot.handle, no_restart=True)
@@ -151,17 +174,21 @@ def run_actor_pool(
     try:
         while queue or pending:
             for sid, slot in slots.items():
-                while slot.alive and len(slot.units) < in_flight and queue:
-                    unit = queue.popleft()
+                while slot.alive and not slot.isolated and len(slot.units) < in_flight and queue:
+                    unit, retry = queue[0]
+                    if retry and slot.units:
+                        break
+                    queue.popleft()
                     ref = slot.handle.run.remote(payload(unit))
                     pending[ref] = (sid, unit)
                     slot.units.append(ref)
+                    slot.isolated = retry
             refs = list(pending) + list(ready_refs)
             done, _ = ray.wait(refs, num_returns=1, timeout=1.0)
             if not done:
                 if time.monotonic() - last_progress > stall_timeout_s:
                     raise EngineError(
-                        f"no progress for {stall_timeout_s:.0f} s ({sum(map(len, queue))} images queued, "
+                        f"no progress for {stall_timeout_s:.0f} s ({sum(len(u) for u, _ in queue)} images queued, "
                         f"{len(pending)} units running, {sum(s.alive for s in slots.values())} workers up); "
                         f"last worker error: {last_error or 'none'}. Finished images are kept: rerun to resume")
                 continue
@@ -191,16 +218,12 @@ def run_actor_pool(
                 if isinstance(exc, ray.exceptions.RayTaskError) and not isinstance(exc, ray.exceptions.RayActorError):
                     pending.pop(ref)  # the method raised; the actor lives on
                     slots[sid].units.remove(ref)
+                    slots[sid].isolated = False
                     requeue(unit, last_error, charge=True)
                 else:
                     retire(sid, last_error)
                 continue
-            pending.pop(ref)
-            slots[sid].units.remove(ref)
-            if len(reply) != len(unit):
-                raise EngineError(f"a worker returned {len(reply)} results for {len(unit)} images")
-            for i, r in zip(unit, reply):
-                on_result(i, r)
+            deliver(ref, reply)
             last_progress = time.monotonic()
         alive = [s.handle for s in slots.values() if s.alive]
         try:

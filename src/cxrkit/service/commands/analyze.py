@@ -151,6 +151,12 @@ def _analyze_ray(inputs, out: Path, options, *, dicom_out, workers, view, addres
 
     from cxrkit.deliver.outdir import output_name, stale_folders
     from cxrkit.engine.ray_analyze import run_ray_batch
+    from cxrkit.engine.ray_cluster import check_address
+    from cxrkit.errors import ConfigError
+
+    check_address(address)
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
 
     with tqdm(total=len(inputs), unit="image", desc="analyze (ray)", file=sys.stderr) as bar:
         summary = run_ray_batch(inputs, out, analyzer_options=options, dicom_out=dicom_out, view=view,

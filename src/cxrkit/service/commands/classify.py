@@ -143,27 +143,42 @@ def _run(args: argparse.Namespace) -> int:
         raise DataFormatError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.workers is not None and args.workers < 1:
         raise DataFormatError(f"--workers must be >= 1, got {args.workers}")
-    clf = load_classifier(args.model, threads=args.threads or adaptive_threads())
     files = list(iter_inputs(args.paths))
+    if args.catalog is not None:
+        from cxrkit.data.catalog import catalog_image_paths
+
+        listed, _ = catalog_image_paths(args.catalog)
+        files += listed
     if not files:
-        raise DataFormatError(f"no image files found in {args.paths}")
+        raise DataFormatError("no image files found in "
+                              + (", ".join([*args.paths, *([str(args.catalog)] if args.catalog else [])])
+                                 or "nothing (give PATHs or --catalog)"))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if args.engine == "ray":  # workers (Ray actors) load the model once each and run classify_paths on units
+        from cxrkit.engine.ray_classify import run_ray_classify
+
+        job = run_ray_classify(files, classify_paths, model=args.model, batch_size=args.batch_size,
+                               qc=not args.no_qc, address=args.address, workers=args.workers)
+        findings, model_name, results = job.findings, job.model, iter(job.rows)
+    else:
+        clf = load_classifier(args.model, threads=args.threads or adaptive_threads())
+        findings, model_name = list(clf.findings), clf.card.name
+        results = classify_paths(clf, files, batch_size=args.batch_size, workers=args.workers, qc=not args.no_qc)
     rows: list[dict[str, object]] = []
-    for path, probs, err in classify_paths(clf, files, batch_size=args.batch_size, workers=args.workers,
-                                           qc=not args.no_qc):
+    for path, probs, err in results:
         row: dict[str, object] = {"path": str(path), "error": err}
         if probs is not None:
-            row.update({f: f"{float(v):.6f}" for f, v in zip(clf.findings, probs)})
+            row.update({f: f"{float(v):.6f}" for f, v in zip(findings, probs)})
         rows.append(row)
-    fields = ["path", *clf.findings, "error"]
+    fields = ["path", *findings, "error"]
     with atomic_open(out, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields, restval="")
         w.writeheader()
         w.writerows(rows)
     n_err = sum(1 for r in rows if r["error"])
-    print(f"{len(rows) - n_err} of {len(rows)} images classified with {clf.card.name} "
-          f"(findings: {', '.join(clf.findings)}); {n_err} errors; wrote {out}")
+    print(f"{len(rows) - n_err} of {len(rows)} images classified with {model_name} "
+          f"(findings: {', '.join(findings)}); {n_err} errors; wrote {out}")
     print("Probabilities from a research model, not a diagnosis.", file=sys.stderr)
     return 0 if n_err < len(rows) else 1
 
@@ -171,14 +186,22 @@ def _run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("classify", help="probabilities of validated findings for images/folders → CSV",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (recursive)")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="image files or folders (recursive)")
+    p.add_argument("--catalog", type=Path, metavar="FILE.parquet",
+                   help="also classify the images a `cxrkit catalog build` file lists (its path column)")
     p.add_argument("--out", required=True, help="output CSV")
     p.add_argument("--model", help="model card or folder (default: the shipped model)")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help=f"images per model call (default {DEFAULT_BATCH})")
     p.add_argument("--threads", type=int,
                    help="ONNX Runtime threads (default: CXRKIT_THREADS, else the CPUs; 1 when the machine is busy)")
     p.add_argument("--workers", type=int,
-                   help="threads decoding and resizing images while the model runs (default: the CPUs, at most 4)")
+                   help="local engine: threads decoding and resizing images while the model runs (default: the CPUs, "
+                   "at most 4); ray engine: workers, one model and one CPU each (default: the cluster's CPUs)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local (default): this process; ray: a Ray cluster, see --address (pip install "
+                   "'cxrkit[ray]'); the same CSV")
+    p.add_argument("--address", metavar="ADDRESS",
+                   help="ray engine: 'auto', 'ray://HOST:PORT' or 'HOST:PORT'; default: a local Ray for the job")
     p.add_argument("--no-qc", action="store_true",
                    help="classify every readable image (default: images failing cxrkit.qc get an error row)")
     p.set_defaults(func=_run)
