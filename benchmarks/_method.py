@@ -4,9 +4,12 @@ Rules every speed benchmark follows through this module:
 
 * **Interleaved rounds**: every side runs once per round, in an order that alternates between rounds, so
   both see the same machine; figures are medians over rounds (at least 3).
-* **Load recorded**: the 1-minute load average is read before and after each round. A round whose load
-  exceeds the usable core count is *loaded*; a ratio is only given from unloaded rounds, and is **refused**
-  (reported as ``None`` with the reason) when fewer than 3 rounds were unloaded.
+* **Load recorded**: the 1-minute load average is read before and after each round, and the CPU other
+  processes used during it is measured (``/proc/stat`` less the side's own CPU time). A round is *loaded*
+  when other processes used more than ``OTHERS_LIMIT`` (0.5) cores meanwhile, or the load stayed above the
+  core count; a ratio is only given from unloaded rounds, and is **refused** (``None`` with the reason) when
+  fewer than 3 rounds were unloaded. (The load average alone cannot tell a benchmark's own 2 threads from
+  another job's; the direct measure can.)
 * **CPU time beside wall time**: per item, CPU seconds of the measuring process (all its threads,
   ``time.process_time``) or of a child process (``os.wait4`` rusage), next to wall seconds.
 * **Threads stated**: callers measure each side at 1 thread and at all usable cores.
@@ -40,19 +43,59 @@ def load1() -> float:
     return os.getloadavg()[0]
 
 
+#: other processes' CPU use during a round (in cores, from /proc/stat less the measured side's own CPU time)
+#: above which the round counts as loaded
+OTHERS_LIMIT = 0.5
+
+
+def _busy_seconds() -> float | None:
+    """CPU seconds all processes have used since boot (``/proc/stat``: user+nice+system+irq+softirq+steal)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            vals = [int(v) for v in f.readline().split()[1:9]]
+    except (OSError, ValueError):  # pragma: no cover - not Linux
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = vals
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Round:
-    """One timed run of one side: ``n`` items, wall and CPU seconds, load before and after."""
+    """One timed run of one side: ``n`` items, wall and CPU seconds, load before and after, and the CPU that
+    other processes used meanwhile (``others_cores``; None where /proc/stat is unavailable)."""
 
     n: int
     wall_s: float
     cpu_s: float
     load_before: float
     load_after: float
+    others_cores: float | None = None
 
     @property
     def loaded(self) -> bool:
-        return max(self.load_before, self.load_after) > cores()
+        """Other jobs competed: other processes used more than OTHERS_LIMIT cores during the round, or the load
+        stayed above the core count (before and after). Without /proc/stat: any load above the core count."""
+        if self.others_cores is None:
+            return max(self.load_before, self.load_after) > cores()
+        return self.others_cores > OTHERS_LIMIT or min(self.load_before, self.load_after) > cores()
+
+
+class Probe:
+    """Started before a timed run; :meth:`round` after it gives the :class:`Round` with loads and the CPU
+    other processes used meanwhile."""
+
+    def __init__(self) -> None:
+        self.load_before = load1()
+        self._busy = _busy_seconds()
+
+    def round(self, n: int, wall_s: float, cpu_s: float, *, own_cpu_s: float | None = None) -> Round:
+        """``own_cpu_s``: all CPU the measured side used (default ``cpu_s``), subtracted from the machine's."""
+        busy = _busy_seconds()
+        others = None
+        if busy is not None and self._busy is not None and wall_s > 0:
+            own = cpu_s if own_cpu_s is None else own_cpu_s
+            others = round(max(0.0, busy - self._busy - own) / wall_s, 3)
+        return Round(int(n), wall_s, cpu_s, self.load_before, load1(), others)
 
 
 @dataclass
@@ -68,14 +111,14 @@ class Side:
 
 def time_once(fn: Callable[[], Any]) -> Round:
     """Run ``fn`` once: wall seconds, CPU seconds (this process, or what ``fn`` returns), load around it."""
-    lb = load1()
+    probe = Probe()
     w0, c0 = time.perf_counter(), time.process_time()
     out = fn()
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     n = out
     if isinstance(out, tuple):
         n, cpu = out
-    return Round(int(n), wall, cpu, lb, load1())
+    return probe.round(int(n), wall, cpu)
 
 
 def interleave(sides: Mapping[str, Side], rounds: int, *, warmup: bool = True) -> dict[str, list[Round]]:
@@ -122,6 +165,7 @@ def summarize(rounds: Sequence[Round]) -> dict[str, Any]:
         "items_per_s_cpu": round(1000 / statistics.median(per_cpu), 2),
         "wall_range_ms": [round(min(per_wall), 3), round(max(per_wall), 3)],
         "load_max": round(max(max(r.load_before, r.load_after) for r in rounds), 2),
+        "others_cores_max": max((r.others_cores for r in rounds if r.others_cores is not None), default=None),
         "loaded_rounds": sum(r.loaded for r in rounds),
     }
 
@@ -133,7 +177,7 @@ def ratio(ours: Sequence[Round], peer: Sequence[Round], *, cpu: bool = False) ->
     key = (lambda r: r.cpu_s / r.n) if cpu else (lambda r: r.wall_s / r.n)
     per = [key(b) / key(a) for a, b in pairs]
     if len(per) < MIN_ROUNDS:
-        return {"value": None, "refused": f"only {len(per)} of {len(ours)} rounds had load <= {cores()} cores",
+        return {"value": None, "refused": f"only {len(per)} of {len(ours)} rounds were unloaded",
                 "rounds": [round(x, 2) for x in per]}
     return {"value": round(statistics.median(per), 2), "rounds": [round(x, 2) for x in per], "refused": None}
 
@@ -148,11 +192,14 @@ def load_note(all_rounds: Mapping[str, Sequence[Round]]) -> str:
     rs = [r for v in all_rounds.values() for r in v]
     lo = min(min(r.load_before, r.load_after) for r in rs)
     hi = max(max(r.load_before, r.load_after) for r in rs)
+    others = [r.others_cores for r in rs if r.others_cores is not None]
     n_loaded = sum(r.loaded for r in rs)
     tail = ("" if not n_loaded else "; LOADED: figures not quotable, ratios refused" if n_loaded == len(rs)
             else "; ratios from the unloaded rounds only")
-    return (f"1-minute load {lo:.2f}-{hi:.2f} over the rounds ({cores()} cores; {n_loaded} of {len(rs)} "
-            f"side-rounds above the core count{tail})")
+    other_txt = (f", other processes' CPU at most {max(others):.2f} cores during a round" if others else "")
+    return (f"1-minute load {lo:.2f}-{hi:.2f} over the rounds, this benchmark's own threads included{other_txt} "
+            f"({cores()} cores; {n_loaded} of {len(rs)} side-rounds loaded: other processes above "
+            f"{OTHERS_LIMIT} cores or load above the core count{tail})")
 
 
 def thread_env(threads: int) -> dict[str, str]:

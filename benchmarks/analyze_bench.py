@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -27,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _method import Round, as_records, cores, load1, load_note, run_child, summarize, thread_env  # noqa: E402
+from _method import Probe, Round, as_records, cores, load_note, run_child, summarize, thread_env  # noqa: E402
 from _results import append_jsonl, machine_info, machine_line, write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,27 +56,37 @@ def child(out_dir: str) -> None:
     print(json.dumps(rows))
 
 
+def _children_cpu() -> float:
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime
+
+
 def inproc_round(threads: int) -> tuple[Round, list[dict]]:
     out = tempfile.mkdtemp(prefix="analyze_bench_")
-    lb = load1()
+    probe, c0, w0 = Probe(), _children_cpu(), time.perf_counter()
     proc = subprocess.run([sys.executable, __file__, "--child", out], env={**os.environ, **thread_env(threads)},
-                          capture_output=True, text=True, check=True)
+                          capture_output=True, text=True)
+    child_wall, child_cpu = time.perf_counter() - w0, _children_cpu() - c0
+    if proc.returncode != 0:
+        raise RuntimeError(f"analyze child failed: {proc.stderr[-2000:]}")
     rows = json.loads(proc.stdout.strip().splitlines()[-1])
     wall = sum(r["analyze_wall"] + r["write_wall"] for r in rows)
     cpu = sum(r["analyze_cpu"] + r["write_cpu"] for r in rows)
-    return Round(len(rows), wall, cpu, lb, load1()), rows
+    # other processes' CPU over the child's whole life (its start and model load are its own, not others')
+    whole = probe.round(len(rows), child_wall, cpu, own_cpu_s=child_cpu)
+    return Round(len(rows), wall, cpu, whole.load_before, whole.load_after, whole.others_cores), rows
 
 
 def cli_round(paths: list[Path], threads: int, workers: int) -> Round:
     exe = Path(sys.executable).with_name("cxrkit")
     out = Path(tempfile.mkdtemp(prefix="analyze_bench_cli_")) / "out"
-    lb = load1()
+    probe = Probe()
     wall, cpu = run_child([str(exe), "analyze", *map(str, paths), "--out", str(out), "--workers", str(workers)],
                           env=thread_env(threads))
     n = sum(1 for f in out.iterdir() if (f / "result.json").is_file())
     if n != len(paths):
         raise RuntimeError(f"cxrkit analyze wrote {n} of {len(paths)} result folders")
-    return Round(len(paths), wall, cpu, lb, load1())
+    return probe.round(len(paths), wall, cpu)
 
 
 def main(argv: list[str] | None = None) -> int:

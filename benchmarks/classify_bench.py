@@ -131,15 +131,15 @@ def cxrkit_sides(paths: list[Path], threads: list[int]) -> dict[str, Side]:
 
 def cli_rounds(paths: list[Path], rounds: int, threads: int, out_dir: Path) -> list:
     """Whole-process ``cxrkit classify`` over the files (QC on, the default), as child processes."""
-    from _method import Round, load1
+    from _method import Probe
 
     exe = Path(sys.executable).with_name("cxrkit")
     res = []
     for _ in range(rounds):
-        lb = load1()
+        probe = Probe()
         wall, cpu = run_child([str(exe), "classify", *map(str, paths), "--out", str(out_dir / "c.csv")],
                               env=thread_env(threads))
-        res.append(Round(len(paths), wall, cpu, lb, load1()))
+        res.append(probe.round(len(paths), wall, cpu))
     return res
 
 

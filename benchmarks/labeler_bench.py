@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _method import Round, fmt_ratio, load1, load_note, ratio  # noqa: E402
+from _method import Probe, Round, fmt_ratio, load_note, ratio  # noqa: E402
 from _results import append_jsonl, machine_info, machine_line, write_section  # noqa: E402
 
 from cxrkit.evaluate.labeler import score_labeler  # noqa: E402
@@ -161,17 +161,17 @@ def main() -> int:
     labels: list[ReportLabels] = []
     for r in range(args.rounds):  # interleaved (order alternating), so both see the same machine load
         for side in ("cxrkit", "peer") if r % 2 == 0 else ("peer", "cxrkit"):
-            lb = load1()
+            probe = Probe()
             if side == "cxrkit":
                 w, c, labels = cxrkit_round(contents)
                 wall.append(w)
                 cpu.append(c)
-                ours_rounds.append(Round(n, w, c, lb, load1()))
+                ours_rounds.append(probe.round(n, w, c))
             elif peer is not None:
                 pw, pc = peer.round()
                 pwall.append(pw)
                 pcpu.append(pc)
-                peer_rounds.append(Round(n, pw, pc, lb, load1()))
+                peer_rounds.append(probe.round(n, pw, pc))
     items = [(r.report_id, r.mesh_major, lab) for r, lab in zip(records, labels)]
     s_neg = score_labeler(items, uncertain="negative")
     s_pos = score_labeler(items, uncertain="positive")

@@ -42,7 +42,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # single-threaded, before numpy/t
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _method import Round, load1, load_note  # noqa: E402
+from _method import Probe, Round, load_note  # noqa: E402
 from _method import ratio as method_ratio  # noqa: E402
 from _results import append_jsonl, machine_info, machine_line, write_section  # noqa: E402 (after sys.path)
 
@@ -220,9 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         for r in range(args.rounds):
             order = (("xrv", xrv_run, 1), ("cxrkit", cx_run, 1), ("cxrkit_cached", cached_run, args.cached_repeats))
             for name, fn, reps in order if r % 2 == 0 else order[::-1]:
-                lb = load1()
+                probe = Probe()
                 dt, cpu = time_pass(fn, paths * reps)
-                rounds_of[name].append(Round(len(paths) * reps, dt, cpu, lb, load1()))
+                rounds_of[name].append(probe.round(len(paths) * reps, dt, cpu))
                 rates[name].append(len(paths) * reps / dt)
                 cpu_rates[name].append(len(paths) * reps / max(cpu, 1e-9))
             log.info("round %d/%d: %s", r + 1, args.rounds,
