@@ -127,7 +127,8 @@ def child(engine: str, workers: int, threads: int, n: int, out: Path) -> dict:
     wall = time.perf_counter() - t0
     extra["out_bytes_per_image"] = round(sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / n)
     extra["in_bytes_per_image"] = round(sum(f.stat().st_size for f in files) / n)
-    return {**extra, "cpu_s": round(cpu, 1), "cpu_ms_per_image": round(1e3 * cpu / n, 1), "engine": engine, "workers": workers, "threads": threads, "n": n, "errors": errors,
+    return {**extra, "cpu_s": round(cpu, 1), "cpu_ms_per_image": round(1e3 * cpu / n, 1), "engine": engine,
+            "workers": workers, "threads": threads, "n": n, "errors": errors,
             "wall_s": round(wall, 2), "images_per_s": round(n / wall, 3),
             "steady_images_per_s": round(steady_rate(done), 3), "startup_s": round(min(done) - t0, 2),
             "busy_share": round(busy / (wall * workers), 3), "ms_per_image_in_worker": round(1e3 * busy / n, 1),
@@ -162,7 +163,8 @@ def table(records: list[dict]) -> str:
         blas = "1" if r.get("blas_threads_1") or r["engine"] == "ray" else "all cores"
         lines.append(f"| {r['engine']} | {r['workers']} x {r['threads']} ({blas}) | {r['images_per_s']:.2f} | "
                      f"{r['steady_images_per_s']:.2f} | {r['startup_s']:.1f} | {r['busy_share']:.2f} | "
-                     f"{r['ms_per_image_in_worker']:.0f} | {r['cpu_ms_per_image']:.0f} | {mem} | {r['load_before']:.2f} / {r['load_after']:.2f} |")
+                     f"{r['ms_per_image_in_worker']:.0f} | {r['cpu_ms_per_image']:.0f} | {mem} | "
+                     f"{r['load_before']:.2f} / {r['load_after']:.2f} |")
     return "\n".join(lines)
 
 

@@ -112,9 +112,10 @@ def run_ray_classify(
                                max_attempts=max_attempts)
     if not stats.workers:
         raise EngineError("no classify worker came up")
-    missing = [i for i, r in enumerate(results) if r is None]
-    if missing:
-        raise EngineError(f"{len(missing)} files got no result (first: {paths[missing[0]]})")
+    rows = []
+    for p, r in zip(given, results):
+        if r is None:
+            raise EngineError(f"{p} got no result from the workers")
+        rows.append((p, r[0], r[1]))
     info = stats.workers[0]
-    return RayClassifyResult(model=info["model"], findings=list(info["findings"]),
-                             rows=[(p, r[0], r[1]) for p, r in zip(given, results)], pool=stats)
+    return RayClassifyResult(model=info["model"], findings=list(info["findings"]), rows=rows, pool=stats)

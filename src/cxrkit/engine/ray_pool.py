@@ -22,6 +22,7 @@ and hands its items to the actors that are alive.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import deque
@@ -154,18 +155,14 @@ def run_actor_pool(
         log.warning("worker %d lost (%s); replacing it", sid, reason[:300])
         for ref in list(slot.units):
             if ray.wait([ref], timeout=0)[0]:
-                try:
+                with contextlib.suppress(ray.exceptions.RayError):  # failed: handled below
                     deliver(ref, ray.get(ref))
-                except ray.exceptions.RayError:
-                    pass
         exact = len(slot.units) == 1
         for ref in reversed(slot.units):  # newest first: the oldest ends first in line
             requeue(pending.pop(ref)[1], reason, charge=exact)
         slot.units.clear()
-        try:
+        with contextlib.suppress(Exception):  # already gone
             ray.kill(slot.handle, no_restart=True)
-        except Exception:  # noqa: BLE001 - already gone
-            pass
         spawn()
 
     for _ in range(n_actors):
@@ -232,8 +229,6 @@ def run_actor_pool(
             log.info("final worker report unavailable: %s", exc)
     finally:
         for slot in slots.values():
-            try:
+            with contextlib.suppress(Exception):  # already gone
                 ray.kill(slot.handle, no_restart=True)
-            except Exception:  # noqa: BLE001 - already gone
-                pass
     return stats

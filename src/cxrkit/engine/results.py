@@ -1,6 +1,6 @@
 """The results table of a batch run: one Parquet row per input image, written atomically in input order.
 
-Columns (see :data:`SCHEMA`): ``index`` (position of the input in the job), ``path``, ``name`` (the result
+Columns (see :func:`results_schema`): ``index`` (position of the input in the job), ``path``, ``name`` (the result
 folder, :func:`cxrkit.deliver.outdir.output_name`), ``status`` ("done" or "error"), ``reused`` (the image's
 ``result.json`` was already complete when the run reached it: resumed, not recomputed), ``usable`` and
 ``reasons`` (quality check), ``positive`` (names of the positive findings), ``findings`` (name, probability,
@@ -22,14 +22,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RESULTS_FILE", "SCHEMA", "result_row", "error_row", "ResultsTableWriter", "read_results",
+__all__ = ["RESULTS_FILE", "results_schema", "result_row", "error_row", "ResultsTableWriter", "read_results",
            "clean_table_leftovers"]
 
 RESULTS_FILE = "results.parquet"
 ROW_GROUP = 4096
 
 
-def _schema():
+def results_schema():
+    """The table's ``pyarrow.Schema``."""
     import pyarrow as pa
 
     finding = pa.struct([("name", pa.string()), ("probability", pa.float64()), ("threshold", pa.float64()),
@@ -42,12 +43,6 @@ def _schema():
         ("measurements", pa.list_(measurement)), ("timings_ms", pa.map_(pa.string(), pa.float64())),
         ("seconds", pa.float64()), ("worker", pa.string()), ("error_type", pa.string()), ("error", pa.string()),
     ])
-
-
-def __getattr__(name: str):  # SCHEMA built lazily: importing this module does not import pyarrow
-    if name == "SCHEMA":
-        return _schema()
-    raise AttributeError(name)
 
 
 def result_row(index: int, path: str, name: str, doc: Mapping[str, Any], *, reused: bool, seconds: float,
@@ -99,7 +94,7 @@ class ResultsTableWriter:
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
         os.close(fd)
         self._tmp = Path(tmp)
-        self._schema = _schema()
+        self._schema = results_schema()
         self._writer = pq.ParquetWriter(self._tmp, self._schema, compression="zstd")
 
     def add(self, row: dict[str, Any]) -> None:
