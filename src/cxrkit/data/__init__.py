@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cxrkit.data.dataset import Dataset, DatasetCard, Sample
-    from cxrkit.data.merge import merge
+    from cxrkit.data.merging import merge
     from cxrkit.data.registry import dataset_card, list_datasets, load_dataset
     from cxrkit.data.splits import patient_split, split_dataset
 
 _WHERE = {
-    "Dataset": "dataset", "DatasetCard": "dataset", "Sample": "dataset", "merge": "merge",
+    "Dataset": "dataset", "DatasetCard": "dataset", "Sample": "dataset", "merge": "merging",
     "dataset_card": "registry", "list_datasets": "registry", "load_dataset": "registry",
     "patient_split": "splits", "split_dataset": "splits",
 }
