@@ -41,10 +41,12 @@ def load_from_path(kind: str, path: str | Path) -> Any:
         ModelError: the package is missing or inconsistent.
     """
     if kind == "classifier":
-        from cxrkit.models.classifier import load_classifier as load
-    else:
-        from cxrkit.anatomy.segment import load_segmenter as load
-    return load(Path(path))
+        from cxrkit.models.classifier import load_classifier
+
+        return load_classifier(Path(path))
+    from cxrkit.anatomy.segment import load_segmenter
+
+    return load_segmenter(Path(path))
 
 
 def card_info(classifier: Any) -> ModelInfo:
@@ -68,7 +70,8 @@ def operating_points(classifier: Any, findings: Sequence[str], override: Mapping
             value = th.get(name)
             if value is None:
                 raise ModelError(f"the model card has no operating point for {name!r}")
-            out.append(float(getattr(value, "threshold", value)))
+            threshold: Any = getattr(value, "threshold", value)
+            out.append(float(threshold))
         elif th is not None:
             out.append(float(np.asarray(th)[i]))
         else:

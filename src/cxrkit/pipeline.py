@@ -169,7 +169,7 @@ class Analyzer:
     def __call__(self, source: str | Path | Image | np.ndarray) -> AnalysisResult:
         return self.analyze(source)
 
-    def analyze(self, source: str | Path | Image | np.ndarray) -> AnalysisResult:
+    def analyze(self, source: str | Path | bytes | Image | np.ndarray) -> AnalysisResult:
         """Analyze one radiograph.
 
         Parameters
@@ -189,7 +189,7 @@ class Analyzer:
         """
         return self.analyze_with_image(source)[0]
 
-    def analyze_with_image(self, source: str | Path | Image | np.ndarray, *, view: str | None = None
+    def analyze_with_image(self, source: str | Path | bytes | Image | np.ndarray, *, view: str | None = None
                            ) -> tuple[AnalysisResult, Image | None]:
         """Like :meth:`analyze`, also returning the decoded :class:`Image` (for overlays and DICOM output);
         the image is None when the file is readable but not a supported radiograph (CT, SR, multi-frame...).

@@ -35,7 +35,8 @@ def test_cam_is_exact_decomposition_of_logit(net, rng) -> None:
     _, cam = get_method("cam")
     for k in range(3):
         m = cam(p, k)
-        np.testing.assert_allclose((m.mean(dim=(1, 2)) + p.head_bias[k]).numpy(), p.logits[:, k].detach().numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose((m.mean(dim=(1, 2)) + p.head_bias[k]).numpy(), p.logits[:, k].detach().numpy(),
+                                   rtol=1e-5, atol=1e-5)
 
 
 def test_gradcam_matches_captum_layergradcam(rng) -> None:
@@ -74,7 +75,7 @@ def test_negative_finding_cam_points_away_and_gradcam_is_empty(rng) -> None:
 
 def test_batched_multilabel_equals_one_by_one(rng) -> None:
     model = RandomNet()
-    imgs = [rng.random((80, 60)).astype(np.float32), rng.random((64, 64)).astype(np.float32), rng.random((50, 90)).astype(np.float32)]
+    imgs = [rng.random(shape).astype(np.float32) for shape in ((80, 60), (64, 64), (50, 90))]
     batch = explain_batch(model, imgs, None, "gradcam", batch_size=3, transform=SPEC)
     for img, got in zip(imgs, batch):
         single = explain_batch(model, [img], ["Pneumonia"], "gradcam", transform=SPEC)[0]

@@ -193,6 +193,13 @@ def evaluate_jsrt(root: str | Path, segmenter, *, fold: str = "test", batch: int
     }
 
 
+def _pixels(sample: Any) -> np.ndarray:
+    """A dataset sample's pixels; a row without an image is a data error."""
+    if sample.image is None:
+        raise DataFormatError(f"dataset row without an image: {sample.meta.get('image_id')}")
+    return sample.image.pixels
+
+
 def evaluate_cardiomegaly(root: str | Path, segmenter, *, classifier=None, batch: int = 8, seed: int = 0,
                           limit: int | None = None, only_images: set[str] | None = None) -> dict[str, Any]:
     """AUROC of the CTR as a Cardiomegaly score on NIH ChestX-ray14 images with a Cardiomegaly label.
@@ -219,11 +226,11 @@ def evaluate_cardiomegaly(root: str | Path, segmenter, *, classifier=None, batch
     meta = ds.meta
     rows = []
     t0 = time.time()
-    cls_scores = []
+    cls_scores: list[float] = []
     use_cls = classifier is not None and "Cardiomegaly" in list(getattr(classifier, "findings", []))
     for b in range(0, len(idx), batch):
         chunk = idx[b : b + batch]
-        images = [ds[i].image.pixels for i in chunk]
+        images = [_pixels(ds[i]) for i in chunk]
         segs = segmenter.segment_batch(images)
         if use_cls:
             probs = classifier.predict(images)
@@ -297,7 +304,8 @@ def evaluate_covid_lungs(root: str | Path, segmenter, *, batch: int = 8, seed: i
 
     ds = load_dataset("covid_ieee8023", root=str(root), masks="v7labs")
     views = ds.meta["view"].astype(str)
-    idx = [i for i in range(len(ds)) if ds.masks[i] and is_frontal(views.iloc[i])]
+    masks = ds.masks or []
+    idx = [i for i in range(len(ds)) if masks[i] and is_frontal(views.iloc[i])]
     if limit is not None:
         idx = idx[:limit]
     t0 = time.time()
@@ -305,10 +313,10 @@ def evaluate_covid_lungs(root: str | Path, segmenter, *, batch: int = 8, seed: i
     for b in range(0, len(idx), batch):
         chunk = idx[b : b + batch]
         samples = [ds[i] for i in chunk]
-        segs = segmenter.segment_batch([s.image.pixels for s in samples])
+        segs = segmenter.segment_batch([_pixels(s) for s in samples])
         for i, s, seg in zip(chunk, samples, segs, strict=True):
             pred = seg.masks["right_lung"] | seg.masks["left_lung"]
-            truth = np.asarray(s.masks["lungs"], bool)
+            truth = np.asarray((s.masks or {})["lungs"], bool)
             d, j = overlap(pred, truth)
             mbd, hd95 = boundary_distances(pred, truth)
             m = measure(seg.masks, None, views.iloc[i], confidence=seg.confidence)

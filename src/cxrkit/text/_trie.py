@@ -12,12 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-try:  # Python >= 3.11
-    from re import _constants as _c
-    from re import _parser as _p
-except ImportError:  # pragma: no cover
-    import sre_constants as _c  # type: ignore[no-redef]
-    import sre_parse as _p  # type: ignore[no-redef]
+# CPython's regex parser (Python >= 3.11, as pyproject requires); typeshed does not describe these internals
+from re import _constants as _c  # type: ignore[attr-defined]
+from re import _parser as _p  # type: ignore[attr-defined]
 
 __all__ = ["first_chars", "split_top", "bucketed"]
 

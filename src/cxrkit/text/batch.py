@@ -58,7 +58,8 @@ def _label_chunk(chunk: list[ReportRecord | BadRecord | Path]) -> list[Labeled |
     return out
 
 
-def _chunks(items: Iterable[ReportRecord | BadRecord | Path], size: int) -> Iterator[list[ReportRecord | BadRecord]]:
+def _chunks(items: Iterable[ReportRecord | BadRecord | Path], size: int
+            ) -> Iterator[list[ReportRecord | BadRecord | Path]]:
     it = iter(items)
     while chunk := list(itertools.islice(it, size)):
         yield chunk

@@ -123,13 +123,14 @@ def _train(cfg: TrainConfig, resume: bool, dist_info, wrap) -> FitResult:
         if main:
             _barrier()
         source = FeatureSource(feats, views, table.labels, seed=seed)
-        return fit(wrap(top, dist_info), source, source, rank=dist_info.rank, world_size=dist_info.world_size, findings=table.findings, optim_cfg=cfg.optim, out_dir=out, seed=seed,
-                   save_model=model, frozen=[trunk], resume=resume, progress=cfg.run.progress, extra=extra,
-                   train_rows=tr, val_rows=va)
+        return fit(wrap(top, dist_info), source, source, rank=dist_info.rank, world_size=dist_info.world_size,
+                   findings=table.findings, optim_cfg=cfg.optim, out_dir=out, seed=seed, save_model=model,
+                   frozen=[trunk], resume=resume, progress=cfg.run.progress, extra=extra, train_rows=tr, val_rows=va)
     if main:
         _barrier()
     frozen = model.freeze_early(int(m.frozen_blocks)) if int(m.frozen_blocks) > 0 else []
-    source = ImageSource(images, table.labels, spec, seed=seed)
-    return fit(wrap(model, dist_info), source, source, rank=dist_info.rank, world_size=dist_info.world_size, findings=table.findings, optim_cfg=cfg.optim, out_dir=out, seed=seed,
+    images_source = ImageSource(images, table.labels, spec, seed=seed)
+    return fit(wrap(model, dist_info), images_source, images_source, rank=dist_info.rank,
+               world_size=dist_info.world_size, findings=table.findings, optim_cfg=cfg.optim, out_dir=out, seed=seed,
                save_model=model, frozen=frozen, resume=resume, progress=cfg.run.progress, extra=extra,
                train_rows=tr, val_rows=va)

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cxrkit.fs import atomic_open
 
@@ -155,6 +155,7 @@ def _run(args: argparse.Namespace) -> int:
                                  or "nothing (give PATHs or --catalog)"))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    results: Iterator[tuple[Path, Any, str]]
     if args.engine == "ray":  # workers (Ray actors) load the model once each and run classify_paths on units
         from cxrkit.engine.ray_classify import run_ray_classify
 
