@@ -200,6 +200,25 @@ def _pixels(sample: Any) -> np.ndarray:
     return sample.image.pixels
 
 
+def _auc_ci(y: np.ndarray, mask: np.ndarray, score: np.ndarray, seed: int) -> dict[str, Any]:
+    """AUROC of ``score`` on ``mask`` with a 95% percentile bootstrap CI (2000 resamples); NaN with one class."""
+    from sklearn.metrics import roc_auc_score
+
+    yy, ss = y[mask], score[mask]
+    n_pos, n_neg = int(yy.sum()), int((1 - yy).sum())
+    if n_pos == 0 or n_neg == 0:
+        return {"auroc": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": int(mask.sum()),
+                "n_pos": n_pos}
+    rng = np.random.default_rng(seed)
+    boots = []
+    for _ in range(2000):
+        j = rng.integers(0, len(yy), len(yy))
+        if 0 < yy[j].sum() < len(j):
+            boots.append(roc_auc_score(yy[j], ss[j]))
+    return {"auroc": float(roc_auc_score(yy, ss)), "ci_low": float(np.percentile(boots, 2.5)),
+            "ci_high": float(np.percentile(boots, 97.5)), "n": int(mask.sum()), "n_pos": n_pos}
+
+
 def evaluate_cardiomegaly(root: str | Path, segmenter, *, classifier=None, batch: int = 8, seed: int = 0,
                           limit: int | None = None, only_images: set[str] | None = None) -> dict[str, Any]:
     """AUROC of the CTR as a Cardiomegaly score on NIH ChestX-ray14 images with a Cardiomegaly label.
@@ -210,7 +229,6 @@ def evaluate_cardiomegaly(root: str | Path, segmenter, *, classifier=None, batch
     (NIH image names, e.g. the classifier's hold-out list) restricts the evaluation to those images, so that a
     classifier is never scored on its own training images.
     """
-    from sklearn.metrics import roc_auc_score
 
     from cxrkit.data import load_dataset
 
@@ -248,21 +266,6 @@ def evaluate_cardiomegaly(root: str | Path, segmenter, *, classifier=None, batch
     y = np.array([r["label"] for r in rows])
     ctr = np.array([r["ctr"] if r["ctr"] is not None else -1.0 for r in rows])
 
-    def auc_ci(mask: np.ndarray, score: np.ndarray) -> dict[str, Any]:
-        yy, ss = y[mask], score[mask]
-        n_pos, n_neg = int(yy.sum()), int((1 - yy).sum())
-        if n_pos == 0 or n_neg == 0:
-            return {"auroc": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": int(mask.sum()),
-                    "n_pos": n_pos}
-        rng = np.random.default_rng(seed)
-        boots = []
-        for _ in range(2000):
-            j = rng.integers(0, len(yy), len(yy))
-            if 0 < yy[j].sum() < len(j):
-                boots.append(roc_auc_score(yy[j], ss[j]))
-        return {"auroc": float(roc_auc_score(yy, ss)), "ci_low": float(np.percentile(boots, 2.5)),
-                "ci_high": float(np.percentile(boots, 97.5)), "n": int(mask.sum()), "n_pos": n_pos}
-
     everything = np.ones(len(rows), bool)
     pa = np.array([r["view"] == "PA" for r in rows])
     reliable = np.array([bool(r["reliable"]) for r in rows])
@@ -276,7 +279,8 @@ def evaluate_cardiomegaly(root: str | Path, segmenter, *, classifier=None, batch
             "ci": f"95% percentile bootstrap over images, 2000 resamples, seed {seed}",
             "seconds": round(time.time() - t0, 1),
         },
-        "ctr": {"all": auc_ci(everything, ctr), "pa_only": auc_ci(pa, ctr), "reliable_only": auc_ci(reliable, ctr)},
+        "ctr": {"all": _auc_ci(y, everything, ctr, seed), "pa_only": _auc_ci(y, pa, ctr, seed),
+                "reliable_only": _auc_ci(y, reliable, ctr, seed)},
         "n_no_ctr": int(np.sum(ctr < 0)),
         "ctr_above_0.5": {
             "sensitivity": float(np.mean(ctr[y == 1] > 0.5)) if (y == 1).any() else float("nan"),
@@ -287,7 +291,7 @@ def evaluate_cardiomegaly(root: str | Path, segmenter, *, classifier=None, batch
     if use_cls:
         cs = np.array(cls_scores)
         result["classifier"] = {"name": getattr(getattr(classifier, "card", None), "name", "classifier"),
-                                "all": auc_ci(everything, cs), "pa_only": auc_ci(pa, cs)}
+                                "all": _auc_ci(y, everything, cs, seed), "pa_only": _auc_ci(y, pa, cs, seed)}
     return result
 
 
