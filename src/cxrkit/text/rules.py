@@ -150,6 +150,27 @@ def _cue_pattern(groups: list) -> re.Pattern[str]:
     return re.compile(_wrap(bucketed(groups), punctuation=True), _FLAGS)
 
 
+def _cues(cdata: dict, macros: dict[str, str], cwhere: str) -> tuple[list[tuple[str, list[str]]], Any]:
+    """The context cue groups (kind → phrases, longest first) and their combined pattern."""
+    cues = cdata.get("cues") or {}
+    unknown = set(cues) - set(CUE_KINDS)
+    if unknown:
+        raise DataFormatError(f"{cwhere}: unknown cue kinds {sorted(unknown)}; expected {list(CUE_KINDS)}")
+    groups: list[tuple[str, list[str]]] = []
+    for kind in CUE_KINDS:
+        frags = [
+            p for f in (cues.get(kind) or []) for p in split_top(_check_lower(_expand(f, macros, cwhere), cwhere))
+        ]
+        if frags:
+            # longest first, so "no evidence of" is preferred to "no"
+            groups.append((kind, sorted(frags, key=len, reverse=True)))
+    try:
+        cue_re = _cue_pattern(groups)
+    except re.error as exc:
+        raise DataFormatError(f"{cwhere}: a cue is not a valid regular expression ({exc})") from exc
+    return groups, cue_re
+
+
 def load_rules(findings_path: str | Path | None = None, context_path: str | Path | None = None) -> Rules:
     """Read and compile the rule files.
 
@@ -211,22 +232,7 @@ def load_rules(findings_path: str | Path | None = None, context_path: str | Path
                 raise unknown_name("finding in rule file", name, FINDINGS)
         implies[src] = tuple(targets)
 
-    cues = cdata.get("cues") or {}
-    unknown = set(cues) - set(CUE_KINDS)
-    if unknown:
-        raise DataFormatError(f"{cwhere}: unknown cue kinds {sorted(unknown)}; expected {list(CUE_KINDS)}")
-    groups = []
-    for kind in CUE_KINDS:
-        frags = [
-            p for f in (cues.get(kind) or []) for p in split_top(_check_lower(_expand(f, macros, cwhere), cwhere))
-        ]
-        if frags:
-            # longest first, so "no evidence of" is preferred to "no"
-            groups.append((kind, sorted(frags, key=len, reverse=True)))
-    try:
-        cue_re = _cue_pattern(groups)
-    except re.error as exc:
-        raise DataFormatError(f"{cwhere}: a cue is not a valid regular expression ({exc})") from exc
+    groups, cue_re = _cues(cdata, macros, cwhere)
     scope = cdata.get("scope_words") or {}
     return Rules(
         findings=tuple(ordered),
