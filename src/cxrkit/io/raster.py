@@ -261,6 +261,15 @@ def read_raster(
             f"{reduced.shape[1]}, block mean) to bound memory"
         )
         arr = reduced
+    pixels, bits = _to_unit(arr, mode, im.mode, fmt, data, source, notes)
+    if not np.isfinite(pixels).all():  # a last guard: the conversions above keep finite data finite
+        raise InvalidImageError(f"{source}: decoding gave NaN or infinite values; expected finite pixels")
+    return np.ascontiguousarray(pixels), _meta(mode, fmt, source, notes, bits, rows, cols)
+
+
+def _to_unit(arr: np.ndarray, mode: str, decoded_mode: str, fmt: str, data: bytes, source: str, notes: list[str]
+             ) -> tuple[np.ndarray, int | None]:
+    """Decoded array (any Pillow mode's dtype and channels) → float32 ``(H, W)`` in [0, 1] and its bits."""
     bits = _bits_of_mode(mode)
     channels_dtype = arr.dtype if arr.ndim == 3 else None
     if arr.ndim == 3:
@@ -273,7 +282,7 @@ def read_raster(
                 notes.append("alpha channel ignored (image not fully opaque)")
             elif arr.shape[2] == 4:
                 notes.append("opaque alpha channel dropped")
-            arr = rgb_to_gray(arr, notes, what=im.mode if im.mode in ("RGB", "RGBA") else "color")
+            arr = rgb_to_gray(arr, notes, what=decoded_mode if decoded_mode in ("RGB", "RGBA") else "color")
     check_not_constant(arr, source)
     if arr.dtype == np.uint8:
         pixels = uint8_to_unit(arr)
@@ -292,9 +301,7 @@ def read_raster(
         lo, hi = float(arr.min()), float(arr.max())
         notes.append(f"{mode} image scaled by its actual range [{lo:g}, {hi:g}]")
         pixels = scale_to_unit(arr, lo, hi)
-    if not np.isfinite(pixels).all():  # a last guard: the conversions above keep finite data finite
-        raise InvalidImageError(f"{source}: decoding gave NaN or infinite values; expected finite pixels")
-    return np.ascontiguousarray(pixels), _meta(mode, fmt, source, notes, bits, rows, cols)
+    return pixels, bits
 
 
 def _meta(
