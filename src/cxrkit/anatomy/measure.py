@@ -171,6 +171,77 @@ def _implausible(masks: dict[str, np.ndarray], ctr: float | None) -> list[str]:
     return reasons
 
 
+def _checked_masks(masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Boolean copies of the masks; the required ones present and all of one 2-D shape."""
+    missing = [k for k in _RELEVANT if k not in masks]
+    if missing:
+        raise InvalidImageError(f"measure() needs masks {list(_RELEVANT)}; missing {missing}")
+    arrs = {k: np.asarray(v, dtype=bool) for k, v in masks.items()}
+    shapes = {a.shape for a in arrs.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise InvalidImageError(f"masks must be 2-D and share one shape, got {sorted(shapes)}")
+    return arrs
+
+
+def _other_flags(arrs: dict[str, np.ndarray], lungs: np.ndarray, ctr: float | None, view_norm: str | None,
+                 lateral: bool, age_years: float | None, confidence: dict[str, float] | None,
+                 min_confidence: float) -> dict[str, str]:
+    """AP view, pediatric, cut-off lungs, low confidence and implausible anatomy flags."""
+    flags: dict[str, str] = {}
+    h, w = lungs.shape
+    if is_ap(view_norm):
+        flags["ap_view_magnifies_heart"] = FLAG_DESCRIPTIONS["ap_view_magnifies_heart"]
+    if age_years is not None and age_years < 18:
+        flags["pediatric"] = FLAG_DESCRIPTIONS["pediatric"]
+    if _touches_border(lungs, margin=round(0.005 * max(h, w))):
+        flags["lung_cut_off"] = FLAG_DESCRIPTIONS["lung_cut_off"]
+    if confidence is not None:
+        low = [k for k in _RELEVANT if k in confidence and confidence[k] < min_confidence]
+        if low:
+            flags["low_confidence"] = FLAG_DESCRIPTIONS["low_confidence"] + f" ({', '.join(low)})"
+    if not lateral:
+        reasons = _implausible(arrs, ctr)
+        if reasons:
+            flags["implausible_anatomy"] = FLAG_DESCRIPTIONS["implausible_anatomy"] + ": " + "; ".join(reasons)
+    return flags
+
+
+def _widths_and_areas(arrs: dict[str, np.ndarray], heart_ext: dict[str, int] | None,
+                      thorax_ext: dict[str, int] | None, lateral: bool,
+                      sp: tuple[float, float] | None) -> dict[str, Any]:
+    """Heart and thorax widths (px, mm), their drawing lines, and the structures' areas (px, mm²)."""
+    col_mm = sp[1] if sp else None
+    area_mm2 = sp[0] * sp[1] if sp else None
+
+    def mm(px: int | None) -> float | None:
+        return round(px * col_mm, 2) if (px is not None and col_mm is not None) else None
+
+    heart_w = heart_ext["width_px"] if heart_ext and not lateral else None
+    thorax_w = thorax_ext["width_px"] if thorax_ext and not lateral else None
+    line = ("row", "col_min", "col_max")
+    out: dict[str, Any] = {
+        "heart_width_px": heart_w,
+        "thorax_width_px": thorax_w,
+        "heart_width_mm": mm(heart_w),
+        "thorax_width_mm": mm(thorax_w),
+        "heart_line": None if (lateral or heart_ext is None) else {k: heart_ext[k] for k in line},
+        "thorax_line": None if (lateral or thorax_ext is None) else {k: thorax_ext[k] for k in line},
+    }
+    for k in _RELEVANT:
+        px = int(arrs[k].sum())
+        out[f"{k}_area_px"] = px
+        out[f"{k}_area_mm2"] = round(px * area_mm2, 1) if area_mm2 is not None else None
+    return out
+
+
+def _mm_reliability(shape: tuple[int, int], sp: tuple[float, float] | None, age_years: float | None
+                    ) -> dict[str, Any]:
+    """Whether millimetre values can be trusted: the pixel spacing fits a chest of this size and age."""
+    mm_ok, why = spacing_plausible(shape, sp, age_years) if sp else (True, "")
+    return {"mm_reliable": mm_ok, "mm_flags": [] if mm_ok else ["pixel_spacing_implausible"],
+            "mm_flag_details": {} if mm_ok else {"pixel_spacing_implausible": why}}
+
+
 def measure(
     masks: dict[str, np.ndarray],
     pixel_spacing_mm: float | tuple[float, float] | None = None,
@@ -221,23 +292,15 @@ def measure(
     >>> measure(m)["cardiothoracic_ratio"]
     0.5
     """
-    missing = [k for k in _RELEVANT if k not in masks]
-    if missing:
-        raise InvalidImageError(f"measure() needs masks {list(_RELEVANT)}; missing {missing}")
-    arrs = {k: np.asarray(v, dtype=bool) for k, v in masks.items()}
-    shapes = {a.shape for a in arrs.values()}
-    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
-        raise InvalidImageError(f"masks must be 2-D and share one shape, got {sorted(shapes)}")
-    h, w = next(iter(shapes))
+    arrs = _checked_masks(masks)
+    h, w = next(iter(arrs.values())).shape
     sp = _spacing(pixel_spacing_mm)
     view_norm = view.strip().upper() if isinstance(view, str) and view.strip() else None
     flags: dict[str, str] = {}
-
     lungs = arrs["right_lung"] | arrs["left_lung"]
     heart_ext = horizontal_extent(arrs["heart"])
     thorax_ext = horizontal_extent(lungs)
     lateral = is_lateral(view_norm)
-
     ctr = None
     if lateral:
         flags["lateral_view"] = FLAG_DESCRIPTIONS["lateral_view"]
@@ -245,50 +308,13 @@ def measure(
         flags["missing_structure"] = FLAG_DESCRIPTIONS["missing_structure"]
     else:
         ctr = round(heart_ext["width_px"] / thorax_ext["width_px"], 4)
-
-    if is_ap(view_norm):
-        flags["ap_view_magnifies_heart"] = FLAG_DESCRIPTIONS["ap_view_magnifies_heart"]
-    if age_years is not None and age_years < 18:
-        flags["pediatric"] = FLAG_DESCRIPTIONS["pediatric"]
-    if _touches_border(lungs, margin=round(0.005 * max(h, w))):
-        flags["lung_cut_off"] = FLAG_DESCRIPTIONS["lung_cut_off"]
-    if confidence is not None:
-        low = [k for k in _RELEVANT if k in confidence and confidence[k] < min_confidence]
-        if low:
-            flags["low_confidence"] = FLAG_DESCRIPTIONS["low_confidence"] + f" ({', '.join(low)})"
-    if not lateral:
-        reasons = _implausible(arrs, ctr)
-        if reasons:
-            flags["implausible_anatomy"] = FLAG_DESCRIPTIONS["implausible_anatomy"] + ": " + "; ".join(reasons)
-
-    col_mm = sp[1] if sp else None
-    area_mm2 = sp[0] * sp[1] if sp else None
-
-    def mm(px: int | None) -> float | None:
-        return round(px * col_mm, 2) if (px is not None and col_mm is not None) else None
-
-    heart_w = heart_ext["width_px"] if heart_ext and not lateral else None
-    thorax_w = thorax_ext["width_px"] if thorax_ext and not lateral else None
-    out: dict[str, Any] = {
-        "cardiothoracic_ratio": ctr,
-        "heart_width_px": heart_w,
-        "thorax_width_px": thorax_w,
-        "heart_width_mm": mm(heart_w),
-        "thorax_width_mm": mm(thorax_w),
-        "heart_line": None if (lateral or heart_ext is None) else {k: heart_ext[k] for k in ("row", "col_min", "col_max")},
-        "thorax_line": None if (lateral or thorax_ext is None) else {k: thorax_ext[k] for k in ("row", "col_min", "col_max")},
-    }
-    for k in _RELEVANT:
-        px = int(arrs[k].sum())
-        out[f"{k}_area_px"] = px
-        out[f"{k}_area_mm2"] = round(px * area_mm2, 1) if area_mm2 is not None else None
+    flags.update(_other_flags(arrs, lungs, ctr, view_norm, lateral, age_years, confidence, min_confidence))
+    out: dict[str, Any] = {"cardiothoracic_ratio": ctr,
+                           **_widths_and_areas(arrs, heart_ext, thorax_ext, lateral, sp)}
     out["flags"] = sorted(flags)
     out["flag_details"] = dict(sorted(flags.items()))
     out["reliable"] = ctr is not None and not flags
-    mm_ok, why = spacing_plausible((h, w), sp, age_years) if sp else (True, "")
-    out["mm_reliable"] = mm_ok
-    out["mm_flags"] = [] if mm_ok else ["pixel_spacing_implausible"]
-    out["mm_flag_details"] = {} if mm_ok else {"pixel_spacing_implausible": why}
+    out.update(_mm_reliability((h, w), sp, age_years))
     out["view"] = view_norm
     out["pixel_spacing_mm"] = list(sp) if sp else None
     out["image_size"] = [int(h), int(w)]
