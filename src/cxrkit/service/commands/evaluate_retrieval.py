@@ -28,10 +28,8 @@ def _fmt(t) -> str:
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
-    import pandas as pd
 
     from cxrkit.data import load_dataset
-    from cxrkit.errors import DataFormatError
     from cxrkit.evaluate.classification import bootstrap_auroc
     from cxrkit.io import read_image
     from cxrkit.models.classifier import load_classifier
@@ -40,18 +38,8 @@ def run(args: argparse.Namespace) -> int:
     from cxrkit.retrieval.files import embed_files
 
     ds = load_dataset("nih", root=args.root, images=args.images)
-    split = pd.read_csv(args.split_file, dtype=str)
-    if not {"image_id", "split"} <= set(split.columns):
-        raise DataFormatError(f"{args.split_file}: needs columns image_id, split")
     meta = ds.meta.reset_index(drop=True)
-    which = meta["image_id"].map(dict(zip(split["image_id"], split["split"])))
-    ii = np.flatnonzero((which == args.index_split).to_numpy())
-    qi = np.flatnonzero((which == args.query_split).to_numpy())
-    if not len(ii) or not len(qi):
-        raise DataFormatError(f"no films in split {args.index_split!r} or {args.query_split!r} of {args.split_file}")
-    shared = set(meta["patient_id"].iloc[ii]) & set(meta["patient_id"].iloc[qi])
-    if shared:
-        raise DataFormatError(f"{len(shared)} patient(s) are in both the index and the queries")
+    ii, qi = _index_and_queries(meta, args.split_file, args.index_split, args.query_split)
     findings = list(ds.findings)
     lab = np.nan_to_num(np.asarray(ds.labels, float), nan=0.0) == 1
     paths = list(meta["path"])
@@ -82,26 +70,7 @@ def run(args: argparse.Namespace) -> int:
         baseline="; ".join(e.spec.label for _, e in embedders[1:]) or "none",
         k=args.k, n_random=args.n_random, n_boot=args.n_boot, model=clf.card.name)
     k = args.k
-    lines = [f"### Precision@{k} (mean over {len(qi)} held-out queries, 95% CI)", "",
-             "| embedding | share ≥1 label | vs random | share ≥1 finding (abnormal queries) | vs random "
-             "| exact label set | vs random |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
-    r0 = results[0]
-    lines.append(f"| random (k films drawn uniformly) | {_fmt(r0.random['share'])} | - | {_fmt(r0.random['share_abn'])} | - "
-                 f"| {_fmt(r0.random['exact'])} | - |")
-    for r in results:
-        lines.append(f"| {r.name} | {_fmt(r.precision['share'])} | {_fmt(r.vs_random['share'])} | "
-                     f"{_fmt(r.precision['share_abn'])} | {_fmt(r.vs_random['share_abn'])} | {_fmt(r.precision['exact'])} "
-                     f"| {_fmt(r.vs_random['exact'])} |")
-    lines += ["", f"### mAP@{k} per finding (queries positive for the finding)", "",
-              "| finding | positive queries | positive index films | " + " | ".join(r.name for r in results) + " | random |",
-              "| --- | ---: | ---: | " + " | ".join("---:" for _ in results) + " | ---: |"]
-    for j, f in enumerate(findings):
-        if f not in r0.map_at_k:
-            continue
-        n_q, _, rnd = r0.map_at_k[f]
-        lines.append(f"| {f} | {n_q} | {int(lab[ii, j].sum())} | " + " | ".join(f"{r.map_at_k[f][1]:.3f}" for r in results)
-                     + f" | {rnd:.3f} |")
+    lines = _precision_and_map_lines(results, findings, lab, ii, qi, k)
     voters = [r for r in results if "ImageNet" not in r.name]
     lines += ["", f"### kNN label vote (k = {k}) vs the classifier, AUROC on the same {len(qi)} queries (95% CI)", "",
               "| finding | positives | " + " | ".join(f"kNN vote ({r.name})" for r in voters) + " | classifier "
@@ -137,6 +106,53 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_text(out / "retrieval_eval.json", json.dumps(summary, indent=1, default=float))
         print(f"\nwrote {out / 'retrieval_eval.md'} and {out / 'retrieval_eval.json'}", file=sys.stderr)
     return 0
+
+
+def _index_and_queries(meta: Any, split_file: Any, index_split: str, query_split: str) -> tuple[Any, Any]:
+    """Rows of the index and of the queries (by the split file); no patient may be in both."""
+    import numpy as np
+    import pandas as pd
+
+    from cxrkit.errors import DataFormatError
+
+    split = pd.read_csv(split_file, dtype=str)
+    if not {"image_id", "split"} <= set(split.columns):
+        raise DataFormatError(f"{split_file}: needs columns image_id, split")
+    which = meta["image_id"].map(dict(zip(split["image_id"], split["split"])))
+    ii = np.flatnonzero((which == index_split).to_numpy())
+    qi = np.flatnonzero((which == query_split).to_numpy())
+    if not len(ii) or not len(qi):
+        raise DataFormatError(f"no films in split {index_split!r} or {query_split!r} of {split_file}")
+    shared = set(meta["patient_id"].iloc[ii]) & set(meta["patient_id"].iloc[qi])
+    if shared:
+        raise DataFormatError(f"{len(shared)} patient(s) are in both the index and the queries")
+    return ii, qi
+
+
+def _precision_and_map_lines(results: list[Any], findings: list[str], lab: Any, ii: Any, qi: Any, k: int
+                             ) -> list[str]:
+    """Markdown tables: precision@k against random, and mAP@k per finding."""
+    lines = [f"### Precision@{k} (mean over {len(qi)} held-out queries, 95% CI)", "",
+             "| embedding | share ≥1 label | vs random | share ≥1 finding (abnormal queries) | vs random "
+             "| exact label set | vs random |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    r0 = results[0]
+    lines.append(f"| random (k films drawn uniformly) | {_fmt(r0.random['share'])} | - | {_fmt(r0.random['share_abn'])} | - "
+                 f"| {_fmt(r0.random['exact'])} | - |")
+    for r in results:
+        lines.append(f"| {r.name} | {_fmt(r.precision['share'])} | {_fmt(r.vs_random['share'])} | "
+                     f"{_fmt(r.precision['share_abn'])} | {_fmt(r.vs_random['share_abn'])} | {_fmt(r.precision['exact'])} "
+                     f"| {_fmt(r.vs_random['exact'])} |")
+    lines += ["", f"### mAP@{k} per finding (queries positive for the finding)", "",
+              "| finding | positive queries | positive index films | " + " | ".join(r.name for r in results) + " | random |",
+              "| --- | ---: | ---: | " + " | ".join("---:" for _ in results) + " | ---: |"]
+    for j, f in enumerate(findings):
+        if f not in r0.map_at_k:
+            continue
+        n_q, _, rnd = r0.map_at_k[f]
+        lines.append(f"| {f} | {n_q} | {int(lab[ii, j].sum())} | " + " | ".join(f"{r.map_at_k[f][1]:.3f}" for r in results)
+                     + f" | {rnd:.3f} |")
+    return lines
 
 
 def register_evaluate(kinds: argparse._SubParsersAction) -> None:
