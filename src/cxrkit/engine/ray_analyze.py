@@ -135,6 +135,40 @@ class RayBatchSummary:
     seconds: float
 
 
+def _actor_factory(ray: Any, out_dir: Path, options: dict[str, Any], dicom_out: bool, threads: int
+                   ) -> Callable[[], Any]:
+    """A function starting one :class:`AnalyzeWorker` actor (no restarts: the pool replaces dead actors)."""
+    remote_worker = ray.remote(AnalyzeWorker)
+
+    def make_actor() -> Any:
+        return remote_worker.options(num_cpus=threads, max_restarts=0, max_task_retries=0,
+                                     scheduling_strategy="SPREAD").remote(str(out_dir), options, dicom_out, threads)
+
+    return make_actor
+
+
+def _recorders(table: Any, errors: Any, counts: Counter[str], paths: list[Path], names: list[str],
+               progress: Callable[[dict[str, Any]], None] | None
+               ) -> tuple[Callable[[int, dict[str, Any]], None], Callable[[int, str], None]]:
+    """``on_result`` (a row into the table, errors into ``errors.jsonl``, counts) and ``on_lost`` (an image
+    whose workers kept dying, recorded as an error)."""
+
+    def on_result(i: int, row: dict[str, Any]) -> None:
+        table.add(row)
+        if row["status"] == "error":
+            errors.append_entry(paths[i], names[i], row["error_type"], row["error"])
+            counts["error"] += 1
+        else:
+            counts["reused" if row["reused"] else "done"] += 1
+        if progress:
+            progress(row)
+
+    def on_lost(i: int, reason: str) -> None:
+        on_result(i, error_row(i, str(paths[i]), names[i], WORKER_LOST, reason[:MAX_MESSAGE]))
+
+    return on_result, on_lost
+
+
 def run_ray_batch(
     inputs: Sequence[str | os.PathLike],
     out_dir: str | os.PathLike,
@@ -201,27 +235,9 @@ def run_ray_batch(
         local_cpus = workers * threads if workers else None
         with ray_session(address, num_cpus=local_cpus) as ray:
             n_actors = workers or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
-            remote_worker = ray.remote(AnalyzeWorker)
-
-            def make_actor() -> Any:
-                return remote_worker.options(num_cpus=threads, max_restarts=0, max_task_retries=0,
-                                             scheduling_strategy="SPREAD").remote(str(out_dir), options, dicom_out,
-                                                                                  threads)
-
+            make_actor = _actor_factory(ray, out_dir, options, dicom_out, threads)
             with ResultsTableWriter(out_dir / RESULTS_FILE, len(paths)) as table:
-                def on_result(i: int, row: dict[str, Any]) -> None:
-                    table.add(row)
-                    if row["status"] == "error":
-                        errors.append_entry(paths[i], names[i], row["error_type"], row["error"])
-                        counts["error"] += 1
-                    else:
-                        counts["reused" if row["reused"] else "done"] += 1
-                    if progress:
-                        progress(row)
-
-                def on_lost(i: int, reason: str) -> None:
-                    on_result(i, error_row(i, str(paths[i]), names[i], WORKER_LOST, reason[:MAX_MESSAGE]))
-
+                on_result, on_lost = _recorders(table, errors, counts, paths, names, progress)
                 stats = run_actor_pool(
                     ray, make_actor, n_actors, len(paths),
                     payload=lambda unit: [(i, str(paths[i]), names[i], view) for i in unit],
