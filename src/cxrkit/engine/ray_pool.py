@@ -106,129 +106,163 @@ def run_actor_pool(
     if n_actors < 1 or batch_size < 1 or in_flight < 1 or max_attempts < 1:
         raise EngineError(f"actors, batch size, in-flight units and attempts must be >= 1; got {n_actors}, "
                           f"{batch_size}, {in_flight}, {max_attempts}")
-    stats = PoolStats()
-    # (unit, retry): a retried unit is one item, run alone on its actor so that a death is charged to it exactly
-    queue: deque[tuple[list[int], bool]] = deque(
-        (list(range(i, min(i + batch_size, n_items))), False) for i in range(0, n_items, batch_size))
-    attempts = bytearray(n_items)
-    slots: dict[int, _Slot] = {}
-    ready_refs: dict[Any, int] = {}
-    pending: dict[Any, tuple[int, list[int]]] = {}
-    failed_creations = 0
-    last_error = ""
+    return _Pool(ray, make_actor, n_actors, n_items, payload, on_result, on_lost, batch_size=batch_size,
+                 in_flight=in_flight, max_attempts=max_attempts, stall_timeout_s=stall_timeout_s).run()
 
-    def spawn() -> None:
-        sid = stats.actors_started
-        stats.actors_started += 1
-        slot = _Slot(make_actor())
-        slots[sid] = slot
-        ready_refs[slot.handle.ready.remote()] = sid
 
-    def requeue(indices: list[int], reason: str, *, charge: bool) -> None:
+class _Pool:
+    """The state of one :func:`run_actor_pool` call: actors (slots), queued units, units in flight."""
+
+    def __init__(self, ray: Any, make_actor: Callable[[], Any], n_actors: int, n_items: int,
+                 payload: Callable[[list[int]], Any], on_result: Callable[[int, Any], None],
+                 on_lost: Callable[[int, str], None], *, batch_size: int, in_flight: int, max_attempts: int,
+                 stall_timeout_s: float) -> None:
+        self.ray, self.make_actor, self.n_actors = ray, make_actor, n_actors
+        self.payload, self.on_result, self.on_lost = payload, on_result, on_lost
+        self.in_flight, self.max_attempts, self.stall_timeout_s = in_flight, max_attempts, stall_timeout_s
+        self.stats = PoolStats()
+        # (unit, retry): a retried unit is one item, run alone on its actor so that a death is charged to it
+        # exactly
+        self.queue: deque[tuple[list[int], bool]] = deque(
+            (list(range(i, min(i + batch_size, n_items))), False) for i in range(0, n_items, batch_size))
+        self.attempts = bytearray(n_items)
+        self.slots: dict[int, _Slot] = {}
+        self.ready_refs: dict[Any, int] = {}
+        self.pending: dict[Any, tuple[int, list[int]]] = {}
+        self.failed_creations = 0
+        self.last_error = ""
+
+    def spawn(self) -> None:
+        sid = self.stats.actors_started
+        self.stats.actors_started += 1
+        slot = _Slot(self.make_actor())
+        self.slots[sid] = slot
+        self.ready_refs[slot.handle.ready.remote()] = sid
+
+    def requeue(self, indices: list[int], reason: str, *, charge: bool) -> None:
         for i in reversed(indices):
             if charge:
-                attempts[i] = min(attempts[i] + 1, 255)
-            if attempts[i] >= max_attempts:
-                stats.lost += 1
-                on_lost(i, f"the worker failed {attempts[i]} times while analyzing this image; last: {reason}")
+                self.attempts[i] = min(self.attempts[i] + 1, 255)
+            if self.attempts[i] >= self.max_attempts:
+                self.stats.lost += 1
+                self.on_lost(i, f"the worker failed {self.attempts[i]} times while analyzing this image; last: {reason}")
             else:
-                stats.retried += 1
-                queue.appendleft(([i], True))
+                self.stats.retried += 1
+                self.queue.appendleft(([i], True))
 
-    def deliver(ref: Any, reply: list[Any]) -> None:
-        sid, unit = pending.pop(ref)
-        slots[sid].units.remove(ref)
-        slots[sid].isolated = False
+    def deliver(self, ref: Any, reply: list[Any]) -> None:
+        sid, unit = self.pending.pop(ref)
+        self.slots[sid].units.remove(ref)
+        self.slots[sid].isolated = False
         if len(reply) != len(unit):
             raise EngineError(f"a worker returned {len(reply)} results for {len(unit)} images")
         for i, r in zip(unit, reply):
-            on_result(i, r)
+            self.on_result(i, r)
 
-    def retire(sid: int, reason: str) -> None:
+    def retire(self, sid: int, reason: str) -> None:
         """The actor is gone: replies that arrived are delivered; the other units' items go back one by one, to
         run alone. The death counts as an attempt only when one unit was left (it was the one running); with
         several, the reply of a finished one may have died with the process, so none is charged: the items,
         then run alone, are charged exactly."""
-        slot = slots[sid]
+        ray = self.ray
+        slot = self.slots[sid]
         slot.dead, slot.alive = True, False
-        stats.actor_failures += 1
+        self.stats.actor_failures += 1
         log.warning("worker %d lost (%s); replacing it", sid, reason[:300])
         for ref in list(slot.units):
             if ray.wait([ref], timeout=0)[0]:
                 with contextlib.suppress(ray.exceptions.RayError):  # failed: handled below
-                    deliver(ref, ray.get(ref))
+                    self.deliver(ref, ray.get(ref))
         exact = len(slot.units) == 1
         for ref in reversed(slot.units):  # newest first: the oldest ends first in line
-            requeue(pending.pop(ref)[1], reason, charge=exact)
+            self.requeue(self.pending.pop(ref)[1], reason, charge=exact)
         slot.units.clear()
         with contextlib.suppress(Exception):  # already gone
             ray.kill(slot.handle, no_restart=True)
-        spawn()
+        self.spawn()
 
-    for _ in range(n_actors):
-        spawn()
-    last_progress = time.monotonic()
-    try:
-        while queue or pending:
-            for sid, slot in slots.items():
-                while slot.alive and not slot.isolated and len(slot.units) < in_flight and queue:
-                    unit, retry = queue[0]
-                    if retry and slot.units:
-                        break
-                    queue.popleft()
-                    ref = slot.handle.run.remote(payload(unit))
-                    pending[ref] = (sid, unit)
-                    slot.units.append(ref)
-                    slot.isolated = retry
-            refs = list(pending) + list(ready_refs)
-            done, _ = ray.wait(refs, num_returns=1, timeout=1.0)
-            if not done:
-                if time.monotonic() - last_progress > stall_timeout_s:
-                    raise EngineError(
-                        f"no progress for {stall_timeout_s:.0f} s ({sum(len(u) for u, _ in queue)} images queued, "
-                        f"{len(pending)} units running, {sum(s.alive for s in slots.values())} workers up); "
-                        f"last worker error: {last_error or 'none'}. Finished images are kept: rerun to resume")
-                continue
-            ref = done[0]
-            if ref in ready_refs:
-                sid = ready_refs.pop(ref)
-                try:
-                    info = ray.get(ref)
-                except ray.exceptions.RayError as exc:
-                    last_error = f"{type(exc).__name__}: {exc}"
-                    failed_creations += 1
-                    if failed_creations >= max_attempts * n_actors:
-                        raise EngineError(f"could not start a worker ({failed_creations} tries): {last_error}") from exc
-                    slots[sid].units.clear()
-                    retire(sid, last_error)
-                    continue
-                failed_creations = 0
-                if not slots[sid].dead:
-                    slots[sid].alive = True
-                    stats.workers.append(dict(info))
-                continue
-            sid, unit = pending[ref]
-            try:
-                reply = ray.get(ref)
-            except ray.exceptions.RayError as exc:
-                last_error = f"{type(exc).__name__}: {str(exc)[:500]}"
-                if isinstance(exc, ray.exceptions.RayTaskError) and not isinstance(exc, ray.exceptions.RayActorError):
-                    pending.pop(ref)  # the method raised; the actor lives on
-                    slots[sid].units.remove(ref)
-                    slots[sid].isolated = False
-                    requeue(unit, last_error, charge=True)
-                else:
-                    retire(sid, last_error)
-                continue
-            deliver(ref, reply)
-            last_progress = time.monotonic()
-        alive = [s.handle for s in slots.values() if s.alive]
+    def dispatch(self) -> None:
+        """Fill every live actor up to ``in_flight`` units (a retried item runs alone)."""
+        for sid, slot in self.slots.items():
+            while slot.alive and not slot.isolated and len(slot.units) < self.in_flight and self.queue:
+                unit, retry = self.queue[0]
+                if retry and slot.units:
+                    break
+                self.queue.popleft()
+                ref = slot.handle.run.remote(self.payload(unit))
+                self.pending[ref] = (sid, unit)
+                slot.units.append(ref)
+                slot.isolated = retry
+
+    def on_ready(self, ref: Any) -> None:
+        """An actor finished starting (or failed to)."""
+        ray = self.ray
+        sid = self.ready_refs.pop(ref)
         try:
-            stats.final = [dict(x) for x in ray.get([h.ready.remote() for h in alive], timeout=30)]
+            info = ray.get(ref)
         except ray.exceptions.RayError as exc:
-            log.info("final worker report unavailable: %s", exc)
-    finally:
-        for slot in slots.values():
-            with contextlib.suppress(Exception):  # already gone
-                ray.kill(slot.handle, no_restart=True)
-    return stats
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.failed_creations += 1
+            if self.failed_creations >= self.max_attempts * self.n_actors:
+                raise EngineError(f"could not start a worker ({self.failed_creations} tries): {self.last_error}"
+                                  ) from exc
+            self.slots[sid].units.clear()
+            self.retire(sid, self.last_error)
+            return
+        self.failed_creations = 0
+        if not self.slots[sid].dead:
+            self.slots[sid].alive = True
+            self.stats.workers.append(dict(info))
+
+    def on_reply(self, ref: Any) -> bool:
+        """A unit finished: deliver it (True), or requeue its items / replace its actor (False)."""
+        ray = self.ray
+        sid, unit = self.pending[ref]
+        try:
+            reply = ray.get(ref)
+        except ray.exceptions.RayError as exc:
+            self.last_error = f"{type(exc).__name__}: {str(exc)[:500]}"
+            if isinstance(exc, ray.exceptions.RayTaskError) and not isinstance(exc, ray.exceptions.RayActorError):
+                self.pending.pop(ref)  # the method raised; the actor lives on
+                self.slots[sid].units.remove(ref)
+                self.slots[sid].isolated = False
+                self.requeue(unit, self.last_error, charge=True)
+            else:
+                self.retire(sid, self.last_error)
+            return False
+        self.deliver(ref, reply)
+        return True
+
+    def run(self) -> PoolStats:
+        ray = self.ray
+        for _ in range(self.n_actors):
+            self.spawn()
+        last_progress = time.monotonic()
+        try:
+            while self.queue or self.pending:
+                self.dispatch()
+                refs = list(self.pending) + list(self.ready_refs)
+                done, _ = ray.wait(refs, num_returns=1, timeout=1.0)
+                if not done:
+                    if time.monotonic() - last_progress > self.stall_timeout_s:
+                        raise EngineError(
+                            f"no progress for {self.stall_timeout_s:.0f} s ({sum(len(u) for u, _ in self.queue)} "
+                            f"images queued, {len(self.pending)} units running, "
+                            f"{sum(s.alive for s in self.slots.values())} workers up); last worker error: "
+                            f"{self.last_error or 'none'}. Finished images are kept: rerun to resume")
+                    continue
+                ref = done[0]
+                if ref in self.ready_refs:
+                    self.on_ready(ref)
+                elif self.on_reply(ref):
+                    last_progress = time.monotonic()
+            alive = [s.handle for s in self.slots.values() if s.alive]
+            try:
+                self.stats.final = [dict(x) for x in ray.get([h.ready.remote() for h in alive], timeout=30)]
+            except ray.exceptions.RayError as exc:
+                log.info("final worker report unavailable: %s", exc)
+        finally:
+            for slot in self.slots.values():
+                with contextlib.suppress(Exception):  # already gone
+                    ray.kill(slot.handle, no_restart=True)
+        return self.stats
