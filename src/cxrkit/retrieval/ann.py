@@ -12,7 +12,6 @@ cannot) and saves one file. Build times were within 2x of each other and varied 
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import numpy as np
@@ -93,12 +92,11 @@ class AnnIndex:
 
     def save(self, folder: Path, stem: str) -> list[str]:
         """Write ``<stem>.usearch`` and ``<stem>.npz`` into ``folder`` atomically; returns the file names."""
-        from cxrkit.fs import atomic_write_bytes
+        from cxrkit.fs import atomic_path, atomic_write_bytes
 
         graph, extra = f"{stem}.usearch", f"{stem}.npz"
-        tmp = folder / f".{graph}.tmp"
-        self.index.save(str(tmp))
-        os.replace(tmp, folder / graph)
+        with atomic_path(folder / graph) as tmp:
+            self.index.save(str(tmp))
         buf = io.BytesIO()
         np.savez(buf, projection=self.projection, dtype=np.array(self.dtype), rerank=np.array(self.rerank),
                  connectivity=np.array(self.params["connectivity"]), expansion_add=np.array(self.params["expansion_add"]),
