@@ -47,16 +47,16 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cxrkit import __version__
+from cxrkit.deliver.png import png_bytes
 from cxrkit.errors import InvalidImageError, NotAChestXrayError, UnsupportedImageError
 from cxrkit.pipeline import Analyzer
 from cxrkit.report.overlay import compose_overlay, gray_to_rgb, heatmap_rgba, mask_rgba
 from cxrkit.result import AnalysisResult, box_id
-from cxrkit.deliver.png import png_bytes
 from cxrkit.service.api_models import ANALYZE_RESPONSES, HealthDoc
 from cxrkit.service.settings import Settings
 from cxrkit.service.similar_api import Retrieval, add_similar_route, load_retrieval
-from cxrkit.views import VIEW_OPTIONS
 from cxrkit.types import Image
+from cxrkit.views import VIEW_OPTIONS
 
 __all__ = ["create_app", "INCLUDE_OPTIONS"]
 
@@ -104,7 +104,7 @@ class UploadGuardMiddleware:
             timeout = min(self.read_timeout_s, max(0.0, deadline - loop.time()))
             try:
                 message = await asyncio.wait_for(receive(), timeout)
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 log.info("request body too slow: aborted with 408")
                 raise StarletteHTTPException(
                     408,
@@ -260,6 +260,24 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
             log.info("rejected request: %s bearer token", "missing" if not given else "invalid")
             raise HTTPException(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
 
+    _add_info_routes(app, require_token)
+    _add_analyze_route(app, settings, require_token)
+    add_similar_route(app, require_token)
+
+    web = _web_dir()
+    if (web / "index.html").is_file():
+        app.mount("/static", StaticFiles(directory=web), name="static")
+
+        @app.get("/", include_in_schema=False)
+        async def index() -> FileResponse:
+            return FileResponse(web / "index.html")
+
+    return app
+
+
+def _add_info_routes(app: FastAPI, require_token: Any) -> None:
+    """``GET /healthz`` and ``GET /v1/models``."""
+
     @app.get("/healthz", tags=["service"])
     async def healthz(request: Request) -> HealthDoc:
         """Liveness: the service is up and which components are loaded."""
@@ -277,6 +295,10 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
             if card is not None:
                 out[key] = card
         return out
+
+
+def _add_analyze_route(app: FastAPI, settings: Settings, require_token: Any) -> None:
+    """``POST /v1/analyze``: one upload, analysed in a worker thread under the inference limiter."""
 
     @app.post("/v1/analyze", tags=["analyze"], dependencies=[Depends(require_token)], responses=ANALYZE_RESPONSES)
     async def analyze_upload(
@@ -305,11 +327,11 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
 
             image = read_input(data, max_pixels=settings.max_pixels)
             image = Image(image.pixels, replace(image.meta, source=""))  # the upload's name is never echoed
-            result, image = a.analyze_with_image(image, view=view_tag) if view_tag else a.analyze_with_image(image)
+            result, shown = a.analyze_with_image(image, view=view_tag) if view_tag else a.analyze_with_image(image)
             doc = result.to_dict()
             if result.quality.usable:
                 if wanted:
-                    doc["overlays"] = overlays_for(result, image, wanted)
+                    doc["overlays"] = overlays_for(result, shown if shown is not None else image, wanted)
                 response = JSONResponse(doc, headers={"X-Request-ID": request_id})  # renders here: NaN raises
             else:
                 response = JSONResponse(
@@ -339,18 +361,6 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
             log.info("request %s: analyzed in %.0f ms", request_id, result.timings_ms.get("total", 0.0))
         return response
 
-    add_similar_route(app, require_token)
-
-    web = _web_dir()
-    if (web / "index.html").is_file():
-        app.mount("/static", StaticFiles(directory=web), name="static")
-
-        @app.get("/", include_in_schema=False)
-        async def index() -> FileResponse:
-            return FileResponse(web / "index.html")
-
-    return app
-
 
 def _card_dict(card: Any) -> dict[str, Any] | None:
     """A model card as JSON-ready data (``to_dict()``, ``to_json()`` or a dataclass), or None."""
@@ -363,7 +373,7 @@ def _card_dict(card: Any) -> dict[str, Any] | None:
         data = card.to_dict()
     elif hasattr(card, "to_json"):
         data = json.loads(card.to_json())
-    elif dataclasses.is_dataclass(card):
+    elif dataclasses.is_dataclass(card) and not isinstance(card, type):
         data = dataclasses.asdict(card)
     else:
         return None
