@@ -97,6 +97,7 @@ def classify_paths(clf: Classifier, paths: Sequence[Path], *, batch_size: int = 
     model runs on the previous batch, a bounded number ahead (memory stays at a few images per worker).
     """
     import numpy as np
+    from scipy.special import expit
 
     cols = np.array([clf.labels.index(f) for f in clf.findings], dtype=np.int64)
     workers = workers or default_workers()
@@ -110,7 +111,7 @@ def classify_paths(clf: Classifier, paths: Sequence[Path], *, batch_size: int = 
         probs = None
         if ready:
             logits, _ = clf.run(np.stack(ready))
-            probs = iter((1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).astype(np.float32)[:, cols])
+            probs = iter(expit(logits.astype(np.float64)).astype(np.float32)[:, cols])
         for p, x, err in held:
             yield (p, next(probs), "") if x is not None and probs is not None else (p, None, err)
         held.clear()
