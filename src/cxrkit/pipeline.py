@@ -1,13 +1,12 @@
 """``analyze()``: the one flow from a radiograph to findings, boxes, measurements and a draft report.
 
-read → segment (lungs, heart; when a segmenter is available) → quality check → classify (validated findings
-at the card's operating points) → explain + localize (heatmaps and boxes of the positive findings) → measure
-(cardiothoracic ratio) → draft report.
+read → segment (lungs, heart) → quality check → measure (cardiothoracic ratio) → classify (validated findings at
+the card's operating points, Cardiomegaly fused with the CTR) → localize (CAMs from the same ONNX run, boxes
+where validated) → draft report. Each stage's timing and status are recorded by :class:`~cxrkit.stages.StageRunner`.
 
 Components are loaded once and reused: build an :class:`Analyzer` and call it on many images, or call
-:func:`analyze`, which keeps one default :class:`Analyzer` per settings. Components that are not available
-(no shipped segmenter yet, no classifier weights) are skipped and the result says so in ``components``;
-optional stages that fail on one image are recorded as "failed" and the rest of the result stands.
+:func:`analyze`, which keeps one default :class:`Analyzer` per settings. Missing components are "absent" in the
+result's ``components``; an optional stage that fails on one image is "failed" and the rest of the result stands.
 """
 
 from __future__ import annotations
