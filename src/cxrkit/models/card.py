@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from cxrkit.data.transforms import TransformSpec
 from cxrkit.errors import ModelError
+from cxrkit.fs import atomic_write_text
 
 __all__ = ["ModelCard", "OperatingPoint", "FindingValidation", "sha256_file", "CARD_SCHEMA_VERSION", "KINDS"]
 
@@ -214,9 +214,7 @@ class ModelCard:
         """Write the card as indented JSON (atomically)."""
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False, default=_json_default) + "\n")
-        os.replace(tmp, p)
+        atomic_write_text(p, json.dumps(self.to_dict(), indent=2, allow_nan=False, default=_json_default) + "\n")
         self.path = p
         return p
 

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from scipy.special import expit, logit
+
 from cxrkit.errors import ModelError
 from cxrkit.types import Finding
 
@@ -61,8 +63,8 @@ class CtrFusion:
         p = min(max(float(probability), _EPS), 1.0 - _EPS)
         lo, hi = self.ctr_range
         c = min(max(float(ctr), lo), hi)
-        z = self.w_logit * math.log(p / (1.0 - p)) + self.w_ctr * (c - 0.5) + self.bias
-        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+        z = self.w_logit * float(logit(p)) + self.w_ctr * (c - 0.5) + self.bias
+        return float(expit(z))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

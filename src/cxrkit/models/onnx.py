@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cxrkit.errors import ModelError
+from cxrkit.fs import atomic_path
 
 if TYPE_CHECKING:  # torch is needed to export, never to run (inference and serving stay torch-free)
     from torch import nn
@@ -66,20 +66,14 @@ def export_onnx(model: nn.Module, path: str | Path, *, input_shape: tuple[int, i
     was_training = model.training
     model.eval()
     x = torch.zeros(input_shape, dtype=torch.float32)
-    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
-    os.close(fd)
     try:
-        with warnings.catch_warnings(), torch.no_grad():
+        with atomic_path(path, suffix=".onnx") as tmp, warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             outs = list(output_names or (output_name,))
-            torch.onnx.export(model, (x,), tmp, input_names=[input_name], output_names=outs,
+            torch.onnx.export(model, (x,), str(tmp), input_names=[input_name], output_names=outs,
                               dynamic_axes={n: {0: "batch"} for n in (input_name, *outs)},
                               opset_version=opset, dynamo=False)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
         model.train(was_training)
     log.info("exported ONNX model to %s", path)
     return path
@@ -122,15 +116,8 @@ def add_features_output(path: str | Path) -> Path:
 def _save_atomic(model: Any, path: Path) -> None:
     import onnx
 
-    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
-    os.close(fd)
-    try:
-        onnx.save(model, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path, suffix=".onnx") as tmp:
+        onnx.save(model, str(tmp))
 
 
 def store_weights_fp16(path: str | Path, *, min_elements: int = 16) -> Path:

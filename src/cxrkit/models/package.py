@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from torch import nn
 
 from cxrkit import __version__
 from cxrkit.errors import ModelError
+from cxrkit.fs import atomic_path
 from cxrkit.models.card import ModelCard, sha256_file
 from cxrkit.models.onnx import add_features_output, export_onnx, store_weights_fp16
 
@@ -56,10 +56,8 @@ def write_model_package(model: nn.Module, out_dir: str | Path, *, name: str, arc
             t = t.half()
         sd[k] = t
     w = out / f"{name}.safetensors"
-    tmp = out / f".{name}.safetensors.tmp"
-    save_file(sd, str(tmp), metadata={"name": name, "architecture": architecture})
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, w)
+    with atomic_path(w, suffix=".safetensors") as tmp:
+        save_file(sd, str(tmp), metadata={"name": name, "architecture": architecture})
     onnx_file = onnx_sha = None
     if onnx:
         size = int(transform["size"])
