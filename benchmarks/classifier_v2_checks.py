@@ -35,17 +35,8 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(q / (1 - q))
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--root", default=str(REPO.parent / "shared" / "data" / "nih-cxr14"))
-    ap.add_argument("--split", default=str(REPO / "configs" / "splits" / "nih_v2.csv"))
-    ap.add_argument("--threads", type=int, default=2)
-    a = ap.parse_args()
-    warnings.simplefilter("ignore")
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedGroupKFold
-
+def _predictions(a: argparse.Namespace) -> dict:
+    """Every validation film through v1, v2 (original, flipped, zoomed input) and the segmenter's CTR."""
     from cxrkit.anatomy.measure import measure
     from cxrkit.anatomy.segment import load_segmenter
     from cxrkit.data import load_dataset
@@ -53,18 +44,13 @@ def main() -> int:
     from cxrkit.models.classifier import load_classifier
     from cxrkit.models.fusion import usable_ctr
     from cxrkit.train.assemble import read_split_file
-    from cxrkit.train.reporting import normal_budget_thresholds
 
-    load0 = os.getloadavg()[0]
     ds = load_dataset("nih", root=a.root, images="adult_512", read_sizes=False)
     rows = np.flatnonzero(ds.meta["image_id"].map(read_split_file(a.split)).to_numpy() == "val")
     meta = ds.meta.iloc[rows].reset_index(drop=True)
-    y = ds.labels[rows]
     v1 = load_classifier(WEIGHTS / "cxr-default-v1.card.json", threads=a.threads)
     v2 = load_classifier(WEIGHTS / "cxr-adult-v2.card.json", threads=a.threads)
     seg = load_segmenter(threads=a.threads)
-    def run(x):
-        return v2.run(x)[0]
     p1, views, ctr = [], {"orig": [], "flip": [], "zoom": []}, np.full(len(rows), np.nan)
     for i, path in enumerate(meta["path"]):
         px = read_image(path).pixels
@@ -74,39 +60,47 @@ def main() -> int:
         crop = x[..., m:s - m, m:s - m]
         zi = np.minimum((np.arange(s) * crop.shape[-1] / s).astype(int), crop.shape[-1] - 1)
         for k, xin in (("orig", x), ("flip", x[..., ::-1]), ("zoom", crop[..., zi, :][..., zi])):
-            views[k].append(1 / (1 + np.exp(-run(np.ascontiguousarray(xin, dtype=np.float32))[0])))
+            logits = v2.run(np.ascontiguousarray(xin, dtype=np.float32))[0]
+            views[k].append(1 / (1 + np.exp(-logits[0])))
         sg = seg.segment(px)
         c = usable_ctr(measure(sg.masks, None, view=None, confidence=sg.confidence))
         ctr[i] = np.nan if c is None else c
-    p1 = np.array(p1)
     pv = {k: np.array(v) for k, v in views.items()}
-    p2 = pv["orig"]
-    F = ds.findings
+    return {"rows": rows, "meta": meta, "y": ds.labels[rows], "F": ds.findings, "v1": v1, "v2": v2,
+            "p1": np.array(p1), "pv": pv, "p2": pv["orig"], "ctr": ctr}
 
-    def auc(f: str, p: np.ndarray, labels: list[str]) -> float:
-        return float(roc_auc_score(y[:, F.index(f)], p[:, labels.index(f)]))
 
-    lines = [f"NIH validation films of `{Path(a.split).name}` (split == val, n = {len(rows)}), images from "
-             f"`{os.path.relpath(a.root, REPO)}` (`adult_512`), shipped ONNX models; 1-minute load {load0:.2f} at start.", ""]
-    records = []
-    # 1. v1 vs v2
+def _auc(d: dict, f: str, p: np.ndarray, labels: list[str]) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(d["y"][:, d["F"].index(f)], p[:, labels.index(f)]))
+
+
+def _v1_vs_v2(d: dict, records: list) -> list[str]:
+    v1, v2, y, F = d["v1"], d["v2"], d["y"], d["F"]
     shared = [f for f in v1.labels if f in v2.labels and f in F and np.nansum(y[:, F.index(f)]) > 0]
-    lines += ["**1. cxr-default-v1 vs cxr-adult-v2, within-NIH AUROC**", "", "| output | v1 | v2 |", "| --- | ---: | ---: |"]
+    lines = ["**1. cxr-default-v1 vs cxr-adult-v2, within-NIH AUROC**", "", "| output | v1 | v2 |",
+             "| --- | ---: | ---: |"]
     for f in shared:
-        a1, a2 = auc(f, p1, v1.labels), auc(f, p2, v2.labels)
+        a1, a2 = _auc(d, f, d["p1"], v1.labels), _auc(d, f, d["p2"], v2.labels)
         lines.append(f"| {f} | {a1:.3f} | {a2:.3f} |")
         records.append({"check": "v1_vs_v2", "finding": f, "v1": round(a1, 4), "v2": round(a2, 4)})
-    m1 = np.mean([auc(f, p1, v1.labels) for f in shared])
-    m2 = np.mean([auc(f, p2, v2.labels) for f in shared])
-    lines += [f"| **mean over {len(shared)}** | **{m1:.3f}** | **{m2:.3f}** |", ""]
-    # 2. split-half normal calls
+    m1 = np.mean([_auc(d, f, d["p1"], v1.labels) for f in shared])
+    m2 = np.mean([_auc(d, f, d["p2"], v2.labels) for f in shared])
+    return lines + [f"| **mean over {len(shared)}** | **{m1:.3f}** | **{m2:.3f}** |", ""]
+
+
+def _normal_calls(d: dict, records: list) -> list[str]:
+    from cxrkit.train.reporting import normal_budget_thresholds
+
+    v2, y, F, p2 = d["v2"], d["y"], d["F"], d["p2"]
     rep = list(v2.findings)
-    yv = np.stack([y[:, F.index(f)] if f in F else np.full(len(rows), np.nan) for f in v2.labels], axis=1)
+    yv = np.stack([y[:, F.index(f)] if f in F else np.full(len(d["rows"]), np.nan) for f in v2.labels], axis=1)
     normal = yv[:, v2.labels.index("No Finding")] == 1
-    pid = meta["patient_id"].astype(str).to_numpy()
+    pid = d["meta"]["patient_id"].astype(str).to_numpy()
     rng = np.random.default_rng(0)
-    lines += ["**2. Positive calls per 'No Finding' film, thresholds from the other half of the patients "
-              "(40 halves)**", "", "| budget | mean | 90th percentile |", "| ---: | ---: | ---: |"]
+    lines = ["**2. Positive calls per 'No Finding' film, thresholds from the other half of the patients "
+             "(40 halves)**", "", "| budget | mean | 90th percentile |", "| ---: | ---: | ---: |"]
     for budget in (0.35, 0.25, 0.20):
         res = []
         for _ in range(20):
@@ -120,28 +114,39 @@ def main() -> int:
         lines.append(f"| {budget} | {np.mean(res):.2f} | {np.quantile(res, 0.9):.2f} |")
         records.append({"check": "normal_calls_split_half", "budget": budget, "mean": round(float(np.mean(res)), 3),
                         "p90": round(float(np.quantile(res, 0.9)), 3)})
-    lines.append("")
-    # 3. TTA
+    return lines + [""]
+
+
+def _tta(d: dict, records: list) -> list[str]:
+    v2, y, F = d["v2"], d["y"], d["F"]
     labelled = [f for f in v2.labels if f in F and np.nansum(y[:, F.index(f)]) > 0]
-    lines += [f"**3. Test-time augmentation, mean within-NIH AUROC over {len(labelled)} outputs**", "",
-              "| views averaged | mean AUROC |", "| --- | ---: |"]
+    lines = [f"**3. Test-time augmentation, mean within-NIH AUROC over {len(labelled)} outputs**", "",
+             "| views averaged | mean AUROC |", "| --- | ---: |"]
     for combo in (("orig",), ("orig", "flip"), ("orig", "zoom"), ("orig", "flip", "zoom")):
-        p = np.mean([pv[k] for k in combo], axis=0)
-        mean = float(np.mean([auc(f, p, v2.labels) for f in labelled]))
+        p = np.mean([d["pv"][k] for k in combo], axis=0)
+        mean = float(np.mean([_auc(d, f, p, v2.labels) for f in labelled]))
         lines.append(f"| {' + '.join(combo)} | {mean:.4f} |")
         records.append({"check": "tta", "views": "+".join(combo), "mean_auroc": round(mean, 4)})
-    lines.append("")
-    # 4. Cardiomegaly fusion
+    return lines + [""]
+
+
+def _fusion(d: dict, records: list) -> list[str]:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    y, F, v2, ctr, meta = d["y"], d["F"], d["v2"], d["ctr"], d["meta"]
+    pid = meta["patient_id"].astype(str).to_numpy()
     yc = y[:, F.index("Cardiomegaly")]
-    pc = p2[:, v2.labels.index("Cardiomegaly")]
+    pc = d["p2"][:, v2.labels.index("Cardiomegaly")]
     ok = np.isfinite(ctr)
     ap_ = (meta["view"].astype(str).str.upper() == "AP").to_numpy().astype(float)
     cc = np.clip(np.nan_to_num(ctr, nan=0.5), 0.30, 0.80) - 0.5
     lg = _logit(pc)
-    lines += ["**4. Cardiomegaly (5-fold CV by patient; films without a usable CTR keep the classifier)**", "",
-              "| score | AUROC |", "| --- | ---: |",
-              f"| classifier | {roc_auc_score(yc, pc):.3f} |",
-              f"| CTR alone (films with a CTR, n = {int(ok.sum())}) | {roc_auc_score(yc[ok], ctr[ok]):.3f} |"]
+    lines = ["**4. Cardiomegaly (5-fold CV by patient; films without a usable CTR keep the classifier)**", "",
+             "| score | AUROC |", "| --- | ---: |",
+             f"| classifier | {roc_auc_score(yc, pc):.3f} |",
+             f"| CTR alone (films with a CTR, n = {int(ok.sum())}) | {roc_auc_score(yc[ok], ctr[ok]):.3f} |"]
     for name, X in (("fusion: logit + CTR", np.c_[lg, cc]), ("fusion with the view (AP, AP x CTR, AP x logit)",
                                                              np.c_[lg, cc, ap_, ap_ * cc, ap_ * lg])):
         oof = pc.copy()
@@ -152,6 +157,24 @@ def main() -> int:
         val = float(roc_auc_score(yc, oof))
         lines.append(f"| {name} | {val:.3f} |")
         records.append({"check": "cardiomegaly_fusion", "score": name, "auroc": round(val, 4)})
+    return lines
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--root", default=str(REPO.parent / "shared" / "data" / "nih-cxr14"))
+    ap.add_argument("--split", default=str(REPO / "configs" / "splits" / "nih_v2.csv"))
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    warnings.simplefilter("ignore")
+    load0 = os.getloadavg()[0]
+    d = _predictions(a)
+    records: list[dict] = []
+    lines = [f"NIH validation films of `{Path(a.split).name}` (split == val, n = {len(d['rows'])}), images from "
+             f"`{os.path.relpath(a.root, REPO)}` (`adult_512`), shipped ONNX models; 1-minute load {load0:.2f} "
+             "at start.", ""]
+    for section in (_v1_vs_v2, _normal_calls, _tta, _fusion):
+        lines += section(d, records)
     md = "\n".join(lines)
     print(md)
     print(machine_line())

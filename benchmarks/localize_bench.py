@@ -44,6 +44,72 @@ def _time(fn, *args, **kw) -> float:
     return time.perf_counter() - t
 
 
+def _method_times(target, img, findings: list[str]) -> dict[str, float]:
+    """Median seconds of each heatmap method for all findings of one decoded image (and captum's, if present)."""
+    import torch
+
+    from cxrkit.explain import explain_batch
+
+    methods = {}
+    for m, backend in (("cam", "onnx"), ("cam", "torch"), ("gradcam", "torch"), ("gradcam++", "torch"),
+                       ("hirescam", "torch"), ("eigencam", "torch")):
+        explain_batch(target, [img], findings, m, backend=backend, max_side=512)
+        methods[f"{m} ({backend})"] = statistics.median(
+            _time(explain_batch, target, [img], findings, m, backend=backend, max_side=512) for _ in range(3))
+    try:
+        from captum.attr import LayerGradCam
+
+        from cxrkit.data.transforms import preprocess
+
+        model = target.model
+        layer = getattr(model, "head_bn", None) or getattr(model, "features", None)
+        if isinstance(layer, torch.nn.Module):
+            x = torch.from_numpy(preprocess(img.pixels, target.transform))[None]
+            lgc = LayerGradCam(model, layer)
+
+            def captum_all() -> None:
+                for f in findings:
+                    lgc.attribute(x, target=target.outputs.index(f))
+
+            captum_all()
+            methods["captum LayerGradCam (torch, per finding)"] = statistics.median(_time(captum_all) for _ in range(3))
+    except ImportError:
+        pass
+    return methods
+
+
+def _markdown(clf, target, findings, files, rounds, med, ratios, ratios_fused, methods, info) -> list[str]:
+    args_rounds = rounds
+    card = getattr(clf, "card", None)
+    model_name = getattr(card, "name", None) or type(target.model).__name__
+    md = [
+        "## Localization",
+        "",
+        f"Heatmaps + boxes for all {len(findings)} shipped findings ({', '.join(findings)}) of one image vs "
+        f"classification alone. Model: {model_name} ({target.transform.size} px input). Data: the "
+        f"{len(files)} untouched 1024x1024 NIH PNGs (`images_1024_original`), decode included, {args_rounds} "
+        "interleaved rounds, medians, one thread. Machine: " + machine_line(info) + ".",
+        "",
+        "| pipeline | median ms / image |",
+        "|---|---:|",
+    ]
+    md += [f"| {k} | {1000 * v:.1f} |" for k, v in med.items()]
+    md += [
+        "",
+        f"**Ratio (classify + localize) / classify: {statistics.median(ratios):.2f}x** (median of per-image "
+        f"ratios; target ≤ 2x). Fused (the CAM session's probabilities reused, no second classification): "
+        f"{statistics.median(ratios_fused):.2f}x.",
+        "",
+        f"Heatmap methods, all {len(findings)} findings of one image, maps at ≤ 512 px (decode excluded):",
+        "",
+        "| method | median ms |",
+        "|---|---:|",
+    ]
+    md += [f"| {k} | {1000 * v:.1f} |" for k, v in methods.items()]
+    md += ["", "Command: `.venv/bin/python benchmarks/localize_bench.py`"]
+    return md
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -55,7 +121,6 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from cxrkit.explain import explain_batch
     from cxrkit.explain.heatmaps import resolve_target
     from cxrkit.io import read_image
     from cxrkit.localize.run import localize
@@ -96,31 +161,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # methods on one decoded image (decode excluded)
     img = read_image(files[0])
-    methods = {}
-    for m, backend in (("cam", "onnx"), ("cam", "torch"), ("gradcam", "torch"), ("gradcam++", "torch"),
-                       ("hirescam", "torch"), ("eigencam", "torch")):
-        explain_batch(target, [img], findings, m, backend=backend, max_side=512)
-        methods[f"{m} ({backend})"] = statistics.median(
-            _time(explain_batch, target, [img], findings, m, backend=backend, max_side=512) for _ in range(3))
-    try:
-        from captum.attr import LayerGradCam
-
-        from cxrkit.data.transforms import preprocess
-
-        model = target.model
-        layer = getattr(model, "head_bn", None) or getattr(model, "features", None)
-        if isinstance(layer, torch.nn.Module):
-            x = torch.from_numpy(preprocess(img.pixels, target.transform))[None]
-            lgc = LayerGradCam(model, layer)
-
-            def captum_all() -> None:
-                for f in findings:
-                    lgc.attribute(x, target=target.outputs.index(f))
-
-            captum_all()
-            methods["captum LayerGradCam (torch, per finding)"] = statistics.median(_time(captum_all) for _ in range(3))
-    except ImportError:
-        pass
+    methods = _method_times(target, img, findings)
 
     rows = [{"pipeline": k, "median_ms": round(1000 * v, 1), "n_images": len(files), "rounds": args.rounds}
             for k, v in med.items()]
@@ -133,33 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_write:
         return 0
     append_jsonl("localize", [{**r, "machine": machine_line(info)} for r in rows])
-    card = getattr(clf, "card", None)
-    model_name = getattr(card, "name", None) or type(target.model).__name__
-    md = [
-        "## Localization",
-        "",
-        f"Heatmaps + boxes for all {len(findings)} shipped findings ({', '.join(findings)}) of one image vs "
-        f"classification alone. Model: {model_name} ({target.transform.size} px input). Data: the "
-        f"{len(files)} untouched 1024x1024 NIH PNGs (`images_1024_original`), decode included, {args.rounds} "
-        "interleaved rounds, medians, one thread. Machine: " + machine_line(info) + ".",
-        "",
-        "| pipeline | median ms / image |",
-        "|---|---:|",
-    ]
-    md += [f"| {k} | {1000 * v:.1f} |" for k, v in med.items()]
-    md += [
-        "",
-        f"**Ratio (classify + localize) / classify: {statistics.median(ratios):.2f}x** (median of per-image "
-        f"ratios; target ≤ 2x). Fused (the CAM session's probabilities reused, no second classification): "
-        f"{statistics.median(ratios_fused):.2f}x.",
-        "",
-        f"Heatmap methods, all {len(findings)} findings of one image, maps at ≤ 512 px (decode excluded):",
-        "",
-        "| method | median ms |",
-        "|---|---:|",
-    ]
-    md += [f"| {k} | {1000 * v:.1f} |" for k, v in methods.items()]
-    md += ["", "Command: `.venv/bin/python benchmarks/localize_bench.py`"]
+    md = _markdown(clf, target, findings, files, args.rounds, med, ratios, ratios_fused, methods, info)
     write_section("localization", "\n".join(md), info=info)
     return 0
 

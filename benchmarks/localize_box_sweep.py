@@ -25,21 +25,13 @@ import pandas as pd  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--root", type=Path, default=REPO.parent / "shared" / "data" / "nih-cxr14")
-    ap.add_argument("--model", default=None)
-    ap.add_argument("--exclude", type=Path, default=None, help="as for `cxrkit evaluate localization --exclude`")
-    ap.add_argument("--out", type=Path, default=REPO / "runs" / "localize" / "box_sweep.md")
-    args = ap.parse_args(argv)
-
+def _cases(args: argparse.Namespace) -> tuple[list, list[str]]:
+    """CAMs of the NIH box images: ``[(row, finding, half, truths, map, scale)]`` and the findings scored."""
     from dataclasses import replace
 
     from cxrkit.data import load_dataset
     from cxrkit.explain.heatmaps import explain_batch, resolve_target
-    from cxrkit.localize.boxes import chestxray8_boxes, default_boxes
     from cxrkit.localize.evaluate import BOX_FINDINGS
-    from cxrkit.localize.metrics import THRESHOLDS, case_result
     from cxrkit.service.commands.evaluate_localization import read_exclude
     from cxrkit.service.commands.localize import load_classifier_or_explain
     from cxrkit.types import Box
@@ -53,16 +45,32 @@ def main(argv: list[str] | None = None) -> int:
     ids = ds.meta["image_id"].astype(str)
     b = b[~ids.iloc[b["row"]].isin(ex).to_numpy()]
     rows = sorted(b["row"].unique())
-    cases = []  # (row, finding, half, truths, map, scale)
+    cases = []
     for start in range(0, len(rows), 16):
         chunk = rows[start : start + 16]
         samples = [ds[int(r)] for r in chunk]
         want = sorted(set(b[b["row"].isin(chunk)]["finding"]))
-        for r, _s, e in zip(chunk, samples, explain_batch(target, [s.image for s in samples], want, "cam", max_side=128)):
+        for r, e in zip(chunk, explain_batch(target, [s.image for s in samples], want, "cam", max_side=128)):
             pid = int(str(ds.meta["patient_id"].iloc[r]))
             for f, g in b[b["row"] == r].groupby("finding"):
                 truths = [Box(*map(float, t)) for t in g[["x_min", "y_min", "x_max", "y_max"]].to_numpy()]
                 cases.append((r, f, "dev" if pid % 2 == 0 else "test", truths, e.maps[f], e.scale))
+    return cases, findings
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--root", type=Path, default=REPO.parent / "shared" / "data" / "nih-cxr14")
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--exclude", type=Path, default=None, help="as for `cxrkit evaluate localization --exclude`")
+    ap.add_argument("--out", type=Path, default=REPO / "runs" / "localize" / "box_sweep.md")
+    args = ap.parse_args(argv)
+
+    from cxrkit.localize.boxes import chestxray8_boxes, default_boxes
+    from cxrkit.localize.metrics import THRESHOLDS, case_result
+    from cxrkit.types import Box
+
+    cases, findings = _cases(args)
 
     def score(fn) -> pd.DataFrame:
         recs = []

@@ -214,6 +214,78 @@ def through_index(real: np.ndarray, synth: Synth, n: int, qs: np.ndarray, truth_
             "p99_ms_filtered": round(float(np.percentile(lat_f[5:], 99)), 3), "load_1min": round(os.getloadavg()[0], 2)}
 
 
+def _measure(lib, idx, qs, reduce, store, qscale, full, truth, a, n_total: int, dim: int, build_s: float) -> dict:
+    """Recall@10 and latency of one library's index over the queries (ANN, then exact re-rank on the int8
+    reduced store and on the full float16 vectors)."""
+    hits, hits_red, lat, lat_red = 0, 0, [], []
+    for j in range(len(qs)):
+        t = time.perf_counter()
+        qr = reduce(qs[j:j + 1])
+        cand = lib_search(lib, idx, qr, max(a.rerank, K), a.ef)[0]
+        cand = cand[cand >= 0]
+        t_ann = time.perf_counter()
+        s = store[cand].astype(np.float32) @ (qr[0] / qscale)  # re-rank on the int8 reduced store (RAM)
+        red = cand[np.argsort(-s)[:K]]
+        t_red = time.perf_counter()
+        srt = np.sort(cand)  # re-rank on the full float16 vectors (memory-mapped file), rows in file order
+        s = full[srt].astype(np.float32) @ qs[j]
+        top = srt[np.argsort(-s)[:K]]
+        t_full = time.perf_counter()
+        lat_red.append((t_red - t) * 1000)
+        lat.append((t_ann - t + t_full - t_red) * 1000)
+        hits_red += len(set(red.tolist()) & set(truth.ids[j].tolist()))
+        hits += len(set(top.tolist()) & set(truth.ids[j].tolist()))
+    lat_arr = np.array(lat[5:])
+    lat_red_arr = np.array(lat_red[5:])
+    row = {
+        "library": lib, "n": n_total, "dim": dim, "pca": a.pca, "rerank": a.rerank, "ef": a.ef,
+        "recall_at_10": round(hits / (K * len(qs)), 4), "queries": len(qs),
+        "recall_at_10_reduced_rerank": round(hits_red / (K * len(qs)), 4),
+        "p50_ms_reduced_rerank": round(float(np.percentile(lat_red_arr, 50)), 3),
+        "p99_ms_reduced_rerank": round(float(np.percentile(lat_red_arr, 99)), 3),
+        "full_vectors_on_disk_mb": round(full.nbytes / 2**20, 0),
+        "p50_ms": round(float(np.percentile(lat_arr, 50)), 3), "p99_ms": round(float(np.percentile(lat_arr, 99)), 3),
+        "build_s": round(build_s, 1), "build_threads": a.threads,
+        "index_mb": round(lib_size(lib, idx) / 2**20, 1), "rerank_store_mb": round(store.nbytes / 2**20, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0),
+        "load_1min": round(os.getloadavg()[0], 2), "jitter": a.jitter,
+    }
+    return row
+
+
+def _write_results(rows: list[dict], a: argparse.Namespace) -> None:
+    append_jsonl("retrieval_scale", rows)
+    allrows = [json.loads(line) for line in (RESULTS_DIR / "retrieval_scale.jsonl").read_text().splitlines() if line]
+    table = ["| library | vectors | reduced dim | recall@10, full re-rank | p50 / p99 ms | recall@10, reduced re-rank "
+             "| p50 / p99 ms | build s (threads) | index MB in RAM | full vectors on disk MB | peak RSS MB | load 1 min |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in allrows:
+        if "recall_at_10_reduced_rerank" not in r:
+            continue
+        table.append(f"| {r['library']} | {r['n']:,} | {r['pca']} | {r['recall_at_10']:.3f} | {r['p50_ms']:.2f} / "
+                     f"{r['p99_ms']:.2f} | {r['recall_at_10_reduced_rerank']:.3f} | {r['p50_ms_reduced_rerank']:.2f} / "
+                     f"{r['p99_ms_reduced_rerank']:.2f} | {r['build_s']:.0f} ({r['build_threads']}) | "
+                     f"{r['index_mb'] + r['rerank_store_mb']:.0f} | {r['full_vectors_on_disk_mb']:.0f} | "
+                     f"{r['peak_rss_mb']:.0f} | {r['load_1min']} |")
+    write_section("retrieval_scale", "## Retrieval at scale\n\n"
+                  "`nice -n 10 .venv/bin/python benchmarks/retrieval_scale_bench.py --n N --libs LIBS` (see its docstring: "
+                  "synthetic 1280-d vectors around the 1,451 real NIH embeddings + those real vectors; queries: "
+                  f"{a.queries} synthetic + 100 flipped real films; HNSW M/connectivity 16, efSearch {a.ef}, top-{a.rerank} "
+                  "re-ranked; latency one query at a time, one thread, PCA included). "
+                  f"{machine_line()}\n\n" + "\n".join(table) + "\n")
+
+
+
+def _through_index_run(a: argparse.Namespace, real: np.ndarray, synth, qs: np.ndarray, truth) -> None:
+    if a.n > 200_000:
+        raise SystemExit("--through-index holds every vector in RAM: use --n 200000 or less")
+    for i in range(0, a.n, CHUNK):
+        truth.update(synth.chunk(i // CHUNK, min(CHUNK, a.n - i)), len(real) + i)
+    row = through_index(real, synth, a.n, qs, truth.ids)
+    print(json.dumps(row), flush=True)
+    append_jsonl("retrieval_index", [row])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=1_000_000, help="synthetic vectors (default 1,000,000)")
@@ -241,13 +313,7 @@ def main() -> None:
     truth.update(real, 0)
 
     if a.through_index:
-        if a.n > 200_000:
-            raise SystemExit("--through-index holds every vector in RAM: use --n 200000 or less")
-        for i in range(0, a.n, CHUNK):
-            truth.update(synth.chunk(i // CHUNK, min(CHUNK, a.n - i)), len(real) + i)
-        row = through_index(real, synth, a.n, qs, truth.ids)
-        print(json.dumps(row), flush=True)
-        append_jsonl("retrieval_index", [row])
+        _through_index_run(a, real, synth, qs, truth)
         return
     first = synth.chunk(0, min(CHUNK, a.n))
     _, _, vt = np.linalg.svd(first[:20000], full_matrices=False)  # uncentred: keeps inner products
@@ -290,65 +356,14 @@ def main() -> None:
             import faiss
 
             faiss.omp_set_num_threads(1)
-        hits, hits_red, lat, lat_red = 0, 0, [], []
-        for j in range(len(qs)):
-            t = time.perf_counter()
-            qr = reduce(qs[j:j + 1])
-            cand = lib_search(lib, idx, qr, max(a.rerank, K), a.ef)[0]
-            cand = cand[cand >= 0]
-            t_ann = time.perf_counter()
-            s = store[cand].astype(np.float32) @ (qr[0] / qscale)  # re-rank on the int8 reduced store (RAM)
-            red = cand[np.argsort(-s)[:K]]
-            t_red = time.perf_counter()
-            srt = np.sort(cand)  # re-rank on the full float16 vectors (memory-mapped file), rows in file order
-            s = full[srt].astype(np.float32) @ qs[j]
-            top = srt[np.argsort(-s)[:K]]
-            t_full = time.perf_counter()
-            lat_red.append((t_red - t) * 1000)
-            lat.append((t_ann - t + t_full - t_red) * 1000)
-            hits_red += len(set(red.tolist()) & set(truth.ids[j].tolist()))
-            hits += len(set(top.tolist()) & set(truth.ids[j].tolist()))
-        lat_arr = np.array(lat[5:])
-        lat_red_arr = np.array(lat_red[5:])
-        row = {
-            "library": lib, "n": n_total, "dim": real.shape[1], "pca": a.pca, "rerank": a.rerank, "ef": a.ef,
-            "recall_at_10": round(hits / (K * len(qs)), 4), "queries": len(qs),
-            "recall_at_10_reduced_rerank": round(hits_red / (K * len(qs)), 4),
-            "p50_ms_reduced_rerank": round(float(np.percentile(lat_red_arr, 50)), 3),
-            "p99_ms_reduced_rerank": round(float(np.percentile(lat_red_arr, 99)), 3),
-            "full_vectors_on_disk_mb": round(full.nbytes / 2**20, 0),
-            "p50_ms": round(float(np.percentile(lat_arr, 50)), 3), "p99_ms": round(float(np.percentile(lat_arr, 99)), 3),
-            "build_s": round(build_s[lib], 1), "build_threads": a.threads,
-            "index_mb": round(lib_size(lib, idx) / 2**20, 1), "rerank_store_mb": round(store.nbytes / 2**20, 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0),
-            "load_1min": round(os.getloadavg()[0], 2), "jitter": a.jitter,
-        }
+        row = _measure(lib, idx, qs, reduce, store, qscale, full, truth, a, n_total, real.shape[1], build_s[lib])
         print(json.dumps(row), flush=True)
         rows.append(row)
     del full
     full_path.unlink()
     if a.no_write:
         return
-    append_jsonl("retrieval_scale", rows)
-    allrows = [json.loads(line) for line in (RESULTS_DIR / "retrieval_scale.jsonl").read_text().splitlines() if line]
-    table = ["| library | vectors | reduced dim | recall@10, full re-rank | p50 / p99 ms | recall@10, reduced re-rank "
-             "| p50 / p99 ms | build s (threads) | index MB in RAM | full vectors on disk MB | peak RSS MB | load 1 min |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for r in allrows:
-        if "recall_at_10_reduced_rerank" not in r:
-            continue
-        table.append(f"| {r['library']} | {r['n']:,} | {r['pca']} | {r['recall_at_10']:.3f} | {r['p50_ms']:.2f} / "
-                     f"{r['p99_ms']:.2f} | {r['recall_at_10_reduced_rerank']:.3f} | {r['p50_ms_reduced_rerank']:.2f} / "
-                     f"{r['p99_ms_reduced_rerank']:.2f} | {r['build_s']:.0f} ({r['build_threads']}) | "
-                     f"{r['index_mb'] + r['rerank_store_mb']:.0f} | {r['full_vectors_on_disk_mb']:.0f} | "
-                     f"{r['peak_rss_mb']:.0f} | {r['load_1min']} |")
-    write_section("retrieval_scale", "## Retrieval at scale\n\n"
-                  "`nice -n 10 .venv/bin/python benchmarks/retrieval_scale_bench.py --n N --libs LIBS` (see its docstring: "
-                  "synthetic 1280-d vectors around the 1,451 real NIH embeddings + those real vectors; queries: "
-                  f"{a.queries} synthetic + 100 flipped real films; HNSW M/connectivity 16, efSearch {a.ef}, top-{a.rerank} "
-                  "re-ranked; latency one query at a time, one thread, PCA included). "
-                  f"{machine_line()}\n\n" + "\n".join(table) + "\n")
-
+    _write_results(rows, a)
 
 if __name__ == "__main__":
     main()
