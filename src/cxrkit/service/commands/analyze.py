@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from cxrkit.errors import InvalidImageError
@@ -98,6 +101,24 @@ def job_inputs(paths, catalog: Path | None = None, *, stream=None) -> list[Path]
     return inputs
 
 
+@contextmanager
+def _threads_per_worker(workers: int) -> Iterator[None]:
+    """With several worker threads, each ONNX Runtime session gets cores / workers intra-op threads and BLAS one
+    thread (unless ``CXRKIT_THREADS`` says otherwise): nested thread pools oversubscribe the cores, which cost
+    the local engine ~25% of its throughput at 2 workers on 2 cores (docs/scaling.md)."""
+    if workers <= 1 or "CXRKIT_THREADS" in os.environ:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    os.environ["CXRKIT_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // workers))
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        os.environ.pop("CXRKIT_THREADS", None)
+
+
 def analyze_paths(paths, out: Path, *, dicom_out=False, localize=True, segment=True, workers=None, stream=None,
                   classifier=None, segmenter=None, view: str | None = None, qc: bool = True,
                   catalog: Path | None = None, engine: str = "local", address: str | None = None) -> int:
@@ -119,13 +140,13 @@ def analyze_paths(paths, out: Path, *, dicom_out=False, localize=True, segment=T
                    "qc": qc}
         return _analyze_ray(inputs, Path(out), options, dicom_out=dicom_out, workers=workers, view=view,
                             address=address, stream=stream)
-    if workers is None:
-        workers = 1
-    analyzer = Analyzer(classifier=classifier or "default",
-                        segmenter=(segmenter or "default") if segment else None, localize=localize, qc=qc)
-    with tqdm(total=len(inputs), unit="image", desc="analyze", file=sys.stderr) as bar:
-        items = run_batch(analyzer, inputs, out, dicom_out=dicom_out, workers=max(1, workers), view=view,
-                          progress=lambda _: bar.update(1))
+    workers = max(1, workers or 1)
+    with _threads_per_worker(workers):
+        analyzer = Analyzer(classifier=classifier or "default",
+                            segmenter=(segmenter or "default") if segment else None, localize=localize, qc=qc)
+        with tqdm(total=len(inputs), unit="image", desc="analyze", file=sys.stderr) as bar:
+            items = run_batch(analyzer, inputs, out, dicom_out=dicom_out, workers=workers, view=view,
+                              progress=lambda _: bar.update(1))
     done = sum(i.status == "done" for i in items)
     skipped = sum(i.status == "skipped" for i in items)
     errors = sum(i.status == "error" for i in items)
