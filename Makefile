@@ -34,7 +34,7 @@ demo: install-lean
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(PY) scripts/check_sizes.py src scripts
+	$(PY) scripts/check_sizes.py src scripts benchmarks
 
 test: install lint
 	bash scripts/system_deps.sh

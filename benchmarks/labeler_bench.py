@@ -128,6 +128,36 @@ def version(python: str, pkg: str) -> str:
         return "?"
 
 
+def _report(rows: list[dict], args: argparse.Namespace, n: int, info: dict, load0: float, core, peer_desc: str,
+            speedup: str) -> str:
+    """Append the raw rows to results/labeler.jsonl and return the RESULTS.md section."""
+    load_end = os.getloadavg()[0]
+    stamp = time.strftime("%Y-%m-%d %H:%M")
+    append_jsonl("labeler", [{**r, "n_reports": n, "rounds": args.rounds, "core": core, "when": stamp,
+                              "load_avg": [load0, load_end]} for r in rows])
+    table = ["| labeler | reports/s (wall, median) | reports/s (CPU time) | precision | recall | F1 | n scored |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        table.append(f"| {r['labeler']} | {r['reports_per_s_wall']:.0f} | {r['reports_per_s_cpu']:.0f} | "
+                     f"{r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['n_scored']} |")
+    table.append("| ChestX-ray8's labeler (paper; 3,851 Open-i reports; speed not reported) | - | - | 0.90 | 0.91 | "
+                 "0.90 | 3,851 |")
+    md = (
+        "## Report labeler\n\n"
+        f"Data: all {n} Open-i report XMLs in `../shared/data/openi-reports/reports`; quality = micro P/R/F1 over "
+        "ChestX-ray8's 8 findings + Normal against the human MeSH major codes (protocol and per-finding table: "
+        "`cxrkit evaluate labeler`, docs/labeler.md). Speed: the labeling call only (XML parsed beforehand), "
+        f"process pinned to one core (the peer's process too), {args.rounds} rounds interleaved with the peer's "
+        "after one warm-up round each (`benchmarks/_method.py`: load before/after each round, ratios refused when "
+        "the load exceeds the cores), medians; CPU time is less sensitive to other jobs.\n"
+        f"Machine: {machine_line(info)}, {load_end:.2f} at end.\n"
+        f"Peer: {peer_desc}; NegEx has no uncertainty class, so hedged mentions count as present.\n"
+        "Command: `.venv/bin/python benchmarks/labeler_bench.py` (peer install steps in its docstring).\n\n"
+        + "\n".join(table) + "\n\n" + speedup
+    )
+    return md
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reports", type=Path, default=DEFAULT_REPORTS)
@@ -202,30 +232,7 @@ def main() -> int:
         speedup = (f"cxrkit / negspacy speed per CPU-second, median of per-round ratios from rounds with load <= "
                    f"cores: {fmt_ratio(rc)} (rounds: {', '.join(f'{x:.2f}' for x in rc['rounds'])}); wall: "
                    f"{fmt_ratio(rw)}. {load_note({'cxrkit': ours_rounds, 'peer': peer_rounds})}.\n")
-    load_end = os.getloadavg()[0]
-    stamp = time.strftime("%Y-%m-%d %H:%M")
-    append_jsonl("labeler", [{**r, "n_reports": n, "rounds": args.rounds, "core": core, "when": stamp,
-                              "load_avg": [load0, load_end]} for r in rows])
-    table = ["| labeler | reports/s (wall, median) | reports/s (CPU time) | precision | recall | F1 | n scored |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for r in rows:
-        table.append(f"| {r['labeler']} | {r['reports_per_s_wall']:.0f} | {r['reports_per_s_cpu']:.0f} | "
-                     f"{r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['n_scored']} |")
-    table.append("| ChestX-ray8's labeler (paper; 3,851 Open-i reports; speed not reported) | - | - | 0.90 | 0.91 | "
-                 "0.90 | 3,851 |")
-    md = (
-        "## Report labeler\n\n"
-        f"Data: all {n} Open-i report XMLs in `../shared/data/openi-reports/reports`; quality = micro P/R/F1 over "
-        "ChestX-ray8's 8 findings + Normal against the human MeSH major codes (protocol and per-finding table: "
-        "`cxrkit evaluate labeler`, docs/labeler.md). Speed: the labeling call only (XML parsed beforehand), "
-        f"process pinned to one core (the peer's process too), {args.rounds} rounds interleaved with the peer's "
-        "after one warm-up round each (`benchmarks/_method.py`: load before/after each round, ratios refused when "
-        "the load exceeds the cores), medians; CPU time is less sensitive to other jobs.\n"
-        f"Machine: {machine_line(info)}, {load_end:.2f} at end.\n"
-        f"Peer: {peer_desc}; NegEx has no uncertainty class, so hedged mentions count as present.\n"
-        "Command: `.venv/bin/python benchmarks/labeler_bench.py` (peer install steps in its docstring).\n\n"
-        + "\n".join(table) + "\n\n" + speedup
-    )
+    md = _report(rows, args, n, info, load0, core, peer_desc, speedup)
     print(md)
     if not args.no_write:
         write_section("labeler", md, info=info)

@@ -50,24 +50,25 @@ CHUNK = 50_000
 K = 10
 
 
-def real_vectors(root: str, cache: str) -> tuple[np.ndarray, list[str]]:
+def real_vectors(root: str, cache: str, head: str | None) -> tuple[np.ndarray, list[str]]:
     from cxrkit.data import load_dataset
     from cxrkit.retrieval.embed import load_embedder
     from cxrkit.retrieval.files import embed_files
 
     ds = load_dataset("nih", root=root, images="adult_512")
     paths = list(ds.meta["path"])
-    return embed_files(load_embedder(threads=1), paths, cache_dir=cache), paths
+    sub = "raw" if head is None else "shipped"  # one cache per embedding
+    return embed_files(load_embedder(threads=1, head=head), paths, cache_dir=str(Path(cache) / sub)), paths
 
 
-def flipped_queries(paths: list[str], n: int) -> np.ndarray:
+def flipped_queries(paths: list[str], n: int, head: str | None) -> np.ndarray:
     from cxrkit.io import read_image
     from cxrkit.retrieval.embed import load_embedder
 
     rng = np.random.default_rng(1)
     pick = rng.choice(len(paths), size=min(n, len(paths)), replace=False)
     ims = [read_image(paths[i]).pixels[:, ::-1].copy() for i in pick]
-    return load_embedder(threads=1).embed(ims)
+    return load_embedder(threads=1, head=head).embed(ims)
 
 
 class Synth:
@@ -286,7 +287,7 @@ def _through_index_run(a: argparse.Namespace, real: np.ndarray, synth, qs: np.nd
     append_jsonl("retrieval_index", [row])
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=1_000_000, help="synthetic vectors (default 1,000,000)")
     ap.add_argument("--libs", default="usearch-i8", help="comma-separated: usearch-f16, usearch-i8, faiss, hnswlib")
@@ -296,18 +297,27 @@ def main() -> None:
     ap.add_argument("--ef", type=int, default=96, help="search expansion (efSearch)")
     ap.add_argument("--jitter", type=float, default=0.5, help="scale of the principal-direction noise")
     ap.add_argument("--threads", type=int, default=2, help="build threads (default 2)")
+    ap.add_argument("--embedding", choices=("raw", "shipped"), default="raw",
+                    help="raw: the 1280-d pooled features (the harder case, as documented); shipped: with the "
+                         "projection head (128-d)")
     ap.add_argument("--nih", default=str(REPO.parent / "shared" / "data" / "nih-cxr14"))
     ap.add_argument("--cache", default=str(REPO / "runs" / "retrieval" / "cache"))
     ap.add_argument("--no-write", action="store_true", help="print only, do not touch RESULTS.md")
     ap.add_argument("--through-index", action="store_true",
                     help="measure RetrievalIndex itself instead of the libraries (n <= 200,000; JSON line only)")
-    a = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    a = _parser().parse_args()
     libs = [s.strip() for s in a.libs.split(",") if s.strip()]
     (REPO / "runs").mkdir(exist_ok=True)
 
-    real, paths = real_vectors(a.nih, a.cache)
+    head = None if a.embedding == "raw" else "shipped"
+    real, paths = real_vectors(a.nih, a.cache, head)
+    a.pca = min(a.pca, real.shape[1])
     synth = Synth(real, a.jitter)
-    qs = np.concatenate([synth.chunk(10**6, a.queries), flipped_queries(paths, 100)])
+    qs = np.concatenate([synth.chunk(10**6, a.queries), flipped_queries(paths, 100, head)])
     n_total = a.n + len(real)
     truth = TopK(qs, K)
     truth.update(real, 0)
