@@ -4,22 +4,12 @@ take a screenshot."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from _serve import served
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.browser
@@ -27,26 +17,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def server():
-    port = free_port()
-    env = {**os.environ, "CXRKIT_INFERENCE_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "cxrkit.service.cli", "serve", "--host", "127.0.0.1",
-                             "--port", str(port), "--log-level", "warning"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            pytest.fail(f"cxrkit serve did not start: {proc.stdout.read().decode(errors='replace')[-2000:]}")
-        time.sleep(0.2)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=15)
+    with served(env={"CXRKIT_INFERENCE_THREADS": "1"}, timeout=60) as base:
+        yield base
 
 
 def test_upload_findings_overlays_screenshot(server, examples, tmp_path):

@@ -3,28 +3,17 @@ upload an NIH film, the panel shows thumbnails of the nearest indexed films with
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
+from _serve import served
 
 CHROMIUM = "/usr/bin/chromium"
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 FILMS = {FIX / "anatomy" / "00000001_000.png": "Cardiomegaly", FIX / "anatomy" / "00003659_015.png": "No Finding",
          FIX / "classifier" / "00000002_000.png": "No Finding", FIX / "io" / "00011322_006.png": "Cardiomegaly|Edema"}
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -44,26 +33,9 @@ def index_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(index_dir):
-    port = _free_port()
-    env = {**os.environ, "CXRKIT_INFERENCE_THREADS": "1", "CXRKIT_SEGMENT": "0", "CXRKIT_LOCALIZE": "0"}
-    proc = subprocess.Popen([sys.executable, "-m", "cxrkit.service.cli", "serve", "--host", "127.0.0.1", "--port",
-                             str(port), "--index", str(index_dir), "--log-level", "warning"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            pytest.fail(f"cxrkit serve did not start: {proc.stdout.read().decode(errors='replace')[-2000:]}")
-        time.sleep(0.2)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=15)
+    env = {"CXRKIT_INFERENCE_THREADS": "1", "CXRKIT_SEGMENT": "0", "CXRKIT_LOCALIZE": "0"}
+    with served(["--index", str(index_dir)], env) as base:
+        yield base
 
 
 def test_similar_panel_shows_nearest_films(server, tmp_path):
