@@ -98,3 +98,13 @@ def test_index_from_settings_and_mismatch_at_startup(analyzer, retrieval, tmp_pa
     other.save(tmp_path / "other")
     with pytest.raises(EmbeddingMismatchError, match="served model"):
         load_retrieval(str(tmp_path / "other"), None)
+
+
+def test_a_non_chest_upload_is_422(analyzer, retrieval, tmp_path):
+    from PIL import Image as PILImage
+
+    noise = tmp_path / "noise.png"
+    PILImage.fromarray(np.random.default_rng(0).integers(0, 256, (512, 512), dtype=np.uint8)).save(noise)
+    with TestClient(create_app(Settings(), analyzer=analyzer, retrieval=retrieval)) as c:
+        r = _post(c, noise)
+        assert r.status_code == 422 and "not searched" in r.json()["detail"]

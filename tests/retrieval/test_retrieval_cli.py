@@ -85,3 +85,18 @@ def test_errors_are_clear(archive, tmp_path, capsys):
     bad.write_bytes(b"not an image")
     assert main(["similar", str(bad), "--index", str(idx)]) == 1
     assert "error" in capsys.readouterr().err
+
+
+def test_a_non_chest_query_is_refused_not_answered(archive, tmp_path, capsys):
+    import numpy as np
+    from PIL import Image as PILImage
+
+    src, _meta = archive
+    idx = tmp_path / "idx"
+    assert main(["index", "build", str(src), "--out", str(idx), "--quiet"]) == 0
+    noise = tmp_path / "noise.png"  # readable, but not a chest film: the quality check refuses it
+    PILImage.fromarray(np.random.default_rng(0).integers(0, 256, (512, 512), dtype=np.uint8)).save(noise)
+    capsys.readouterr()
+    assert main(["similar", str(noise), "--index", str(idx)]) == 1
+    assert "not searched" in capsys.readouterr().err
+    assert main(["similar", str(noise), "--index", str(idx), "--no-qc", "--json"]) == 0

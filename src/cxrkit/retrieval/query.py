@@ -32,15 +32,27 @@ def query_filter(index: RetrievalIndex, image: Image, *, patient_id: str | None 
 
 
 def similar_images(index: RetrievalIndex, embedder: Embedder, image: Image | np.ndarray, *, k: int = 10,
-                   flt: SearchFilter | None = None) -> pd.DataFrame:
+                   flt: SearchFilter | None = None, qc: bool = True) -> pd.DataFrame:
     """The ``k`` nearest indexed films of one image (table of :data:`cxrkit.retrieval.index.RESULT_COLUMNS`).
+
+    With ``qc`` (default) an :class:`Image` must pass the quality check (:func:`cxrkit.qc.check_quality`, no
+    segmentation): a lateral, non-chest or CT image would otherwise get "similar" chest films, a wrong answer.
 
     Raises:
         EmbeddingMismatchError: ``embedder`` is not the index's embedding.
         EmptyIndexError: the index holds no film.
         InvalidImageError: the image is not a finite 2-D array.
+        NotAChestXrayError: the quality check refused the image (its reasons in the message).
     """
     index.spec.check_same(embedder.spec, "query")  # before spending time on the network
+    if qc and isinstance(image, Image):
+        from cxrkit.errors import NotAChestXrayError
+        from cxrkit.qc import check_quality
+
+        quality = check_quality(image)
+        if not quality.usable:
+            raise NotAChestXrayError("not searched: " + "; ".join(quality.reasons)
+                                     + " (the similar-case index holds frontal chest films)")
     if len(index) == 0:
         index.search_arrays(np.zeros(index.spec.dim, np.float32), 1, spec=embedder.spec)  # raises EmptyIndexError
     q = embedder.embed([image])

@@ -18,7 +18,7 @@ from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, Uploa
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from cxrkit.errors import DataFormatError, InvalidImageError, UnsupportedImageError
+from cxrkit.errors import DataFormatError, InvalidImageError, NotAChestXrayError, UnsupportedImageError
 from cxrkit.retrieval.errors import EmptyIndexError
 
 __all__ = ["Retrieval", "load_retrieval", "add_similar_route", "SimilarDoc", "THUMB_PX"]
@@ -147,7 +147,7 @@ def add_similar_route(app: FastAPI, require_token) -> None:
             doc = await anyio.to_thread.run_sync(work, limiter=request.app.state.limiter)
         except InvalidImageError as exc:
             raise HTTPException(415, f"not a readable image: {exc}") from None
-        except UnsupportedImageError as exc:
+        except (UnsupportedImageError, NotAChestXrayError) as exc:
             raise HTTPException(422, f"not an image cxrkit can search with: {exc}") from None
         except EmptyIndexError as exc:
             raise HTTPException(409, str(exc)) from None

@@ -22,7 +22,7 @@ def _run(args: argparse.Namespace) -> int:
     emb = load_embedder(args.model, threads=args.threads)
     flt = query_filter(idx, image, patient_id=args.patient, include_same_patient=args.include_same_patient,
                        views=args.view, date_from=args.date_from, date_to=args.date_to, datasets=args.dataset)
-    table = similar_images(idx, emb, image, k=args.k, flt=flt)
+    table = similar_images(idx, emb, image, k=args.k, flt=flt, qc=not args.no_qc)
     doc = neighbors_document(table, idx, k=args.k, flt=flt)
     if args.json:
         print(json.dumps(doc, indent=1))
@@ -52,4 +52,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", action="append", default=None, help="only films of these datasets (repeatable)")
     p.add_argument("--model", default=None, help="classifier package of the embedding (default: shipped)")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    p.add_argument("--no-qc", action="store_true", help="search even when the quality check refuses the image "
+                   "(lateral, not a chest film...)")
     p.set_defaults(func=_run)
