@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cxrkit.errors import InvalidImageError
+from cxrkit.service.commands._engine_args import add_engine_arguments
 from cxrkit.views import VIEW_OPTIONS as VIEWS
 
 
@@ -34,13 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=None,
                    help="local engine: threads analyzing images in parallel (default 1); ray engine: workers, one "
                    "Analyzer and one CPU each (default: the cluster's CPUs)")
-    p.add_argument("--engine", choices=("local", "ray"), default="local",
-                   help="local (default): this process; ray: a Ray cluster, see --address (needs the ray extra: "
-                   "pip install 'cxrkit[ray]'); also writes DIR/results.parquet")
-    p.add_argument("--address", metavar="ADDRESS",
-                   help="ray engine: 'auto' (the cluster this machine belongs to), 'ray://HOST:PORT' or "
-                   "'HOST:PORT'; default: start a local Ray for the job. Inputs and DIR must be visible to every "
-                   "node under the same path")
+    add_engine_arguments(p, ray_output="also writes DIR/results.parquet")
     p.add_argument("--view", type=str.upper, choices=VIEWS, metavar="VIEW",
                    help=f"view position of inputs whose file has none (PNG/JPEG): {', '.join(VIEWS)}; an AP film's "
                    "CTR is flagged (the heart is magnified)")

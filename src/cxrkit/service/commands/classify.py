@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cxrkit.fs import atomic_open
+from cxrkit.service.commands._engine_args import add_engine_arguments
 
 if TYPE_CHECKING:
     import numpy as np
@@ -199,11 +200,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int,
                    help="local engine: threads decoding and resizing images while the model runs (default: the CPUs, "
                    "at most 4); ray engine: workers, one model and one CPU each (default: the cluster's CPUs)")
-    p.add_argument("--engine", choices=("local", "ray"), default="local",
-                   help="local (default): this process; ray: a Ray cluster, see --address (pip install "
-                   "'cxrkit[ray]'); the same CSV")
-    p.add_argument("--address", metavar="ADDRESS",
-                   help="ray engine: 'auto', 'ray://HOST:PORT' or 'HOST:PORT'; default: a local Ray for the job")
+    add_engine_arguments(p, ray_output="the same CSV")
     p.add_argument("--no-qc", action="store_true",
                    help="classify every readable image (default: images failing cxrkit.qc get an error row)")
     p.set_defaults(func=_run)
