@@ -11,8 +11,11 @@ import pytest
 NODE_MEMORY = 100 * 1024 * 1024  # object store per node: the jobs exchange only small result rows
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster():
+    """Module-scoped, not session-scoped: a test process left connected as a driver after the Ray tests could be
+    ended by Ray (exit 1, no pytest summary) when a fast health check times out on a busy CI machine while
+    later, unrelated tests run."""
     ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'cxrkit[ray]')")
     from ray.cluster_utils import Cluster
 
